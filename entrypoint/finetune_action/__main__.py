@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from finetune_action.main import main
+
+raise SystemExit(main())
