@@ -1,0 +1,613 @@
+"""The one reader of finetune.yaml: load, validate and normalise a fine-tune description.
+
+Every problem is collected (not just the first) and raised as one ConfigError whose lines
+name the file, the key path, what is wrong and how to fix it. Nothing downstream
+re-validates the config.
+"""
+from __future__ import annotations
+
+import difflib
+import glob
+import re
+import subprocess
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from finetune_action import models
+from finetune_action.errors import ConfigError
+
+CONFIG_VERSION = 1
+METHODS = ("supervised", "dpo", "reinforcement")
+PROVIDERS = ("openai", "azure")
+DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
+TEMPLATE_FIELDS = ("name", "sha7", "date")
+MAX_USER_METADATA = 12  # 16 pairs allowed by the API, 4 are ours (fingerprint, repository, commit, config)
+
+
+class ProviderSettings(NamedTuple):
+    kind: str  # "openai" | "azure"
+    base_url: str | None  # openai: an OpenAI-compatible gateway
+    endpoint: str | None  # azure: https://<resource>.openai.azure.com
+    api_version: str | None  # azure
+    api_key_env: str  # the environment variable holding the key
+
+
+class DataFile(NamedTuple):
+    path: Path  # absolute
+    display_path: str  # relative to the repository root, posix
+
+
+class Split(NamedTuple):
+    fraction: float
+    seed: int
+
+
+class Budget(NamedTuple):
+    max_usd: float | None
+    max_increase_usd: float | None
+    max_increase_pct: float | None
+
+
+class Wait(NamedTuple):
+    timeout_seconds: float
+    poll_interval_seconds: float
+    cancel_on_abort: bool
+
+
+class Config(NamedTuple):
+    path: Path  # absolute path of the finetune.yaml
+    display_path: str  # relative to the repository root, posix
+    root: Path  # repository root: data may not escape it
+    name: str
+    provider: ProviderSettings
+    model: str
+    method: str
+    grader: dict[str, Any] | None
+    train: tuple[DataFile, ...]
+    validation: tuple[DataFile, ...]
+    split: Split | None
+    hyperparameters: dict[str, Any]  # only keys the user set; values may be "auto"
+    suffix: str  # template: {name} {sha7} {date}
+    seed: int | None
+    metadata: dict[str, str]
+    integrations: dict[str, Any]
+    budget: Budget
+    wait: Wait
+    release_tag: str  # template: {name} {sha7} {date}
+    pricing: dict[str, float]
+    retry_failed: bool
+    normalised: dict[str, Any]  # the validated mapping with defaults, for fingerprints and diffs
+
+    @property
+    def model_info(self) -> models.ModelInfo:
+        return models.resolve(self.model, self.pricing)
+
+
+# --- the schema of finetune.yaml, as the loader sees it --------------------------------------
+
+TOP_LEVEL = {
+    "version": "required, 1",
+    "name": "required",
+    "provider": "openai | azure, or a mapping with type",
+    "model": "required",
+    "method": "supervised | dpo | reinforcement",
+    "grader": "reinforcement only",
+    "data": "required",
+    "hyperparameters": "",
+    "suffix": "",
+    "seed": "",
+    "metadata": "",
+    "integrations": "",
+    "budget": "",
+    "wait": "",
+    "release": "",
+    "pricing": "",
+    "retry_failed": "",
+}
+PROVIDER_KEYS = ("type", "base_url", "endpoint", "api_version", "api_key_env")
+DATA_KEYS = ("train", "validation", "split")
+SPLIT_KEYS = ("fraction", "seed")
+BUDGET_KEYS = ("max_usd", "max_increase_usd", "max_increase_pct")
+WAIT_KEYS = ("timeout", "poll_interval", "cancel_on_abort")
+RELEASE_KEYS = ("tag",)
+WANDB_KEYS = ("project", "entity", "name", "tags")
+INTEGRATION_KEYS = ("wandb",)
+
+# Hyperparameters per method: (kind, low, high, low_inclusive) ; kind int | number | choice.
+_COMMON = {
+    "n_epochs": ("int", 1, 50, True),
+    "batch_size": ("int", 1, 256, True),
+    "learning_rate_multiplier": ("number", 0, None, False),
+}
+HYPERPARAMETERS: dict[str, dict[str, tuple]] = {
+    "supervised": dict(_COMMON),
+    "dpo": {**_COMMON, "beta": ("number", 0, 2, False)},
+    "reinforcement": {
+        **_COMMON,
+        "compute_multiplier": ("number", 0, 10, False),
+        "eval_interval": ("int", 1, None, True),
+        "eval_samples": ("int", 1, None, True),
+        "reasoning_effort": ("choice", ("default", "low", "medium", "high"), None, True),
+    },
+}
+
+DEFAULTS = {
+    "method": "supervised",
+    "suffix": "{name}",
+    "wait_timeout": "5h",
+    "poll_interval": "30s",
+    "release_tag": "{name}-{date}-{sha7}",
+}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+_DURATION_RE = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+
+
+class _Problems:
+    """Collects config problems so the user sees them all at once."""
+
+    def __init__(self, display_path: str) -> None:
+        self.display_path = display_path
+        self.lines: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.lines.append(f"{key}: {message}" if key else message)
+
+    def raise_if_any(self) -> None:
+        if not self.lines:
+            return
+        count = len(self.lines)
+        head = f"{self.display_path}: {count} problem{'s' if count > 1 else ''} in the config"
+        raise ConfigError("\n".join([head, *(f"  - {line}" for line in self.lines)]))
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f' Did you mean "{close[0]}"?' if close else ""
+
+
+def _unknown_keys(problems: _Problems, prefix: str, mapping: dict, allowed: Any) -> None:
+    for key in mapping:
+        if key not in allowed:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            hint = _did_you_mean(str(key), allowed) or f" Allowed keys: {', '.join(allowed)}."
+            problems.add(where, f"unknown key.{hint}")
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "empty",
+    }.get(type(value), type(value).__name__)
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds in `value` ("5h", "1h30m", "45s", or a number of seconds), None if invalid."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value > 0 else None
+    if isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match and any(match.groups()):
+            hours, minutes, seconds = (int(g or 0) for g in match.groups())
+            total = hours * 3600 + minutes * 60 + seconds
+            return float(total) if total > 0 else None
+    return None
+
+
+def repository_root(start: Path) -> Path:
+    """The git work tree containing `start`, or `start` itself outside git."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return start
+    if out.returncode == 0 and out.stdout.strip():
+        return Path(out.stdout.strip()).resolve()
+    return start
+
+
+def load(path: str | Path, root: Path | None = None) -> Config:
+    """Read and validate the finetune.yaml at `path`; raise ConfigError listing every problem."""
+    config_path = Path(path).resolve()
+    root = (root or repository_root(config_path.parent)).resolve()
+    display = _display(config_path, root)
+    try:
+        text = config_path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{display}: no such config file. Create it (see `finetune schema`) or pass the right path.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{display}: cannot read the config ({exc.__class__.__name__}). Save it as UTF-8 text.") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{display}:{mark.line + 1}:{mark.column + 1}" if mark else display
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{where}: invalid YAML: {problem}. Fix the syntax (indentation, quotes, colons).") from None
+    problems = _Problems(display)
+    if not isinstance(document, dict):
+        problems.add("", f"the config must be a mapping of keys (version, name, model, data, ...), not {_type_name(document)}.")
+        problems.raise_if_any()
+    return _validate(document, config_path, display, root, problems)
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: _Problems) -> Config:
+    _unknown_keys(problems, "", doc, TOP_LEVEL)
+    for key, note in TOP_LEVEL.items():
+        if note.startswith("required") and key not in doc:
+            problems.add(key, "missing. Add it: see `finetune schema` or the README for an example.")
+
+    version = doc.get("version")
+    if "version" in doc and (version != CONFIG_VERSION or isinstance(version, bool)):
+        problems.add("version", f"must be {CONFIG_VERSION}, got {version!r}.")
+
+    name = doc.get("name")
+    if "name" in doc and not (isinstance(name, str) and _NAME_RE.match(name)):
+        problems.add("name", f"{name!r} is not a valid name: use 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+
+    provider = _provider(doc.get("provider", "openai"), problems)
+    model = doc.get("model")
+    if "model" in doc and not (isinstance(model, str) and model.strip()):
+        problems.add("model", f"must be a model name such as gpt-4.1-mini-2025-04-14, got {_type_name(model)}.")
+        model = None
+
+    method = doc.get("method", DEFAULTS["method"])
+    if method not in METHODS:
+        problems.add("method", f"{method!r} is not a method.{_did_you_mean(str(method), METHODS)} Use one of: {', '.join(METHODS)}.")
+        method = None
+    pricing = _pricing(doc.get("pricing", {}), problems)
+    if isinstance(model, str) and method:
+        info = models.resolve(model, pricing)
+        if info.known and method not in info.methods:
+            can = ", ".join(info.methods)
+            problems.add("method", f"{model} cannot be fine-tuned with {method} (it supports: {can}). Change `method` or `model`.")
+
+    grader = doc.get("grader")
+    if method == "reinforcement" and grader is None:
+        problems.add("grader", "reinforcement fine-tuning needs a grader (a mapping as in OpenAI's grader docs, e.g. type: string_check).")
+    elif grader is not None and method and method != "reinforcement":
+        problems.add("grader", f"only used with method: reinforcement; remove it or change method (now {method}).")
+    elif grader is not None and not (isinstance(grader, dict) and isinstance(grader.get("type"), str)):
+        problems.add("grader", "must be a mapping with a `type` (string_check, text_similarity, python, score_model, label_model, multi).")
+
+    train, validation, split = _data(doc.get("data"), "data" in doc, config_path.parent, root, problems)
+    if method == "reinforcement" and not validation and split is None and train:
+        problems.add("data.validation", "reinforcement fine-tuning requires a validation file. Add data.validation or data.split.")
+    hyperparameters = _hyperparameters(doc.get("hyperparameters", {}), method, problems)
+    suffix = _template(doc.get("suffix", DEFAULTS["suffix"]), "suffix", problems)
+    seed = doc.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        problems.add("seed", f"must be a non-negative integer, got {seed!r}.")
+    metadata = _metadata(doc.get("metadata", {}), problems)
+    integrations = _integrations(doc.get("integrations", {}), problems)
+    budget = _budget(doc.get("budget", {}), problems)
+    wait = _wait(doc.get("wait", {}), problems)
+    release = doc.get("release", {})
+    release_tag = DEFAULTS["release_tag"]
+    if not isinstance(release, dict):
+        problems.add("release", f"must be a mapping such as {{tag: \"{DEFAULTS['release_tag']}\"}}, got {_type_name(release)}.")
+    else:
+        _unknown_keys(problems, "release", release, RELEASE_KEYS)
+        release_tag = _template(release.get("tag", DEFAULTS["release_tag"]), "release.tag", problems)
+    retry_failed = doc.get("retry_failed", False)
+    if not isinstance(retry_failed, bool):
+        problems.add("retry_failed", f"must be true or false, got {retry_failed!r}.")
+
+    problems.raise_if_any()
+    normalised = {
+        "version": CONFIG_VERSION,
+        "name": name,
+        "provider": provider._asdict(),
+        "model": model,
+        "method": method,
+        "grader": grader,
+        "data": {
+            "train": [f.display_path for f in train],
+            "validation": [f.display_path for f in validation],
+            "split": split._asdict() if split else None,
+        },
+        "hyperparameters": hyperparameters,
+        "suffix": suffix,
+        "seed": seed,
+        "metadata": metadata,
+        "integrations": integrations,
+        "pricing": pricing,
+    }
+    return Config(
+        path=config_path,
+        display_path=display,
+        root=root,
+        name=name,
+        provider=provider,
+        model=model.strip(),
+        method=method,
+        grader=grader,
+        train=train,
+        validation=validation,
+        split=split,
+        hyperparameters=hyperparameters,
+        suffix=suffix,
+        seed=seed,
+        metadata=metadata,
+        integrations=integrations,
+        budget=budget,
+        wait=wait,
+        release_tag=release_tag,
+        pricing=pricing,
+        retry_failed=retry_failed,
+        normalised=normalised,
+    )
+
+
+def _provider(value: Any, problems: _Problems) -> ProviderSettings:
+    if isinstance(value, str):
+        value = {"type": value}
+    if not isinstance(value, dict):
+        problems.add("provider", f"must be a provider name ({', '.join(PROVIDERS)}) or a mapping with `type`, got {_type_name(value)}.")
+        return ProviderSettings("openai", None, None, None, "OPENAI_API_KEY")
+    _unknown_keys(problems, "provider", value, PROVIDER_KEYS)
+    kind = value.get("type", "openai")
+    if kind not in PROVIDERS:
+        problems.add("provider.type" if "type" in value and len(value) > 1 else "provider", f"{kind!r} is not a supported provider.{_did_you_mean(str(kind), PROVIDERS)} Use one of: {', '.join(PROVIDERS)}.")
+        kind = "openai"
+    for key in ("base_url", "endpoint", "api_version", "api_key_env"):
+        if key in value and not (isinstance(value[key], str) and value[key].strip()):
+            problems.add(f"provider.{key}", f"must be a non-empty string, got {_type_name(value[key])}.")
+    for key in ("base_url", "endpoint"):
+        url = value.get(key)
+        if isinstance(url, str) and not re.match(r"^https?://", url):
+            problems.add(f"provider.{key}", f"{url!r} is not a URL; write it as https://...")
+    if kind == "openai" and ("endpoint" in value or "api_version" in value):
+        problems.add("provider", "endpoint and api_version are Azure settings; set `type: azure`, or use base_url for an OpenAI-compatible gateway.")
+    if kind == "azure" and "base_url" in value:
+        problems.add("provider.base_url", "Azure OpenAI uses `endpoint` (https://<resource>.openai.azure.com), not base_url.")
+    default_key = "AZURE_OPENAI_API_KEY" if kind == "azure" else "OPENAI_API_KEY"
+    api_version = value.get("api_version") or (DEFAULT_AZURE_API_VERSION if kind == "azure" else None)
+    return ProviderSettings(
+        kind=kind,
+        base_url=value.get("base_url"),
+        endpoint=value.get("endpoint"),
+        api_version=api_version,
+        api_key_env=value.get("api_key_env") or default_key,
+    )
+
+
+def _pricing(value: Any, problems: _Problems) -> dict[str, float]:
+    if not isinstance(value, dict):
+        problems.add("pricing", f"must map model names to USD per 1M training tokens, got {_type_name(value)}.")
+        return {}
+    pricing = {}
+    for model, usd in value.items():
+        if isinstance(usd, bool) or not isinstance(usd, (int, float)) or usd < 0:
+            problems.add(f"pricing.{model}", f"must be a non-negative number of USD per 1M training tokens, got {usd!r}.")
+        else:
+            pricing[str(model)] = float(usd)
+    return pricing
+
+
+def _paths(value: Any, key: str, config_dir: Path, root: Path, problems: _Problems) -> tuple[DataFile, ...]:
+    patterns = value if isinstance(value, list) else [value]
+    if not patterns or not all(isinstance(p, str) and p.strip() for p in patterns):
+        problems.add(key, "must be a path (or a list of paths or globs) relative to the config file, e.g. data/train.jsonl.")
+        return ()
+    files: list[DataFile] = []
+    for pattern in patterns:
+        if Path(pattern).is_absolute():
+            problems.add(key, f"{pattern!r} is absolute; write it relative to the config file so it works on every checkout.")
+            continue
+        full = str(config_dir / pattern)
+        matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(pattern) else [full]
+        if not matches:
+            problems.add(key, f"{pattern!r} matches no file. Check the pattern, or commit the data.")
+        for match in matches:
+            resolved = Path(match).resolve()
+            if resolved != root and root not in resolved.parents:
+                problems.add(key, f"{pattern!r} points outside the repository ({root}). Keep training data inside the repository.")
+                continue
+            if not resolved.is_file():
+                problems.add(key, f"{_display(resolved, root)} does not exist. Check the path (relative to {_display(config_dir, root) or '.'}), or commit the file.")
+                continue
+            if any(f.path == resolved for f in files):
+                continue
+            files.append(DataFile(resolved, _display(resolved, root)))
+    return tuple(files)
+
+
+def _data(value: Any, present: bool, config_dir: Path, root: Path, problems: _Problems):
+    if not present:
+        return (), (), None
+    if isinstance(value, (str, list)):
+        value = {"train": value}
+    if not isinstance(value, dict):
+        problems.add("data", "must be a mapping with `train` (and optionally `validation` or `split`).")
+        return (), (), None
+    _unknown_keys(problems, "data", value, DATA_KEYS)
+    if "train" not in value:
+        problems.add("data.train", "missing. Point it at your training JSONL file, e.g. data/train.jsonl.")
+    train = _paths(value["train"], "data.train", config_dir, root, problems) if "train" in value else ()
+    validation = _paths(value["validation"], "data.validation", config_dir, root, problems) if "validation" in value else ()
+    split = None
+    if "split" in value:
+        raw = value["split"]
+        if "validation" in value:
+            problems.add("data.split", "use either data.validation or data.split, not both.")
+        elif not isinstance(raw, dict):
+            problems.add("data.split", "must be a mapping such as {fraction: 0.1, seed: 42}.")
+        else:
+            _unknown_keys(problems, "data.split", raw, SPLIT_KEYS)
+            fraction, seed = raw.get("fraction"), raw.get("seed", 0)
+            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+                problems.add("data.split.fraction", f"must be a number between 0 and 1 (exclusive), e.g. 0.1; got {fraction!r}.")
+            elif isinstance(seed, bool) or not isinstance(seed, int):
+                problems.add("data.split.seed", f"must be an integer, got {seed!r}.")
+            else:
+                split = Split(float(fraction), seed)
+    train_paths = {f.path for f in train}
+    for f in validation:
+        if f.path in train_paths:
+            problems.add("data.validation", f"{f.display_path} is also a training file; validation data must be separate.")
+    return train, validation, split
+
+
+def _hyperparameters(value: Any, method: str | None, problems: _Problems) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        problems.add("hyperparameters", f"must be a mapping such as {{n_epochs: 3}}, got {_type_name(value)}.")
+        return {}
+    allowed = HYPERPARAMETERS.get(method or "supervised", {})
+    every = {k for spec in HYPERPARAMETERS.values() for k in spec}
+    result: dict[str, Any] = {}
+    for key, given in value.items():
+        where = f"hyperparameters.{key}"
+        if key not in allowed:
+            if key in every:
+                problems.add(where, f"not used by method {method}. Remove it or change method.")
+            else:
+                problems.add(where, f"unknown hyperparameter.{_did_you_mean(str(key), allowed) or ' Allowed: ' + ', '.join(allowed) + '.'}")
+            continue
+        kind, low, high, low_inclusive = allowed[key]
+        if given == "auto":
+            result[key] = "auto"
+            continue
+        if kind == "choice":
+            if given not in low:
+                problems.add(where, f"{given!r} is not one of: {', '.join(low)}.")
+            else:
+                result[key] = given
+            continue
+        is_number = isinstance(given, (int, float)) and not isinstance(given, bool)
+        if kind == "int" and not (is_number and float(given).is_integer()):
+            problems.add(where, f"must be an integer or \"auto\", got {given!r}.")
+            continue
+        if kind == "number" and not is_number:
+            problems.add(where, f"must be a number or \"auto\", got {given!r}.")
+            continue
+        too_low = given < low if low_inclusive else given <= low
+        too_high = high is not None and given > high
+        if too_low or too_high:
+            lower = f">= {low}" if low_inclusive else f"> {low}"
+            bounds = f"{lower} and <= {high}" if high is not None else lower
+            problems.add(where, f"{given} is out of range: it must be {bounds}, or \"auto\".")
+            continue
+        result[key] = int(given) if kind == "int" else given
+    return result
+
+
+def _template(value: Any, key: str, problems: _Problems) -> str:
+    if not isinstance(value, str) or not value.strip():
+        problems.add(key, f"must be a non-empty string template using {{name}}, {{sha7}}, {{date}}; got {_type_name(value)}.")
+        return ""
+    for field in re.findall(r"\{([^{}]*)\}", value):
+        if field not in TEMPLATE_FIELDS:
+            problems.add(key, f"unknown placeholder {{{field}}}.{_did_you_mean(field, TEMPLATE_FIELDS)} Use {{name}}, {{sha7}} or {{date}}.")
+    return value
+
+
+def _metadata(value: Any, problems: _Problems) -> dict[str, str]:
+    if not isinstance(value, dict):
+        problems.add("metadata", f"must be a mapping of string keys to string values, got {_type_name(value)}.")
+        return {}
+    if len(value) > MAX_USER_METADATA:
+        problems.add("metadata", f"has {len(value)} pairs; at most {MAX_USER_METADATA} fit (the provider allows 16 and finetune-action uses 4).")
+    result = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or len(key) > 64 or key.startswith("finetune_"):
+            problems.add(f"metadata.{key}", "keys must be strings of at most 64 characters not starting with finetune_ (reserved).")
+        elif isinstance(item, (dict, list)) or item is None or len(str(item)) > 512:
+            problems.add(f"metadata.{key}", "values must be strings (or numbers) of at most 512 characters.")
+        else:
+            result[key] = str(item)
+    return result
+
+
+def _integrations(value: Any, problems: _Problems) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        problems.add("integrations", f"must be a mapping such as {{wandb: {{project: my-project}}}}, got {_type_name(value)}.")
+        return {}
+    _unknown_keys(problems, "integrations", value, INTEGRATION_KEYS)
+    wandb = value.get("wandb")
+    if wandb is None:
+        return {}
+    if not isinstance(wandb, dict) or not isinstance(wandb.get("project"), str):
+        problems.add("integrations.wandb", "must be a mapping with at least `project` (and optionally entity, name, tags).")
+        return {}
+    _unknown_keys(problems, "integrations.wandb", wandb, WANDB_KEYS)
+    tags = wandb.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        problems.add("integrations.wandb.tags", "must be a list of strings.")
+    return {"wandb": {k: v for k, v in wandb.items() if k in WANDB_KEYS}}
+
+
+def _budget(value: Any, problems: _Problems) -> Budget:
+    if not isinstance(value, dict):
+        problems.add("budget", f"must be a mapping such as {{max_usd: 50}}, got {_type_name(value)}.")
+        return Budget(None, None, None)
+    _unknown_keys(problems, "budget", value, BUDGET_KEYS)
+    limits = {}
+    for key in BUDGET_KEYS:
+        limit = value.get(key)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0):
+            problems.add(f"budget.{key}", f"must be a non-negative number, got {limit!r}.")
+            limit = None
+        limits[key] = float(limit) if limit is not None else None
+    return Budget(**limits)
+
+
+def _wait(value: Any, problems: _Problems) -> Wait:
+    if not isinstance(value, dict):
+        problems.add("wait", f"must be a mapping such as {{timeout: 5h, poll_interval: 30s}}, got {_type_name(value)}.")
+        value = {}
+    _unknown_keys(problems, "wait", value, WAIT_KEYS)
+    seconds = {}
+    for key, default in (("timeout", DEFAULTS["wait_timeout"]), ("poll_interval", DEFAULTS["poll_interval"])):
+        parsed = parse_duration(value.get(key, default))
+        if parsed is None:
+            problems.add(f"wait.{key}", f"{value.get(key)!r} is not a duration; write it like 5h, 90m, 1h30m or 45s.")
+            parsed = parse_duration(default)
+        seconds[key] = parsed
+    cancel = value.get("cancel_on_abort", False)
+    if not isinstance(cancel, bool):
+        problems.add("wait.cancel_on_abort", f"must be true or false, got {cancel!r}.")
+        cancel = False
+    return Wait(seconds["timeout"], seconds["poll_interval"], cancel)
+
+
+def render_template(template: str, *, name: str, sha: str, date: str) -> str:
+    """Fill {name}, {sha7} and {date} in a suffix or release-tag template."""
+    return template.replace("{name}", name).replace("{sha7}", sha[:7]).replace("{date}", date)
+
+
+def expand_config_paths(patterns: list[str], cwd: Path) -> list[Path]:
+    """Config paths from the command line or the action input; globs allowed. Raises ConfigError."""
+    found: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(str(cwd / pattern), recursive=True))
+            if not matches:
+                raise ConfigError(f"{pattern}: no config file matches this pattern. Check the path or glob.")
+        else:
+            matches = [cwd / pattern]
+        for match in matches:
+            if match.resolve() not in [f.resolve() for f in found]:
+                found.append(match)
+    return found

@@ -1,0 +1,85 @@
+"""Command line: parse arguments and dispatch to one module per command."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from finetune_action import __version__
+from finetune_action.errors import EXIT_USAGE, FinetuneError
+
+EXIT_CODES = """exit codes:
+  0  passed
+  1  the check found problems (or a job failed)
+  2  usage, config or environment error"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors already; make it add a hint to read --help."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\nRun `{self.prog} --help` for usage.\n")
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="how results are written to stdout (default: text); logs go to stderr",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="finetune",
+        description="Fine-tuning as code: validate, cost, diff, train and record fine-tuned models.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"finetune {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = commands.add_parser(
+        "check",
+        help="validate configs and their data, count tokens, estimate cost (no network)",
+        description="Validate finetune.yaml files and their data, count tokens offline and estimate the cost. Nothing is sent anywhere.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml)")
+    _add_format(check)
+
+    commands.add_parser(
+        "schema",
+        help="print the JSON Schema of finetune.yaml",
+        description="Print the JSON Schema of finetune.yaml (for editors: yaml-language-server, SchemaStore).",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            from finetune_action.commands.check import check
+
+            return check(args.configs or ["finetune.yaml"], output_format=args.format)
+        if args.command == "schema":
+            from finetune_action.commands.schema import schema
+
+            return schema()
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    except FinetuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
