@@ -1,0 +1,133 @@
+"""finetune.yaml errors as users meet them: `finetune check` in a real repository."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from finetune_action import config
+from finetune_action.errors import ConfigError
+from testing.repo import chat_examples, init_repo, minimal_config, run_finetune, write_files
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = init_repo(tmp_path / "repo")
+    write_files(repo, {"data/train.jsonl": chat_examples(12), "data/valid.jsonl": chat_examples(10, "tea")})
+    return repo
+
+
+def check_config(repo: Path, document) -> tuple[int, str]:
+    write_files(repo, {"finetune.yaml": document})
+    result = run_finetune("check", "finetune.yaml", cwd=repo)
+    assert "Traceback" not in result.stderr
+    return result.returncode, result.stderr
+
+
+CASES = [
+    pytest.param({"modle": "gpt-4o"}, ["modle: unknown key", 'Did you mean "model"?'], id="misspelt-key"),
+    pytest.param({"hyperparameters": {"n_epochs": 80}}, ["hyperparameters.n_epochs: 80 is out of range", "<= 50"], id="epochs-range"),
+    pytest.param({"hyperparameters": {"batch_size": 0}}, ["hyperparameters.batch_size: 0 is out of range"], id="batch-range"),
+    pytest.param({"hyperparameters": {"learning_rate_multiplier": 0}}, ["learning_rate_multiplier: 0 is out of range", "> 0"], id="lr-range"),
+    pytest.param({"hyperparameters": {"n_epoch": 3}}, ['Did you mean "n_epochs"?'], id="misspelt-hyperparameter"),
+    pytest.param({"hyperparameters": {"beta": 0.1}}, ["hyperparameters.beta: not used by method supervised"], id="beta-without-dpo"),
+    pytest.param({"method": "dpo", "hyperparameters": {"beta": 3}}, ["hyperparameters.beta: 3 is out of range"], id="beta-range"),
+    pytest.param({"hyperparameters": {"n_epochs": "three"}}, ['must be an integer or "auto"'], id="epochs-type"),
+    pytest.param({"method": "dpo", "model": "gpt-3.5-turbo-0125"}, ["method: gpt-3.5-turbo-0125 cannot be fine-tuned with dpo"], id="method-model"),
+    pytest.param({"method": "supervized"}, ['Did you mean "supervised"?'], id="misspelt-method"),
+    pytest.param({"method": "reinforcement", "model": "o4-mini-2025-04-16"}, ["grader: reinforcement fine-tuning needs a grader", "data.validation: reinforcement fine-tuning requires a validation file"], id="reinforcement-needs"),
+    pytest.param({"data": {"train": "../outside.jsonl"}}, ["data.train: '../outside.jsonl' points outside the repository"], id="escapes-repo"),
+    pytest.param({"data": {"train": "/etc/passwd"}}, ["data.train: '/etc/passwd' is absolute"], id="absolute-path"),
+    pytest.param({"data": {"train": "data/missing.jsonl"}}, ["data.train: data/missing.jsonl does not exist"], id="missing-file"),
+    pytest.param({"data": {"train": "data/*.json"}}, ["matches no file"], id="glob-no-match"),
+    pytest.param({"data": {"train": "data/train.jsonl", "validation": "data/valid.jsonl", "split": {"fraction": 0.1}}}, ["use either data.validation or data.split"], id="split-and-validation"),
+    pytest.param({"data": {"train": "data/train.jsonl", "split": {"fraction": 1.5}}}, ["data.split.fraction: must be a number between 0 and 1"], id="split-range"),
+    pytest.param({"version": 2}, ["version: must be 1, got 2"], id="version"),
+    pytest.param({"name": "has spaces"}, ["name: 'has spaces' is not a valid name"], id="name"),
+    pytest.param({"provider": "anthropic"}, ["provider: 'anthropic' is not a supported provider"], id="provider"),
+    pytest.param({"provider": "azur"}, ['Did you mean "azure"?'], id="misspelt-provider"),
+    pytest.param({"provider": {"type": "openai", "endpoint": "https://x.openai.azure.com"}}, ["endpoint and api_version are Azure settings"], id="provider-mix"),
+    pytest.param({"suffix": "{name}-{sha}"}, ["suffix: unknown placeholder {sha}", 'Did you mean "sha7"?'], id="template"),
+    pytest.param({"wait": {"timeout": "forever"}}, ["wait.timeout: 'forever' is not a duration"], id="duration"),
+    pytest.param({"budget": {"max_usd": -1}}, ["budget.max_usd: must be a non-negative number"], id="budget"),
+    pytest.param({"metadata": {f"k{i}": "v" for i in range(13)}}, ["metadata: has 13 pairs"], id="metadata-count"),
+    pytest.param({"seed": "42"}, ["seed: must be a non-negative integer"], id="seed-type"),
+    pytest.param({"integrations": {"wandb": {"entity": "me"}}}, ["integrations.wandb: must be a mapping with at least `project`"], id="wandb"),
+    pytest.param({"grader": {"type": "string_check"}}, ["grader: only used with method: reinforcement"], id="grader-without-rl"),
+    pytest.param({"pricing": {"gpt-4o": "cheap"}}, ["pricing.gpt-4o: must be a non-negative number"], id="pricing"),
+]
+
+
+@pytest.mark.parametrize("override, expected", CASES)
+def test_config_error_says_where_and_how_to_fix(repo: Path, override: dict, expected: list[str]) -> None:
+    code, stderr = check_config(repo, minimal_config(**override))
+    assert code == 2, stderr
+    assert "finetune.yaml: " in stderr
+    for text in expected:
+        assert text in stderr
+    assert len(stderr.splitlines()) < 25  # one screen
+
+
+def test_missing_required_keys_are_listed_together(repo: Path) -> None:
+    code, stderr = check_config(repo, {"version": 1})
+    assert code == 2
+    for key in ("name", "model", "data"):
+        assert f"  - {key}: missing" in stderr
+    assert "3 problems" in stderr
+
+
+def test_invalid_yaml_points_at_line_and_column(repo: Path) -> None:
+    code, stderr = check_config(repo, "version: 1\nname: [unclosed\nmodel: x\n")
+    assert code == 2
+    assert "finetune.yaml:3:" in stderr and "invalid YAML" in stderr
+
+
+def test_not_a_mapping(repo: Path) -> None:
+    code, stderr = check_config(repo, "- just\n- a list\n")
+    assert code == 2 and "must be a mapping of keys" in stderr
+
+
+def test_missing_config_file(repo: Path) -> None:
+    result = run_finetune("check", "nope.yaml", cwd=repo)
+    assert result.returncode == 2 and "nope.yaml: no such config file" in result.stderr
+
+
+def test_config_glob_matching_nothing(repo: Path) -> None:
+    result = run_finetune("check", "configs/*.yaml", cwd=repo)
+    assert result.returncode == 2 and "no config file matches" in result.stderr
+
+
+def test_load_normalises_and_defaults(repo: Path) -> None:
+    write_files(repo, {"finetune.yaml": minimal_config(data={"train": "data/*.jsonl"}, provider={"type": "azure", "endpoint": "https://r.openai.azure.com"})})
+    loaded = config.load(repo / "finetune.yaml")
+    assert [f.display_path for f in loaded.train] == ["data/train.jsonl", "data/valid.jsonl"]
+    assert loaded.method == "supervised"
+    assert loaded.provider == config.ProviderSettings("azure", None, "https://r.openai.azure.com", config.DEFAULT_AZURE_API_VERSION, "AZURE_OPENAI_API_KEY")
+    assert loaded.wait == config.Wait(5 * 3600, 30, False)
+    assert loaded.release_tag == "{name}-{date}-{sha7}"
+    assert loaded.normalised["data"]["train"] == ["data/train.jsonl", "data/valid.jsonl"]
+
+
+def test_config_in_subdirectory_resolves_data_relative_to_itself(repo: Path) -> None:
+    write_files(repo, {"bots/a/finetune.yaml": minimal_config(data={"train": "../../data/train.jsonl"})})
+    loaded = config.load(repo / "bots/a/finetune.yaml")
+    assert loaded.display_path == "bots/a/finetune.yaml"
+    assert loaded.train[0].display_path == "data/train.jsonl"
+
+
+def test_symlink_out_of_repository_is_refused(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "secret.jsonl"
+    outside.write_text("{}\n")
+    (repo / "data/link.jsonl").symlink_to(outside)
+    write_files(repo, {"finetune.yaml": minimal_config(data={"train": "data/link.jsonl"})})
+    with pytest.raises(ConfigError, match="points outside the repository"):
+        config.load(repo / "finetune.yaml")
+
+
+@pytest.mark.parametrize("text, seconds", [("5h", 18000), ("1h30m", 5400), ("45s", 45), (90, 90), ("0s", None), ("soon", None), (True, None)])
+def test_parse_duration(text, seconds) -> None:
+    assert config.parse_duration(text) == seconds
+
+
+def test_render_template() -> None:
+    assert config.render_template("{name}-{date}-{sha7}", name="bot", sha="0123456789abcdef", date="2026-11-22") == "bot-2026-11-22-0123456"
