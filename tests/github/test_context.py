@@ -83,3 +83,8 @@ def test_pull_request_payload_without_base(tmp_path: Path) -> None:
     Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps({"pull_request": {"number": 1}}))
     with pytest.raises(EnvironmentProblem, match="lacks"):
         context.read_context(env)
+
+
+def test_workflow_run_means_comment(tmp_path: Path) -> None:
+    ctx = context.read_context(env_for(tmp_path, "workflow_run", "workflow_run.completed.json"))
+    assert ctx.mode == "comment"

@@ -41,7 +41,7 @@ OUTPUTS: tuple[str, ...] = (
     "model-json",
 )
 
-MODES = ("auto", "check", "train", "resume")
+MODES = ("auto", "check", "train", "resume", "comment")
 COMMENT_BEHAVIORS = ("update", "new", "hide-and-new", "delete-and-new", "off")
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 
@@ -127,6 +127,8 @@ def select_mode(event_name: str, ref: str, default_branch: str | None, mode_inpu
         return mode_input
     if event_name in PULL_REQUEST_EVENTS:
         return "check"
+    if event_name == "workflow_run":
+        return "comment"  # the fork-safe poster: re-render a report made by an unprivileged run
     if event_name == "push":
         if default_branch and ref == f"refs/heads/{default_branch}":
             return "train"
