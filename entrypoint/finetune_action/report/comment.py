@@ -1,0 +1,230 @@
+"""The PR comment and job summary for one config: verdict, base -> head table, budget, problems.
+
+Input is the review JSON (docs: "The report file"), never live objects, so a report made by
+an unprivileged fork run renders the same way when a trusted workflow posts it. Every string
+that came from the data or the config goes through report.escape.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from finetune_action.report import escape
+
+#: GitHub refuses comment bodies over 65,536 characters; stay well clear of it for the markers.
+COMMENT_LIMIT = 65_000
+FIRST_PROBLEMS = 10  # per level in the comment; the summary and report file have them all
+
+ROWS = (
+    ("examples", "Training examples", "int"),
+    ("validation_examples", "Validation examples", "int"),
+    ("billed_tokens_per_epoch", "Billed tokens per epoch", "int"),
+    ("n_epochs", "Epochs", "int"),
+    ("billed_tokens", "Billed tokens, all epochs", "int"),
+    ("estimated_cost_usd", "Estimated cost", "usd"),
+)
+
+
+def _number(value: Any, kind: str) -> str:
+    if value is None:
+        return "n/a"
+    if kind == "usd":
+        return f"${value:,.2f}"
+    return f"{value:,}"
+
+
+def _change(base: Any, head: Any, kind: str) -> str:
+    if base is None or head is None:
+        return ""
+    delta = head - base
+    if not delta:
+        return "0"
+    sign = "+" if delta > 0 else "−"
+    text = f"{sign}${abs(delta):,.2f}" if kind == "usd" else f"{sign}{abs(delta):,}"
+    if base:
+        text += f" ({sign}{abs(delta) / base * 100:.0f}%)"
+    return text
+
+
+def verdict(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """(icon, one-line verdict) for one config's review entry."""
+    head = entry.get("head")
+    name = escape.code(entry["config"])
+    if head is None:
+        return "➖", f"{name} was removed in this pull request"
+    errors = len(head.get("errors", []))
+    new_violations = [v for v in entry.get("budget", {}).get("violations", []) if v.get("new")]
+    cost = head.get("estimated_cost_usd")
+    delta = (entry.get("diff") or {}).get("delta", {}).get("estimated_cost_usd")
+    money = f"estimated {_number(cost, 'usd')}" if cost is not None else "cost unknown"
+    if delta is not None and entry.get("base") is not None:
+        money += f" ({'+' if delta >= 0 else '−'}${abs(delta):,.2f} vs base)"
+    if errors:
+        return "❌", f"{name}: {errors:,} error{'s' if errors != 1 else ''} in the data; {money}"
+    if new_violations:
+        return "💸", f"{name}: over budget; {money}"
+    warnings = len(head.get("warnings", []))
+    extra = f", {warnings:,} warning{'s' if warnings != 1 else ''}" if warnings else ""
+    return "✅", f"{name}: passed{extra}; {money}"
+
+
+def _table(entry: Mapping[str, Any]) -> list[str]:
+    base, head = entry.get("base"), entry.get("head")
+    lines = ["| | base | head | change |", "|---|---:|---:|---:|"]
+    for key, label, kind in ROWS:
+        b = base.get(key) if base else None
+        h = head.get(key) if head else None
+        lines.append(f"| {label} | {_number(b, kind) if base else '—'} | {_number(h, kind) if head else '—'} | {_change(b if base else 0, h if head else 0, kind)} |")
+    return lines
+
+
+def _changes(entry: Mapping[str, Any]) -> list[str]:
+    diff = entry.get("diff") or {}
+    lines = []
+    if entry.get("base") is not None and entry.get("head") is not None:
+        lines.append(
+            f"Examples: **{diff.get('examples_added', 0):,}** added, **{diff.get('examples_removed', 0):,}** removed, "
+            f"**{diff.get('examples_changed', 0):,}** changed."
+        )
+    elif entry.get("base") is None and entry.get("head") is not None:
+        lines.append("New config in this pull request: no base to compare with.")
+    changes = diff.get("config_changes") or []
+    if changes:
+        lines.append("")
+        lines.append("Config changes:")
+        for change in changes[:20]:
+            lines.append(f"- {escape.code(change['key'])}: {escape.code(change['base'])} → {escape.code(change['head'])}")
+        if len(changes) > 20:
+            lines.append(f"- … and {len(changes) - 20} more")
+    return lines
+
+
+def _budget(entry: Mapping[str, Any]) -> list[str]:
+    budget = entry.get("budget") or {}
+    limits = {k: v for k, v in (budget.get("limits") or {}).items() if v is not None}
+    if not limits:
+        return []
+    violations = budget.get("violations") or []
+    if not violations:
+        return ["**Budget:** within limits (" + ", ".join(_limit_text(k, v) for k, v in limits.items()) + ")."]
+    lines = ["**Budget:**"]
+    for v in violations:
+        flag = "❌ new" if v.get("new") else "⚠️ already on the base branch"
+        lines.append(f"- {flag}: {escape.text(v['message'])}")
+    return lines
+
+
+def _limit_text(rule: str, value: float) -> str:
+    return {"max_usd": f"max ${value:,.2f}", "max_increase_usd": f"increase ≤ ${value:,.2f}", "max_increase_pct": f"increase ≤ {value:g}%"}.get(rule, rule)
+
+
+def _problem_link(problem: Mapping[str, Any], links: Mapping[str, str] | None) -> str:
+    where = str(problem.get("path", ""))
+    line = problem.get("line")
+    label = f"{where}:{line}" if line else where
+    if links and where:
+        anchor = f"#L{int(line)}" if isinstance(line, int) else ""
+        url = f"{links['server_url']}/{links['repository']}/blob/{links['sha']}/{escape.url_path(where)}{anchor}"
+        return f"[{escape.text(label)}]({url})"
+    return escape.text(label)
+
+
+def _problems(title: str, problems: list[Mapping[str, Any]], links: Mapping[str, str] | None, limit: int | None) -> list[str]:
+    if not problems:
+        return []
+    shown = problems if limit is None else problems[:limit]
+    lines = [f"**{title} ({len(problems):,}):**"]
+    for p in shown:
+        lines.append(f"- {_problem_link(p, links)} {escape.code(p.get('code', ''))} {escape.text(p.get('message', ''))}")
+    if len(problems) > len(shown):
+        lines.append(f"- … and {len(problems) - len(shown):,} more (all of them are in the job summary and the report file)")
+    return lines
+
+
+def _distributions(head: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for f in head.get("files", []):
+        for name, stats in (f.get("distributions") or {}).items():
+            if not stats:
+                continue
+            cells = " | ".join(_stat(stats.get(k)) for k in ("min", "p5", "median", "mean", "p95", "max"))
+            rows.append(f"| {escape.text(f.get('path', ''))} | {escape.text(name.replace('_', ' '))} | {cells} |")
+    if not rows:
+        return []
+    return [
+        "<details><summary>Token distributions</summary>",
+        "",
+        "| file | per example | min | p5 | median | mean | p95 | max |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        "</details>",
+    ]
+
+
+def _stat(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.1f}" if isinstance(value, float) and not value.is_integer() else f"{int(value):,}"
+
+
+def _footnote(entry: Mapping[str, Any], review: Mapping[str, Any]) -> list[str]:
+    head = entry.get("head") or entry.get("base") or {}
+    parts = []
+    if head.get("counting"):
+        parts.append(escape.text(head["counting"], limit=600))
+    price = head.get("price")
+    if price:
+        parts.append(f"Price: ${price['usd']:,.2f} per {escape.text(price['per'])} ({escape.text(price['source'])}, {escape.text(price['date'])}).")
+    elif head:
+        parts.append("No price is known for this model, so no cost is estimated: add `pricing` to finetune.yaml.")
+    base_note = (review.get("base") or {}).get("note")
+    if base_note:
+        parts.append(f"Base: {escape.text(base_note)}.")
+    if entry.get("base_error"):
+        parts.append(f"The base config could not be checked: {escape.text(entry['base_error'])}")
+    return ["<sub>" + " ".join(parts) + "</sub>"] if parts else []
+
+
+def render(review: Mapping[str, Any], entry: Mapping[str, Any], *, full: bool = False, limit: int = COMMENT_LIMIT) -> str:
+    """Markdown for one config: the PR comment (`full=False`) or its job-summary section (`full=True`)."""
+    icon, line = verdict(entry)
+    head = entry.get("head") or {}
+    links = None
+    if review.get("repository") and review.get("head_sha"):
+        links = {"server_url": review.get("server_url", "https://github.com"), "repository": review["repository"], "sha": review["head_sha"]}
+    per_level = None if full else FIRST_PROBLEMS
+    sections = [
+        [f"### {icon} finetune check: {line}"],
+        _table(entry),
+        _changes(entry),
+        _budget(entry),
+        _problems("Errors", head.get("errors", []), links, per_level),
+        _problems("Warnings", head.get("warnings", []), links, per_level),
+        _distributions(head),
+        _footnote(entry, review),
+    ]
+    body = "\n\n".join("\n".join(s) for s in sections if s) + "\n"
+    return body if full else truncate_middle(body, limit)
+
+
+def truncate_middle(body: str, limit: int) -> str:
+    """Cut the middle of `body` at line boundaries so it fits `limit` characters, and say so."""
+    if len(body) <= limit:
+        return body
+    note = "\n\n> ✂️ {cut:,} characters cut from the middle to fit GitHub's comment limit; the job summary has the full report.\n\n"
+    budget = limit - len(note.format(cut=len(body)))
+    head_part = body[: budget * 2 // 3].rsplit("\n", 1)[0]
+    tail_part = body[len(body) - budget // 3 :].split("\n", 1)[-1]
+    # An unclosed <details> in the kept head would swallow the tail: close it.
+    if head_part.count("<details>") > head_part.count("</details>"):
+        head_part += "\n\n</details>"
+        tail_part = tail_part.replace("</details>", "", 1)
+    cut = len(body) - len(head_part) - len(tail_part)
+    return head_part + note.format(cut=cut) + tail_part
+
+
+def render_summary(review: Mapping[str, Any]) -> str:
+    """The job summary: every config in full."""
+    sections = [render(review, entry, full=True) for entry in review.get("configs", [])]
+    return "\n\n---\n\n".join(sections) if sections else "finetune check: no config to check.\n"

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import copy
+
+from finetune_action.report import comment
+
+HEAD = {
+    "config": "finetune.yaml", "name": "bot", "examples": 20, "validation_examples": 4,
+    "billed_tokens_per_epoch": 2000, "n_epochs": 5, "billed_tokens": 10000, "estimated_cost_usd": 0.05,
+    "price": {"usd": 5.0, "per": "1M training tokens", "source": "OpenAI pricing page", "date": "2026-08-01"},
+    "counting": "Approximate: OpenAI cookbook method with o200k_base.",
+    "files": [{"path": "data/train.jsonl", "distributions": {"tokens_per_example": {"min": 50, "p5": 52, "median": 100, "mean": 110.5, "p95": 190, "max": 200}}}],
+    "errors": [], "warnings": [{"path": "data/train.jsonl", "line": 3, "code": "missing-system", "message": "example has no system message"}],
+}
+BASE = dict(HEAD, examples=16, billed_tokens_per_epoch=1800, billed_tokens=9000, estimated_cost_usd=0.045, warnings=[])
+
+
+def review(entry: dict) -> dict:
+    return {"repository": "o/r", "server_url": "https://github.com", "head_sha": "abc123", "base": {"note": "merge base 1234567"}, "configs": [entry]}
+
+
+def entry(head=HEAD, base=BASE, violations=()) -> dict:
+    return {
+        "config": "finetune.yaml", "head": head, "base": base,
+        "diff": {"delta": {"estimated_cost_usd": 0.005}, "examples_added": 2, "examples_removed": 0, "examples_changed": 1,
+                 "config_changes": [{"key": "hyperparameters.n_epochs", "base": "auto", "head": 5}]},
+        "budget": {"limits": {"max_usd": 5.0, "max_increase_usd": None, "max_increase_pct": 50.0}, "violations": list(violations)},
+    }
+
+
+def test_comment_has_verdict_table_budget_and_footnote() -> None:
+    e = entry()
+    body = comment.render(review(e), e)
+    first = body.splitlines()[0]
+    assert first.startswith("### ✅ finetune check: `finetune.yaml`: passed, 1 warning; estimated $0.05 (+$0.01 vs base)")
+    assert "| Training examples | 16 | 20 | +4 (+25%) |" in body
+    assert "**2** added, **0** removed, **1** changed" in body
+    assert "`hyperparameters.n_epochs`: `auto` → `5`" in body
+    assert "**Budget:** within limits (max $5.00, increase ≤ 50%)" in body
+    assert "[data/train\\.jsonl:3](https://github.com/o/r/blob/abc123/data/train.jsonl#L3)" in body
+    assert "<details><summary>Token distributions</summary>" in body and "| 50 | 52 | 100 | 110.5 | 190 | 200 |" in body
+    assert "OpenAI pricing page, 2026\\-08\\-01" in body and "merge base 1234567" in body
+
+
+def test_errors_and_budget_verdicts() -> None:
+    head = dict(HEAD, errors=[{"path": "data/train.jsonl", "line": 9, "code": "invalid-json", "message": "x"}])
+    e = entry(head=head)
+    assert comment.render(review(e), e).startswith("### ❌ finetune check: `finetune.yaml`: 1 error in the data")
+    e = entry(violations=[{"rule": "max_usd", "new": True, "message": "estimated cost $9.00 is over the budget of $5.00"}])
+    body = comment.render(review(e), e)
+    assert body.startswith("### 💸") and "❌ new: estimated cost $9\\.00 is over the budget of $5\\.00" in body
+
+
+def test_new_and_removed_configs() -> None:
+    e = entry(base=None)
+    body = comment.render(review(e), e)
+    assert "| Training examples | — | 20 |" in body and "New config in this pull request" in body
+    e = entry(head=None)
+    assert comment.render(review(e), e).startswith("### ➖ finetune check: `finetune.yaml` was removed")
+
+
+def test_untrusted_data_cannot_break_out() -> None:
+    evil = "@someone </details> <script>x</script> ::error::owned ``` `"
+    head = copy.deepcopy(HEAD)
+    head["errors"] = [{"path": "data/</details>.jsonl", "line": 1, "code": "invalid-json", "message": evil}]
+    head["files"][0]["path"] = "data/`|</details>.jsonl"
+    e = entry(head=head)
+    body = comment.render(review(e), e)
+    assert "@someone" not in body and "<script>" not in body and "::error::" not in body
+    assert body.count("</details>") == body.count("<details>") == 1
+
+
+def test_comment_stays_under_the_limit_and_summary_keeps_everything() -> None:
+    head = dict(HEAD, errors=[{"path": "d.jsonl", "line": i, "code": "invalid-json", "message": "m" * 200} for i in range(5000)])
+    e = entry(head=head)
+    body = comment.render(review(e), e)
+    assert len(body) < comment.COMMENT_LIMIT and "and 4,990 more" in body
+    small = comment.render(review(e), e, full=True)
+    assert small.count("invalid\\-json") == 0 and small.count("`invalid-json`") == 5000
+    cut = comment.truncate_middle(small, 20_000)
+    assert len(cut) <= 20_000 and "characters cut from the middle" in cut
+    assert comment.render_summary(review(e)).count("`invalid-json`") == 5000
+
+
+def test_truncation_closes_an_open_details() -> None:
+    body = "start\n" + "<details>\n" + "row\n" * 5000 + "</details>\nend\n"
+    cut = comment.truncate_middle(body, 2000)
+    assert cut.count("<details>") == cut.count("</details>") and cut.endswith("end\n")
