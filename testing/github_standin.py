@@ -297,7 +297,8 @@ class GitHubStandIn:
         """Make the next `times` requests to an operation ("*" for any) fail.
 
         kind: an HTTP status (500, 502, 503, 401, 404), "secondary-rate-limit" (403 with
-        Retry-After), "rate-limit" (403 with x-ratelimit-remaining: 0) or "disconnect".
+        Retry-After), "rate-limit" (403 with x-ratelimit-remaining: 0), "disconnect", or
+        "lost-response" (the request takes effect but the client gets a 502).
         """
         with self._lock:
             self._failures.append([operation_id, kind, times, retry_after])
@@ -406,7 +407,7 @@ class GitHubStandIn:
             return _error(401, "Bad credentials", operation_id)
 
         injected = self._take_failure(operation_id)
-        if injected is not None:
+        if injected is not None and injected.kind != "lost-response":
             return self._injected(injected, operation_id)
 
         permissions, login = self._tokens[token]
@@ -427,7 +428,10 @@ class GitHubStandIn:
                 return _error(404, "Not Found", operation_id)
         request = _Request(method, path, params, query, headers, body, parsed_json, login)
         with self._lock:
-            return handler(request, operation_id)
+            response = handler(request, operation_id)
+        if injected is not None:  # "lost-response": the work is done, the answer never arrives
+            return self._injected(injected._replace(kind=502), operation_id)
+        return response
 
     def _take_failure(self, operation_id: str) -> Failure | None:
         with self._lock:
@@ -652,13 +656,14 @@ class GitHubStandIn:
         if not isinstance(query, str) or not re.search(r"mutation\b[^{]*\{\s*minimizeComment\s*\(\s*input\s*:", query):
             self._violation(f"graphql: not a minimizeComment mutation: {payload!r:.300}")
             return _Response(200, _graphql_error("PARSE_ERROR", "the stand-in only knows minimizeComment"), {})
-        whole_input = re.search(r"input\s*:\s*\$(\w+)", query)
+        arguments = query[query.index("minimizeComment") :]  # not the variable declarations
+        whole_input = re.search(r"input\s*:\s*\$(\w+)", arguments)
         if whole_input:
             given = variables.get(whole_input.group(1)) or {}
         else:
             given = {}
             for name in ("subjectId", "classifier"):
-                value = re.search(rf'{name}\s*:\s*(\$\w+|"[^"]*"|\w+)', query)
+                value = re.search(rf'{name}\s*:\s*(\$\w+|"[^"]*"|\w+)', arguments)
                 if value is None:
                     continue
                 text = value.group(1)

@@ -114,6 +114,10 @@ def test_injected_failures_then_recovery(github: GitHubStandIn) -> None:
     github.fail("repos/get", "rate-limit")
     assert call(github, "GET", f"/repos/{REPO}").headers["x-ratelimit-remaining"] == "0"
 
+    github.fail("issues/create-comment", "lost-response")
+    assert call(github, "POST", f"/repos/{REPO}/issues/7/comments", json={"body": "hi"}).status_code == 502
+    assert [c["body"] for c in github.comments(REPO, 7)] == ["hi"]
+
     github.fail("repos/get", "disconnect")
     with pytest.raises(requests.ConnectionError):
         call(github, "GET", f"/repos/{REPO}")
