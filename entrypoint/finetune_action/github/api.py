@@ -1,0 +1,347 @@
+"""The only module that speaks the GitHub API: one function per operation we use.
+
+Retries 5xx answers, dropped connections and rate limits with capped waits, and turns every
+refusal into a GitHubError that says what was tried, why it failed and what to do.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from finetune_action import __version__
+from finetune_action.errors import GitHubError
+
+API_VERSION = "2022-11-28"
+DEFAULT_API_URL = "https://api.github.com"
+
+COMMENTS_PERMISSION = "pull-requests: write"
+RELEASES_PERMISSION = "contents: write"
+
+_RETRIED_STATUSES = (500, 502, 503, 504)
+
+
+class GitHubClient:
+    """A token-authenticated session with GitHub's REST and GraphQL endpoints.
+
+    `sleep` and `backoff` (seconds before the first retry, doubled after each) are injectable
+    so tests never wait; `max_wait` caps the total time spent waiting on one request.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        api_url: str = DEFAULT_API_URL,
+        graphql_url: str | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff: float = 1.0,
+        max_wait: float = 300.0,
+        attempts: int = 4,
+        timeout: float = 30.0,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.graphql_url = graphql_url or _graphql_url(self.api_url)
+        self.sleep = sleep
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.attempts = attempts
+        self.timeout = timeout
+        self._token = token
+        self._session = requests.Session()
+        self._session.headers.update(
+            {
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": f"finetune-action/{__version__}",
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"GitHubClient(api_url={self.api_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def client_from_env(env: Mapping[str, str], token: str, **options: Any) -> GitHubClient:
+    """A client for the GitHub instance the run is on (GITHUB_API_URL, GITHUB_GRAPHQL_URL)."""
+    return GitHubClient(
+        token,
+        env.get("GITHUB_API_URL") or DEFAULT_API_URL,
+        env.get("GITHUB_GRAPHQL_URL") or None,
+        **options,
+    )
+
+
+def _graphql_url(api_url: str) -> str:
+    # GitHub Enterprise Server serves REST at /api/v3 and GraphQL at /api/graphql.
+    if api_url.endswith("/api/v3"):
+        return api_url[: -len("/v3")] + "/graphql"
+    return api_url + "/graphql"
+
+
+# -- the request loop --------------------------------------------------------------------
+
+
+def _rate_limit_wait(response: requests.Response) -> float | None:
+    """Seconds GitHub asks us to wait, or None when the answer is not a rate limit."""
+    if response.status_code not in (403, 429):
+        return None
+    retry_after = response.headers.get("Retry-After", "")
+    if retry_after.isdigit():
+        return float(retry_after)
+    if response.headers.get("x-ratelimit-remaining") == "0":
+        reset = response.headers.get("x-ratelimit-reset", "")
+        return max(float(reset) - time.time(), 0.0) + 1.0 if reset.isdigit() else 60.0
+    if "rate limit" in _message(response).lower():
+        return 60.0  # GitHub's advice when a secondary limit names no wait
+    return None
+
+
+def request(
+    client: GitHubClient,
+    method: str,
+    url: str,
+    what: str,
+    permission: str,
+    **kwargs: Any,
+) -> requests.Response:
+    """Send one request (path or absolute URL), retrying what is worth retrying.
+
+    `what` says what we were doing ("update comment 12 on octo/repo#7") and `permission` the
+    token permission it needs; both go into the error on failure.
+    """
+    if url.startswith("/"):
+        url = client.api_url + url
+    headers = {"Authorization": f"Bearer {client._token}", **kwargs.pop("headers", {})}
+    waited = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = client._session.request(method, url, headers=headers, timeout=client.timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if attempt >= client.attempts:
+                raise GitHubError(
+                    f"could not reach GitHub at {client.api_url} to {what} "
+                    f"({exc.__class__.__name__}, {attempt} attempts). Check GITHUB_API_URL and the runner's network."
+                ) from None
+            wait = _backoff(client, attempt)
+        else:
+            if response.status_code < 400:
+                return response
+            rate_wait = _rate_limit_wait(response)
+            retryable = rate_wait is not None or response.status_code in _RETRIED_STATUSES
+            if not retryable or attempt >= client.attempts:
+                raise _error(client, response, what, permission)
+            wait = rate_wait if rate_wait is not None else _backoff(client, attempt)
+            if waited + wait > client.max_wait:
+                raise _error(client, response, what, permission)
+        waited += wait
+        client.sleep(wait)
+
+
+def _backoff(client: GitHubClient, attempt: int) -> float:
+    # Jitter spreads out the retries of matrix jobs that failed together.
+    return client.backoff * 2 ** (attempt - 1) * (1 + random.random() / 10)
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("message", "")) if isinstance(body, dict) else ""
+
+
+def _validation_details(response: requests.Response) -> str:
+    try:
+        errors = response.json().get("errors") or []
+    except (ValueError, AttributeError):
+        return ""
+    details = []
+    for error in errors:
+        if isinstance(error, dict):
+            details.append(error.get("message") or " ".join(str(error.get(k, "")) for k in ("field", "code")).strip())
+        else:
+            details.append(str(error))
+    return "; ".join(detail for detail in details if detail)
+
+
+def _error(client: GitHubClient, response: requests.Response, what: str, permission: str) -> GitHubError:
+    status = response.status_code
+    message = _message(response)
+    quoted = f" ({message})" if message else ""
+    if status == 401:
+        text = (
+            f"GitHub rejected the token while trying to {what} (401{quoted}): it is invalid or expired. "
+            "Pass a valid token in the `github-token` input (the default is the job's GITHUB_TOKEN)."
+        )
+    elif _rate_limit_wait(response) is not None:
+        text = (
+            f"GitHub rate-limited the request to {what} ({status}{quoted}) for longer than this action waits "
+            f"({client.attempts} attempts, at most {client.max_wait:.0f} s). Re-run the job later."
+        )
+    elif status == 403:
+        accepted = response.headers.get("X-Accepted-GitHub-Permissions")
+        hint = f" (GitHub accepts: {accepted})" if accepted else ""
+        text = (
+            f"GitHub refused to {what} (403{quoted}): the token lacks the `{permission}` permission{hint}. "
+            f"Add `permissions: {permission}` to the job. Pull requests from forks get a read-only token: "
+            "post from a workflow_run workflow instead (see the fork-safe example)."
+        )
+    elif status == 404:
+        text = (
+            f"GitHub found nothing while trying to {what} (404): it does not exist, or the token cannot see "
+            "the repository. Check the repository and number, and that the token has access to it."
+        )
+    elif status == 422:
+        details = _validation_details(response)
+        text = f"GitHub rejected the request to {what} (422{quoted}){': ' + details if details else ''}."
+    else:
+        text = f"GitHub answered {status} while trying to {what}{quoted}. Re-run the job; if it persists see githubstatus.com."
+    return GitHubError(text.replace(client._token, "***") if client._token else text, status)
+
+
+def paginate(client: GitHubClient, path: str, what: str, permission: str, **params: Any) -> Iterator[dict]:
+    """Every item of a list endpoint, following GitHub's Link headers."""
+    url: str | None = path
+    query: dict[str, Any] | None = {"per_page": 100, **params}
+    while url is not None:
+        response = request(client, "GET", url, what, permission, params=query)
+        yield from response.json()
+        url = response.links.get("next", {}).get("url")
+        query = None  # the next link carries the whole query
+
+
+def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: str, permission: str) -> dict:
+    """Run a GraphQL query; errors in a 200 answer become GitHubError too."""
+    response = request(client, "POST", client.graphql_url, what, permission, json={"query": query, "variables": variables})
+    body = response.json()
+    errors = body.get("errors") or []
+    if not errors:
+        return body["data"]
+    kind = errors[0].get("type", "")
+    message = "; ".join(str(error.get("message", "")) for error in errors)
+    if kind == "FORBIDDEN":
+        raise GitHubError(
+            f"GitHub refused to {what} ({message}): the token lacks the `{permission}` permission. "
+            f"Add `permissions: {permission}` to the job.",
+            403,
+        )
+    if kind == "NOT_FOUND":
+        raise GitHubError(f"GitHub found nothing while trying to {what} ({message}).", 404)
+    raise GitHubError(f"GitHub's GraphQL API refused to {what}: {message}.")
+
+
+def _repo_path(repo: str) -> str:
+    owner, name = repo.split("/")
+    return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+
+
+# -- repositories and pull requests -------------------------------------------------------
+
+
+def get_repo(client: GitHubClient, repo: str) -> dict:
+    """The repository object (default_branch, private, ...)."""
+    return request(client, "GET", _repo_path(repo), f"read repository {repo}", "metadata: read").json()
+
+
+def get_pull(client: GitHubClient, repo: str, number: int) -> dict:
+    """The pull request object (head.sha, base.ref, head.repo, ...)."""
+    what = f"read pull request {repo}#{number}"
+    return request(client, "GET", f"{_repo_path(repo)}/pulls/{number}", what, "pull-requests: read").json()
+
+
+# -- issue comments ----------------------------------------------------------------------
+
+
+def list_comments(client: GitHubClient, repo: str, number: int) -> list[dict]:
+    """Every comment on a pull request's conversation, oldest first."""
+    what = f"list comments on {repo}#{number}"
+    return list(paginate(client, f"{_repo_path(repo)}/issues/{number}/comments", what, "pull-requests: read"))
+
+
+def create_comment(client: GitHubClient, repo: str, number: int, body: str) -> dict:
+    """Post a new comment on a pull request."""
+    what = f"comment on {repo}#{number}"
+    path = f"{_repo_path(repo)}/issues/{number}/comments"
+    return request(client, "POST", path, what, COMMENTS_PERMISSION, json={"body": body}).json()
+
+
+def update_comment(client: GitHubClient, repo: str, comment_id: int, body: str) -> dict:
+    """Replace the body of a comment."""
+    what = f"update comment {comment_id} on {repo}"
+    path = f"{_repo_path(repo)}/issues/comments/{comment_id}"
+    return request(client, "PATCH", path, what, COMMENTS_PERMISSION, json={"body": body}).json()
+
+
+def delete_comment(client: GitHubClient, repo: str, comment_id: int) -> None:
+    """Delete a comment."""
+    what = f"delete comment {comment_id} on {repo}"
+    request(client, "DELETE", f"{_repo_path(repo)}/issues/comments/{comment_id}", what, COMMENTS_PERMISSION)
+
+
+_MINIMIZE = """mutation($subjectId: ID!, $classifier: ReportedContentClassifiers!) {
+  minimizeComment(input: {subjectId: $subjectId, classifier: $classifier}) {
+    minimizedComment { isMinimized }
+  }
+}"""
+
+
+def minimize_comment(client: GitHubClient, node_id: str, classifier: str = "OUTDATED") -> None:
+    """Hide a comment (GraphQL minimizeComment; REST has no such operation)."""
+    variables = {"subjectId": node_id, "classifier": classifier}
+    graphql(client, _MINIMIZE, variables, f"hide comment {node_id}", COMMENTS_PERMISSION)
+
+
+# -- releases ----------------------------------------------------------------------------
+
+
+def get_release_by_tag(client: GitHubClient, repo: str, tag: str) -> dict | None:
+    """The published release for `tag`, or None when there is none."""
+    path = f"{_repo_path(repo)}/releases/tags/{quote(tag, safe='')}"
+    try:
+        return request(client, "GET", path, f"read release {tag} of {repo}", "contents: read").json()
+    except GitHubError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def create_release(client: GitHubClient, repo: str, fields: dict[str, Any]) -> dict:
+    """Create a release; `fields` are the API's (tag_name, name, body, target_commitish, ...)."""
+    what = f"create release {fields['tag_name']} on {repo}"
+    return request(client, "POST", f"{_repo_path(repo)}/releases", what, RELEASES_PERMISSION, json=fields).json()
+
+
+def update_release(client: GitHubClient, repo: str, release_id: int, fields: dict[str, Any]) -> dict:
+    """Change a release's name, notes or other fields."""
+    what = f"update release {release_id} on {repo}"
+    path = f"{_repo_path(repo)}/releases/{release_id}"
+    return request(client, "PATCH", path, what, RELEASES_PERMISSION, json=fields).json()
+
+
+def list_release_assets(client: GitHubClient, repo: str, release_id: int) -> list[dict]:
+    """Every asset of a release."""
+    what = f"list assets of release {release_id} on {repo}"
+    return list(paginate(client, f"{_repo_path(repo)}/releases/{release_id}/assets", what, "contents: read"))
+
+
+def delete_release_asset(client: GitHubClient, repo: str, asset_id: int) -> None:
+    """Delete a release asset."""
+    what = f"delete release asset {asset_id} on {repo}"
+    request(client, "DELETE", f"{_repo_path(repo)}/releases/assets/{asset_id}", what, RELEASES_PERMISSION)
+
+
+def upload_release_asset(client: GitHubClient, release: dict, name: str, content: bytes, content_type: str) -> dict:
+    """Upload bytes as an asset, to the uploads host named by the release's upload_url."""
+    url = release["upload_url"].split("{", 1)[0]  # drop the URI template "{?name,label}"
+    what = f"upload {name} to release {release['tag_name']}"
+    headers = {"Content-Type": content_type}
+    return request(client, "POST", url, what, RELEASES_PERMISSION, params={"name": name}, data=content, headers=headers).json()
