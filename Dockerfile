@@ -1,0 +1,31 @@
+# The finetune-action container: GitHub builds it from this file for `runs.using: docker`.
+# No USER and no WORKDIR: the runner mounts the workspace at /github/workspace, sets --workdir,
+# and runs as root so the action can write the step's output files.
+ARG PYTHON_IMAGE=python:3.12-slim
+
+FROM ${PYTHON_IMAGE} AS build
+COPY . /src
+# Online (GitHub): dependencies come from PyPI. Offline (our CI, which reaches no registry
+# from inside a build): a wheels/ directory in the build context holds every dependency plus
+# setuptools, made on the host with `pip wheel . setuptools -w wheels`, and nothing is fetched.
+# pip and setuptools are removed afterwards: the action never installs anything at run time.
+RUN python3 -m venv /opt/finetune \
+ && if [ -d /src/wheels ]; then set -- --no-index --find-links /src/wheels; fi \
+ && /opt/finetune/bin/pip install --no-cache-dir --disable-pip-version-check "$@" /src \
+ && /opt/finetune/bin/pip uninstall --yes --quiet pip setuptools
+
+FROM ${PYTHON_IMAGE}
+# The diff against the base branch runs git in the workspace, which the runner mounts owned by
+# another user. Bases that ship git already (our CI's) skip apt; its version is Debian's
+# stable one, which is the pin we want.
+# hadolint ignore=DL3008
+RUN if ! command -v git >/dev/null; then \
+      apt-get update \
+      && apt-get install --yes --no-install-recommends git \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && git config --system --add safe.directory '*'
+COPY --from=build /opt/finetune /opt/finetune
+# Unbuffered so stdout and stderr reach the Actions log in the order they were written.
+ENV PATH="/opt/finetune/bin:$PATH" PYTHONUNBUFFERED=1
+ENTRYPOINT ["finetune", "action"]

@@ -1,0 +1,98 @@
+"""The action's image, built from the Dockerfile and run the way GitHub's runner runs it."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from finetune_action import __version__
+from testing.docker import docker, run_action
+from testing.repo import git, init_repo
+
+pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_version_is_the_package_version(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    run = run_action(docker_host, action_image, tmp_path, entrypoint="finetune", args=["--version"])
+    assert (run.returncode, run.stdout.strip()) == (0, f"finetune {__version__}"), run.stderr
+
+
+def test_schema_is_the_packaged_one(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    run = run_action(docker_host, action_image, tmp_path, entrypoint="finetune", args=["schema"])
+    assert run.returncode == 0, run.stderr
+    packaged = REPO / "entrypoint" / "finetune_action" / "finetune.schema.json"
+    assert json.loads(run.stdout) == json.loads(packaged.read_text())
+
+
+def test_image_runs_finetune_action_as_root_wherever_the_runner_says(docker_host: str, action_image: str) -> None:
+    config = json.loads(docker(docker_host, "image", "inspect", "--format", "{{json .Config}}", action_image).stdout)
+    assert config["Entrypoint"] == ["finetune", "action"]
+    assert not config["User"] and not config["WorkingDir"]
+
+
+def test_check_needs_no_network(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    # Token counting must use the rank files inside the package, never a download.
+    shutil.copy(REPO / "finetune.yaml", tmp_path)
+    shutil.copytree(REPO / "examples" / "data", tmp_path / "examples" / "data")
+    run = run_action(docker_host, action_image, tmp_path, entrypoint="finetune", args=["check"], network="none")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_git_trusts_a_workspace_owned_by_another_user(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    # On GitHub the workspace belongs to the runner user while the action runs as root.
+    workspace = init_repo(tmp_path / "workspace")
+    (workspace / "finetune.yaml").write_text("version: 1\n")
+    git(workspace, "add", "finetune.yaml")
+    git(workspace, "commit", "-q", "-m", "Add the fine-tune")
+    for path in [workspace, *workspace.rglob("*")]:
+        os.lchown(path, 1001, 1001)
+    run = run_action(docker_host, action_image, workspace, entrypoint="git", args=["log", "--format=%s"])
+    assert (run.returncode, run.stdout.strip()) == (0, "Add the fine-tune"), run.stderr
+
+
+def test_runner_files_inputs_and_env_arrive_as_on_github(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    # Python, not sh: dash drops variables whose names are not identifiers (INPUT_GITHUB-TOKEN).
+    script = textwrap.dedent(
+        """
+        import json, os
+        env = os.environ
+        assert os.getcwd() == "/github/workspace" and env["HOME"] == "/github/home"
+        print(json.load(open(env["GITHUB_EVENT_PATH"])))
+        for name in ("INPUT_CONFIG", "INPUT_MODE", "INPUT_GITHUB-TOKEN", "GITHUB_ACTIONS", "CI"):
+            print(name, env[name])
+        with open(env["GITHUB_OUTPUT"], "a") as out:
+            out.write("model=ft:gpt-4.1-mini:octo::abc123\\n")
+            out.write("report<<ghadelimiter_1\\nline 1\\nline 2\\nghadelimiter_1\\n")
+        with open(env["GITHUB_STEP_SUMMARY"], "a") as summary:
+            summary.write("## Fine-tune\\n")
+        """
+    )
+    run = run_action(
+        docker_host,
+        action_image,
+        tmp_path,
+        event_name="pull_request",
+        event={"number": 7},
+        inputs={"mode": "check"},
+        action_yml=REPO / "action.yml",
+        github_token="ghs_standin",
+        entrypoint="python",
+        args=["-c", script],
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "{'number': 7}",
+        "INPUT_CONFIG finetune.yaml",
+        "INPUT_MODE check",
+        "INPUT_GITHUB-TOKEN ghs_standin",
+        "GITHUB_ACTIONS true",
+        "CI true",
+    ]
+    assert run.outputs == {"model": "ft:gpt-4.1-mini:octo::abc123", "report": "line 1\nline 2"}
+    assert run.summary == "## Fine-tune\n"
