@@ -81,6 +81,9 @@ def test_plan_stale_and_unchanged() -> None:
     same = [existing("report", time=1000)]
     assert plan(same, body, "hide-and-new", "finetune.yaml", "", 2000).action == "unchanged"
     assert plan(same, body, "off", "finetune.yaml", "", 2000).action == "off"
+    # A hidden newer report still marks this run as stale; a hidden identical one is reposted.
+    assert plan([existing("x", time=3000, minimized=True)], body, "new", "finetune.yaml", "", 2000).action == "skipped-stale"
+    assert plan([existing("report", minimized=True)], body, "update", "finetune.yaml", "", 2000).action == "create"
 
 
 # -- against the stand-in ---------------------------------------------------------------

@@ -98,7 +98,7 @@ def _rate_limit_wait(response: requests.Response) -> float | None:
     if response.headers.get("x-ratelimit-remaining") == "0":
         reset = response.headers.get("x-ratelimit-reset", "")
         return max(float(reset) - time.time(), 0.0) + 1.0 if reset.isdigit() else 60.0
-    if "rate limit" in _message(response).lower():
+    if response.status_code == 429 or "rate limit" in _message(response).lower():
         return 60.0  # GitHub's advice when a secondary limit names no wait
     return None
 
@@ -176,22 +176,22 @@ def _validation_details(response: requests.Response) -> str:
 def _error(client: GitHubClient, response: requests.Response, what: str, permission: str) -> GitHubError:
     status = response.status_code
     message = _message(response)
-    quoted = f" ({message})" if message else ""
+    answer = f"{status}: {message}" if message else str(status)
     if status == 401:
         text = (
-            f"GitHub rejected the token while trying to {what} (401{quoted}): it is invalid or expired. "
+            f"GitHub rejected the token while trying to {what} ({answer}): it is invalid or expired. "
             "Pass a valid token in the `github-token` input (the default is the job's GITHUB_TOKEN)."
         )
     elif _rate_limit_wait(response) is not None:
         text = (
-            f"GitHub rate-limited the request to {what} ({status}{quoted}) for longer than this action waits "
+            f"GitHub rate-limited the request to {what} ({answer}) for longer than this action waits "
             f"({client.attempts} attempts, at most {client.max_wait:.0f} s). Re-run the job later."
         )
     elif status == 403:
         accepted = response.headers.get("X-Accepted-GitHub-Permissions")
         hint = f" (GitHub accepts: {accepted})" if accepted else ""
         text = (
-            f"GitHub refused to {what} (403{quoted}): the token lacks the `{permission}` permission{hint}. "
+            f"GitHub refused to {what} ({answer}): the token lacks the `{permission}` permission{hint}. "
             f"Add `permissions: {permission}` to the job. Pull requests from forks get a read-only token: "
             "post from a workflow_run workflow instead (see the fork-safe example)."
         )
@@ -202,10 +202,13 @@ def _error(client: GitHubClient, response: requests.Response, what: str, permiss
         )
     elif status == 422:
         details = _validation_details(response)
-        text = f"GitHub rejected the request to {what} (422{quoted}){': ' + details if details else ''}."
+        text = f"GitHub rejected the request to {what} ({answer}){': ' + details if details else ''}."
     else:
-        text = f"GitHub answered {status} while trying to {what}{quoted}. Re-run the job; if it persists see githubstatus.com."
-    return GitHubError(text.replace(client._token, "***") if client._token else text, status)
+        text = f"GitHub failed to {what} ({answer}). Re-run the job; if it persists see githubstatus.com."
+    # GitHub does not echo tokens, but be sure; tokens shorter than any real one would mangle the text.
+    if len(client._token) >= 16:
+        text = text.replace(client._token, "***")
+    return GitHubError(text, status)
 
 
 def paginate(client: GitHubClient, path: str, what: str, permission: str, **params: Any) -> Iterator[dict]:

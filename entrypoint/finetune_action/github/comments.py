@@ -17,7 +17,7 @@ BEHAVIORS = ("update", "new", "hide-and-new", "delete-and-new", "off")
 #: GitHub refuses longer comment bodies with 422.
 BODY_LIMIT = 65536
 
-_VALID_AT = re.compile(r"<!-- finetune-action valid-at: sha=(?P<sha>\S*) time=(?P<time>-?\d+) -->")
+_VALID_AT = re.compile(r"<!-- finetune-action valid-at: sha=(?P<sha>\S*) time=(?P<time>-?\d+) -->\n?")
 
 
 class CommentResult(NamedTuple):
@@ -89,13 +89,13 @@ def plan(existing: list[dict], body: str, behavior: str, config_path: str, tag: 
         raise ValueError(f"unknown comment behavior {behavior!r}")
     ours = [c for c in existing if marker(config_path, tag) in (c.get("body") or "")]
     visible = [c for c in ours if not c.get("minimized")]
-    latest = (visible or ours or [None])[-1]
-    if latest is not None:
-        stamp = valid_at(latest["body"])
-        if head_time is not None and stamp is not None and stamp[1] > head_time:
-            return Plan("skipped-stale", latest, [], [])
-        if _without_valid_at(latest["body"]) == _without_valid_at(body):
-            return Plan("unchanged", latest, [], [])
+    # Hidden reports still count for staleness: they were written by a run for that head.
+    stamps = [(valid_at(c["body"]), c) for c in ours]
+    newer = [c for stamp, c in stamps if head_time is not None and stamp is not None and stamp[1] > head_time]
+    if newer:
+        return Plan("skipped-stale", newer[-1], [], [])
+    if visible and _without_valid_at(visible[-1]["body"]) == _without_valid_at(body):
+        return Plan("unchanged", visible[-1], [], [])
     if behavior == "update" and visible:
         return Plan("update", visible[-1], [], [])
     if behavior == "hide-and-new":
