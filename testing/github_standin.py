@@ -62,7 +62,7 @@ class Recorded(NamedTuple):
 
 
 class Failure(NamedTuple):
-    """An injected failure for the next `times` requests to an operation."""
+    """An injected failure for the next `times` requests to an operation ("*": any)."""
 
     operation_id: str
     kind: int | str
@@ -226,7 +226,7 @@ class GitHubStandIn:
         self.graphql_queries: list[dict] = []
         self._lock = threading.RLock()
         self._tokens: dict[str, tuple[dict[str, str], str]] = {}
-        self._failures: list[list] = []  # [operation_id, kind, remaining, retry_after]
+        self._failures: list[Failure] = []
         self._repos: dict[str, dict] = {}
         self._comments: dict[int, dict] = {}
         self._releases: dict[int, dict] = {}
@@ -301,7 +301,7 @@ class GitHubStandIn:
         "lost-response" (the request takes effect but the client gets a 502).
         """
         with self._lock:
-            self._failures.append([operation_id, kind, times, retry_after])
+            self._failures.append(Failure(operation_id, kind, times, retry_after))
 
     # -- reading state -----------------------------------------------------------------
 
@@ -435,10 +435,10 @@ class GitHubStandIn:
 
     def _take_failure(self, operation_id: str) -> Failure | None:
         with self._lock:
-            for entry in self._failures:
-                if entry[0] in ("*", operation_id) and entry[2] > 0:
-                    entry[2] -= 1
-                    return Failure(entry[0], entry[1], entry[2], entry[3])
+            for index, failure in enumerate(self._failures):
+                if failure.operation_id in ("*", operation_id) and failure.times > 0:
+                    self._failures[index] = failure._replace(times=failure.times - 1)
+                    return failure
         return None
 
     def _injected(self, failure: Failure, operation_id: str) -> _Response | None:
