@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml)")
+    check.add_argument("--data", action="append", metavar="FILE.jsonl", help="check a training file without a config (repeatable); needs --model")
+    check.add_argument("--validation", action="append", default=[], metavar="FILE.jsonl", help="with --data: a validation file (repeatable)")
+    check.add_argument("--model", help="with --data: the model to fine-tune, e.g. gpt-4.1-mini-2025-04-14")
+    check.add_argument("--method", choices=("supervised", "dpo", "reinforcement"), default="supervised", help="with --data: the method (default: supervised)")
     _add_format(check)
 
     commands.add_parser(
@@ -64,8 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
-            from finetune_action.commands.check import check
+            from finetune_action.commands.check import check, check_files
 
+            if args.data or args.model or args.validation:
+                if args.configs or not (args.data and args.model):
+                    parser.error("check: --data FILE.jsonl --model MODEL go together, without CONFIG arguments")
+                return check_files(args.data, args.validation, args.model, args.method, output_format=args.format)
             return check(args.configs or ["finetune.yaml"], output_format=args.format)
         if args.command == "schema":
             from finetune_action.commands.schema import schema

@@ -1,29 +1,90 @@
-"""`finetune check`: validate configs (data and cost are added by the dataset work)."""
+"""`finetune check`: validate configs and their data, count tokens offline, estimate the cost.
+
+Nothing is sent anywhere. Exit 0 when every config passes (warnings allowed), 1 when data
+has errors, 2 when a config (or the command line) is invalid.
+"""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from finetune_action import check as checking
 from finetune_action import config as config_module
-from finetune_action.errors import EXIT_OK, EXIT_USAGE, ConfigError
+from finetune_action import models
+from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, ConfigError
+from finetune_action.report import json as json_report
+from finetune_action.report import markdown as markdown_report
+from finetune_action.report import text as text_report
 
 
 def check(patterns: list[str], output_format: str = "text") -> int:
-    """Check each config; return 0 when all pass, 2 when any config is invalid."""
-    results = []
+    """Check each config matching `patterns`; 2 if any config is invalid, else 1 on data errors."""
+    entries = []
     exit_code = EXIT_OK
     for path in config_module.expand_config_paths(patterns, Path.cwd()):
         try:
             loaded = config_module.load(path)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            results.append({"config": str(path), "ok": False, "errors": [{"path": str(path), "line": None, "code": "config-invalid", "message": str(exc)}], "warnings": []})
+            shown = _display(path)
+            entries.append(json_report.invalid_config(shown, str(exc)))
+            if output_format == "text":
+                print(f"Checking {shown}: FAILED (invalid config, see stderr)")
             exit_code = EXIT_USAGE
             continue
-        results.append({"config": loaded.display_path, "ok": True, "errors": [], "warnings": []})
-        if output_format == "text":
-            print(f"Checking {loaded.display_path}: PASSED")
+        report = checking.check_config(loaded, log=_log)
+        exit_code = _emit(report, output_format, entries, exit_code)
     if output_format == "json":
-        print(json.dumps({"ok": exit_code == EXIT_OK, "configs": results}, indent=2))
+        print(json_report.render(entries))
     return exit_code
+
+
+def check_files(data: list[str], validation: list[str], model: str, method: str, output_format: str = "text") -> int:
+    """Check data files without a config: `finetune check --data FILE --model MODEL`."""
+    info = models.resolve(model)
+    if info.known and method not in info.methods:
+        raise ConfigError(f"{model} cannot be fine-tuned with {method} (it supports: {', '.join(info.methods)}). Change --method or --model.")
+    train = tuple(_data_file(p) for p in data)
+    report = checking.check_data(
+        config="",
+        name=Path(data[0]).stem,
+        model=info,
+        method=method,
+        train=train,
+        validation=tuple(_data_file(p) for p in validation),
+        log=_log,
+    )
+    entries: list[dict] = []
+    exit_code = _emit(report, output_format, entries, EXIT_OK)
+    if output_format == "json":
+        print(json_report.render(entries))
+    return exit_code
+
+
+def _emit(report: checking.ConfigReport, output_format: str, entries: list[dict], exit_code: int) -> int:
+    entries.append(json_report.config_report(report))
+    if output_format == "text":
+        print(text_report.render(report))
+    elif output_format == "markdown":
+        print(markdown_report.render(report) + "\n")
+    if report.errors and exit_code == EXIT_OK:
+        return EXIT_PROBLEMS
+    return exit_code
+
+
+def _data_file(path: str) -> config_module.DataFile:
+    resolved = Path(path).resolve()
+    if not resolved.is_file():
+        raise ConfigError(f"{path}: no such data file. Check the path.")
+    return config_module.DataFile(resolved, path)
+
+
+def _display(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

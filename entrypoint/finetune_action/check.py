@@ -1,0 +1,349 @@
+"""The PR check's core: a config in, a ConfigReport out (validation, tokens, epochs, cost).
+
+Pure apart from reading the data files; rendering lives in report/, the CLI in commands/check.py.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from array import array
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from finetune_action import cost, models
+from finetune_action.config import Config, DataFile, Split
+from finetune_action.dataset import formats, validate
+from finetune_action.dataset.codes import CODES, ERROR, Problem
+from finetune_action.tokens import count as token_count
+
+MIN_EXAMPLES = 10
+RECOMMENDED_EXAMPLES = 50
+DISTRIBUTIONS = ("messages_per_example", "tokens_per_example", "assistant_tokens_per_example")
+
+
+class Distribution(NamedTuple):
+    min: int
+    max: int
+    mean: float
+    median: float
+    p5: float
+    p95: float
+
+
+class FileReport(NamedTuple):
+    path: str  # relative to the repository root
+    role: str  # "train" or "validation"
+    format: str  # chat, preference, reinforcement or completion
+    features: tuple[str, ...]  # tools, functions, images
+    lines: int
+    examples: int
+    validation_examples: int  # of `examples`, those data.split moves to validation
+    billed_tokens_per_epoch: int
+    truncated_examples: int
+    distributions: dict[str, Distribution | None]  # keys: DISTRIBUTIONS
+    example_hashes: bytes  # 8-byte blake2b of each example's line, in file order (not in JSON)
+
+    def hashes(self) -> Iterator[bytes]:
+        """The per-example content hashes, in file order (for diffs against the base branch)."""
+        data = self.example_hashes
+        return (data[i : i + validate.HASH_BYTES] for i in range(0, len(data), validate.HASH_BYTES))
+
+
+class ConfigReport(NamedTuple):
+    config: str  # the finetune.yaml, relative to the repository root ("" without a config)
+    name: str
+    model: str
+    base_model: str | None
+    method: str
+    encoding: str
+    example_token_limit: int | None
+    examples: int  # training examples (after data.split)
+    validation_examples: int
+    billed_tokens_per_epoch: int
+    n_epochs: int
+    billed_tokens: int
+    estimated_cost_usd: float | None
+    price: models.Price | None
+    counting: dict[str, str]  # what each number rests on
+    distributions: dict[str, Distribution | None]  # over the training examples
+    files: tuple[FileReport, ...]
+    errors: tuple[Problem, ...]  # at most validate.MAX_KEPT_PER_CODE per code and file
+    warnings: tuple[Problem, ...]
+    problem_counts: dict[str, int]  # code -> every occurrence, kept or not
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+Log = Callable[[str], None]
+
+
+def check_config(config: Config, workers: int | None = None, log: Log | None = None) -> ConfigReport:
+    """Validate, count and price the data of a loaded finetune.yaml."""
+    return check_data(
+        config=config.display_path,
+        name=config.name,
+        model=config.model_info,
+        method=config.method,
+        train=config.train,
+        validation=config.validation,
+        split=config.split,
+        hyperparameters=config.hyperparameters,
+        workers=workers,
+        log=log,
+    )
+
+
+def check_data(
+    *,
+    config: str,
+    name: str,
+    model: models.ModelInfo,
+    method: str,
+    train: Sequence[DataFile],
+    validation: Sequence[DataFile] = (),
+    split: Split | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    workers: int | None = None,
+    log: Log | None = None,
+) -> ConfigReport:
+    """Validate, count and price training (and validation) files for `model` and `method`."""
+    hyperparameters = hyperparameters or {}
+    problems: list[Problem] = []
+    counts: dict[str, int] = {}
+
+    def add(problem: Problem | None, times: int = 1, code: str = "") -> None:
+        # Scans keep a limited number of problems per code but count them all: counts come apart.
+        if problem is not None:
+            problems.append(problem)
+            code = problem.code
+        if times:
+            counts[code] = counts.get(code, 0) + times
+
+    where = config or (train[0].display_path if train else "")
+    if not model.known:
+        add(Problem(where, None, None, "unknown-model", f"{model.name} is not in the model table: tokens counted with {model.encoding} (a guess), no per-example limit, no cost"))
+    if method == "reinforcement" and not validation and split is None:
+        add(Problem(where, None, None, "validation-required", "reinforcement fine-tuning requires a validation file: add data.validation (or --validation)"))
+
+    scans: list[tuple[DataFile, str, str, validate.Scan | None]] = []
+    for role, files in (("train", train), ("validation", validation)):
+        for data in files:
+            if log:
+                log(f"checking {data.display_path} ({_size(data.path)})")
+            scans.append(_scan(data, role, model, method, add, workers))
+
+    file_reports, training_tokens, merged = _roles(scans, split, model.example_token_limit, add)
+    examples = len(training_tokens)
+    validation_examples = sum(f.examples if f.role == "validation" else f.validation_examples for f in file_reports)
+    if train and examples < MIN_EXAMPLES:
+        add(Problem(train[0].display_path, None, None, "too-few-examples", f"{examples} training examples; fine-tuning needs at least {MIN_EXAMPLES}"))
+    elif train and examples < RECOMMENDED_EXAMPLES:
+        add(Problem(train[0].display_path, None, None, "few-examples", f"{examples} training examples; results usually improve with 50 to 100 or more"))
+
+    billed_per_epoch = cost.billed_tokens_per_epoch(training_tokens, model.example_token_limit)
+    estimate = cost.estimate(billed_per_epoch, examples, hyperparameters, model.price, model.name)
+    formats_seen = sorted({f.format for f in file_reports}, key=formats.FORMATS.index)
+    counting = _counting(model, formats_seen, estimate, split)
+
+    ordered = sorted(problems, key=lambda p: (_file_order(p.path, scans), p.line or 0))
+    return ConfigReport(
+        config=config,
+        name=name,
+        model=model.name,
+        base_model=model.base,
+        method=method,
+        encoding=model.encoding,
+        example_token_limit=model.example_token_limit,
+        examples=examples,
+        validation_examples=validation_examples,
+        billed_tokens_per_epoch=billed_per_epoch,
+        n_epochs=estimate.n_epochs,
+        billed_tokens=estimate.billed_tokens,
+        estimated_cost_usd=estimate.estimated_cost_usd,
+        price=model.price,
+        counting=counting,
+        distributions=merged,
+        files=tuple(file_reports),
+        errors=tuple(p for p in ordered if CODES[p.code] == ERROR),
+        warnings=tuple(p for p in ordered if CODES[p.code] != ERROR),
+        problem_counts=counts,
+    )
+
+
+def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: Callable, workers: int | None):
+    default = formats.default_format(method, model.legacy_completions)
+    try:
+        format = validate.first_format(data.path, method, default)
+    except OSError as exc:
+        add(Problem(data.display_path, None, None, "unreadable-file", f"cannot read the file ({exc.strerror or exc}); check the path and permissions"))
+        return data, role, default, None
+    mismatch = _format_mismatch(format, method, model)
+    if mismatch:
+        add(Problem(data.display_path, None, None, "format-mismatch", mismatch))
+    rules = validate.Rules(format, method, model.encoding, model.vision, model.example_token_limit)
+    try:
+        scan = validate.scan_file(data.path, rules, workers)
+    except OSError as exc:
+        add(Problem(data.display_path, None, None, "unreadable-file", f"cannot read the file ({exc.strerror or exc}); check the path and permissions"))
+        return data, role, format, None
+    for line, column, code, message in scan.problems:
+        add(Problem(data.display_path, line, column, code, message), times=0)
+    for code, n in scan.counts.items():
+        add(None, times=n, code=code)
+    return data, role, format, scan
+
+
+def _format_mismatch(format: str, method: str, model: models.ModelInfo) -> str | None:
+    wanted = formats.METHOD_OF[format]
+    if wanted != method:
+        return f"the data is in {format} format (from its first example), which trains with method {wanted}; the config says method: {method}. Change `method` or convert the data."
+    if format == "completion" and model.known and not model.legacy_completions:
+        return f"prompt/completion data is only for babbage-002 and davinci-002; {model.name} needs chat examples ({{\"messages\": [...]}})."
+    if format == "chat" and model.legacy_completions:
+        return f"{model.name} is trained on prompt/completion examples, not chat messages; convert the data or pick a chat model."
+    return None
+
+
+def in_validation(example_hash: bytes, split: Split) -> bool:
+    """Whether data.split moves an example to validation: a keyed hash of its content, so it streams."""
+    key = str(split.seed).encode()
+    value = int.from_bytes(hashlib.blake2b(example_hash, key=key, digest_size=8).digest(), "big")
+    return value < split.fraction * 2**64
+
+
+def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
+    """File reports, the token counts of every training example, and their distributions.
+
+    Also reports duplicates within a role and examples present in both roles (leakage).
+    """
+    reports: list[FileReport] = []
+    training_tokens = array("I")
+    training_messages = array("I")
+    training_assistant = array("I")
+    first_seen: dict[int, tuple[str, str, int]] = {}  # hash -> (role, path, line); only built when needed
+    everything = bytearray().join(scan.hashes for _data, _role, _format, scan in scans if scan)
+    has_repeats = len(set(memoryview(everything).cast("Q"))) < len(everything) // validate.HASH_BYTES
+    for data, role, format, scan in scans:
+        if scan is None:
+            reports.append(FileReport(data.display_path, role, format, (), 0, 0, 0, 0, 0, dict.fromkeys(DISTRIBUTIONS), b""))
+            continue
+        roles = _example_roles(scan, role, split)
+        moved = roles.count(1) if role == "train" else 0
+        billed = 0
+        truncated = 0
+        hashes = memoryview(scan.hashes).cast("Q")
+        for index, n in enumerate(scan.tokens):
+            example_role = "validation" if roles[index] else "train"
+            if limit is not None and n > limit:
+                truncated += 1
+            if example_role == "train":
+                billed += n if limit is None or n < limit else limit
+                training_tokens.append(n)
+                training_messages.append(scan.messages[index])
+                training_assistant.append(scan.assistant_tokens[index])
+            if has_repeats:
+                _repeat(first_seen, hashes[index], example_role, data.display_path, scan.example_lines[index], add)
+        reports.append(
+            FileReport(
+                path=data.display_path,
+                role=role,
+                format=format,
+                features=tuple(sorted(scan.features)),
+                lines=scan.lines,
+                examples=len(scan.tokens),
+                validation_examples=moved,
+                billed_tokens_per_epoch=billed,
+                truncated_examples=truncated,
+                distributions={
+                    "messages_per_example": distribution(scan.messages),
+                    "tokens_per_example": distribution(scan.tokens),
+                    "assistant_tokens_per_example": distribution(scan.assistant_tokens),
+                },
+                example_hashes=bytes(scan.hashes),
+            )
+        )
+    merged = {
+        "messages_per_example": distribution(training_messages),
+        "tokens_per_example": distribution(training_tokens),
+        "assistant_tokens_per_example": distribution(training_assistant),
+    }
+    return reports, training_tokens, merged
+
+
+def _example_roles(scan: validate.Scan, role: str, split: Split | None) -> bytearray:
+    """1 for each example that ends up in validation, 0 for training."""
+    examples = len(scan.tokens)
+    if role == "validation":
+        return bytearray(b"\x01" * examples)
+    if split is None:
+        return bytearray(examples)
+    data = scan.hashes
+    return bytearray(in_validation(data[i : i + validate.HASH_BYTES], split) for i in range(0, len(data), validate.HASH_BYTES))
+
+
+def _repeat(first_seen: dict, digest: int, role: str, path: str, line: int, add: Callable) -> None:
+    seen = first_seen.get(digest)
+    if seen is None:
+        first_seen[digest] = (role, path, line)
+    elif seen[0] == role:
+        add(Problem(path, line, None, "duplicate-example", f"exact duplicate of {seen[1]}:{seen[2]}; it is trained on (and billed) twice"))
+    else:
+        add(Problem(path, line, None, "train-validation-overlap", f"the same example is in the {seen[0]} data at {seen[1]}:{seen[2]}: validation on training data overstates quality"))
+
+
+def distribution(values: Sequence[int]) -> Distribution | None:
+    """min, max, mean, median, p5 and p95 (numpy's default linear quantiles), None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return Distribution(
+        min=ordered[0],
+        max=ordered[-1],
+        mean=sum(ordered) / len(ordered),
+        median=quantile(ordered, 0.5),
+        p5=quantile(ordered, 0.05),
+        p95=quantile(ordered, 0.95),
+    )
+
+
+def quantile(ordered: Sequence[int], q: float) -> float:
+    """The q-quantile of sorted values, interpolating linearly like numpy.quantile's default."""
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _counting(model: models.ModelInfo, formats_seen: list[str], estimate: cost.Estimate, split: Split | None) -> dict[str, str]:
+    limit = model.example_token_limit
+    counting = {
+        "tokens": "; ".join(token_count.RULES[f] for f in formats_seen) or token_count.RULES["chat"],
+        "encoding": f"{model.encoding}, tiktoken with the rank files bundled in finetune-action (offline)"
+        + ("" if model.known else f"; {model.name} is unknown, so {model.encoding} is a guess"),
+        "example_token_limit": f"{limit} tokens per example ({model.base}): longer examples are cut and billed up to it"
+        if limit
+        else "no per-example limit known: examples are billed in full",
+        "billed_tokens_per_epoch": "sum over training examples of min(limit, example tokens); validation tokens are not billed",
+        "n_epochs": estimate.epochs_rule,
+        "estimated_cost_usd": estimate.price_note,
+    }
+    if split:
+        counting["split"] = f"data.split: an example goes to validation when blake2b(seed {split.seed}, its content hash) < {split.fraction} of the hash range"
+    return counting
+
+
+def _file_order(path: str, scans: list) -> int:
+    for index, (data, *_rest) in enumerate(scans):
+        if data.display_path == path:
+            return index
+    return -1
+
+
+def _size(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return "unreadable"
+    return f"{size / 1048576:.1f} MB" if size >= 1 << 20 else f"{size / 1024:.1f} KB"

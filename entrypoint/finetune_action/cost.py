@@ -1,0 +1,70 @@
+"""Epochs and price: from billed tokens per epoch to an estimate in USD, saying what it rests on."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from finetune_action.models import Price
+
+TARGET_EPOCHS = 3
+MIN_TARGET_EXAMPLES = 100
+MAX_TARGET_EXAMPLES = 25000
+MIN_DEFAULT_EPOCHS = 1
+MAX_DEFAULT_EPOCHS = 25
+
+AUTO_EPOCHS_RULE = (
+    "n_epochs auto: 3; min(25, 100 // examples) when examples * 3 < 100; "
+    "max(1, 25000 // examples) when examples * 3 > 25000 (OpenAI's published default)"
+)
+
+
+class Estimate(NamedTuple):
+    n_epochs: int
+    epochs_rule: str  # how n_epochs was chosen
+    billed_tokens: int  # n_epochs * billed tokens per epoch
+    estimated_cost_usd: float | None  # None when there is no per-token price
+    price_note: str  # what the USD figure rests on, or why there is none
+
+
+def default_epochs(examples: int) -> int:
+    """The number of epochs "auto" stands for, for `examples` training examples."""
+    if examples <= 0:
+        return TARGET_EPOCHS
+    if examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
+        return min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // examples)
+    if examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
+        return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // examples)
+    return TARGET_EPOCHS
+
+
+def epochs(hyperparameters: dict[str, Any], examples: int) -> tuple[int, str]:
+    """(n_epochs, the rule it came from): an explicit n_epochs wins over "auto"."""
+    explicit = hyperparameters.get("n_epochs", "auto")
+    if isinstance(explicit, int) and not isinstance(explicit, bool):
+        return explicit, f"n_epochs: {explicit} (finetune.yaml)"
+    return default_epochs(examples), AUTO_EPOCHS_RULE
+
+
+def billed_tokens_per_epoch(example_tokens: Iterable[int], limit: int | None) -> int:
+    """Sum of min(limit, tokens) over training examples: longer examples are cut to the limit."""
+    if limit is None:
+        return sum(example_tokens)
+    return sum(n if n < limit else limit for n in example_tokens)
+
+
+def estimate(billed_per_epoch: int, examples: int, hyperparameters: dict[str, Any], price: Price | None, model: str) -> Estimate:
+    """Epochs, billed tokens and USD for a training set; no price means no USD, never a guess."""
+    n_epochs, rule = epochs(hyperparameters, examples)
+    billed = n_epochs * billed_per_epoch
+    if price is None:
+        note = f"no price known for {model}: add `pricing: {{{model}: <USD per 1M training tokens>}}` to finetune.yaml for an estimate"
+        return Estimate(n_epochs, rule, billed, None, note)
+    if not price.per_token:
+        note = (
+            f"{model} is billed per {price.per} (USD {price.usd:g}, {price.source}, {price.date}); "
+            "the duration cannot be known from the data, so no USD figure is given"
+        )
+        return Estimate(n_epochs, rule, billed, None, note)
+    usd = round(billed * price.usd / 1_000_000, 4)
+    note = f"USD {price.usd:g} per 1M training tokens ({price.source}, {price.date}); validation tokens are not billed"
+    return Estimate(n_epochs, rule, billed, usd, note)

@@ -1,0 +1,1 @@
+"""Training data: stream JSONL files, detect their format and check every example."""

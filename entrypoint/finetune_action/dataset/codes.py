@@ -1,0 +1,71 @@
+"""Every problem `finetune check` can report: a stable code, its severity and what to do.
+
+Codes are part of the JSON contract (docs/check-json.md): never rename one.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+ERROR = "error"
+WARNING = "warning"
+
+
+class Problem(NamedTuple):
+    path: str  # the data file, relative to the repository root
+    line: int | None  # 1-based; None for problems about a whole file or config
+    column: int | None  # 1-based character column, for JSON syntax errors
+    code: str
+    message: str
+
+    @property
+    def severity(self) -> str:
+        return CODES[self.code]
+
+
+CODES: dict[str, str] = {
+    # reading
+    "unreadable-file": ERROR,
+    "invalid-utf8": ERROR,
+    "invalid-json": ERROR,
+    "trailing-data": ERROR,
+    "not-an-object": ERROR,
+    "blank-line": WARNING,
+    # format and method
+    "unknown-format": ERROR,
+    "mixed-formats": ERROR,
+    "format-mismatch": ERROR,
+    # structure
+    "missing-key": ERROR,
+    "unknown-key": ERROR,
+    "wrong-type": ERROR,
+    "empty-messages": ERROR,
+    "invalid-role": ERROR,
+    "missing-content": ERROR,
+    "invalid-content-part": ERROR,
+    "invalid-weight": ERROR,
+    "weight-not-assistant": ERROR,
+    "no-trainable-assistant": ERROR,
+    "invalid-tool": ERROR,
+    "invalid-tool-call": ERROR,
+    "invalid-tool-arguments": ERROR,
+    "unknown-tool-call-id": ERROR,
+    "invalid-preference-output": ERROR,
+    "last-message-not-user": ERROR,
+    "special-token": ERROR,
+    # vision
+    "images-not-supported": ERROR,
+    "image-in-assistant": ERROR,
+    "too-many-images": ERROR,
+    "image-too-large": ERROR,
+    "invalid-image": ERROR,
+    # dataset
+    "too-few-examples": ERROR,
+    "validation-required": ERROR,
+    "few-examples": WARNING,
+    "missing-system": WARNING,
+    "missing-user": WARNING,
+    "duplicate-example": WARNING,
+    "train-validation-overlap": WARNING,
+    "example-truncated": WARNING,
+    "unknown-model": WARNING,
+}

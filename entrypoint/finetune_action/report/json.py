@@ -1,0 +1,74 @@
+"""The JSON form of `finetune check` (the contract in docs/check-json.md)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from finetune_action.check import ConfigReport, FileReport
+from finetune_action.dataset.codes import Problem
+
+
+def problem(p: Problem) -> dict[str, Any]:
+    return {"path": p.path, "line": p.line, "column": p.column, "code": p.code, "message": p.message}
+
+
+def file_report(f: FileReport) -> dict[str, Any]:
+    return {
+        "path": f.path,
+        "role": f.role,
+        "format": f.format,
+        "features": list(f.features),
+        "lines": f.lines,
+        "examples": f.examples,
+        "validation_examples": f.validation_examples,
+        "billed_tokens_per_epoch": f.billed_tokens_per_epoch,
+        "truncated_examples": f.truncated_examples,
+        "distributions": _distributions(f.distributions),
+    }
+
+
+def config_report(r: ConfigReport) -> dict[str, Any]:
+    """One config's report as plain JSON data."""
+    return {
+        "config": r.config,
+        "name": r.name,
+        "ok": r.ok,
+        "model": r.model,
+        "base_model": r.base_model,
+        "method": r.method,
+        "encoding": r.encoding,
+        "example_token_limit": r.example_token_limit,
+        "examples": r.examples,
+        "validation_examples": r.validation_examples,
+        "billed_tokens_per_epoch": r.billed_tokens_per_epoch,
+        "n_epochs": r.n_epochs,
+        "billed_tokens": r.billed_tokens,
+        "estimated_cost_usd": r.estimated_cost_usd,
+        "price": r.price._asdict() if r.price else None,
+        "counting": dict(r.counting),
+        "distributions": _distributions(r.distributions),
+        "files": [file_report(f) for f in r.files],
+        "errors": [problem(p) for p in r.errors],
+        "warnings": [problem(p) for p in r.warnings],
+        "problem_counts": dict(sorted(r.problem_counts.items())),
+    }
+
+
+def invalid_config(path: str, message: str) -> dict[str, Any]:
+    """The entry for a config that could not be loaded (exit code 2)."""
+    return {
+        "config": path,
+        "ok": False,
+        "errors": [{"path": path, "line": None, "column": None, "code": "config-invalid", "message": message}],
+        "warnings": [],
+    }
+
+
+def render(entries: Sequence[dict[str, Any]]) -> str:
+    """The whole document: {"ok": ..., "configs": [...]}."""
+    return json.dumps({"ok": all(e["ok"] for e in entries), "configs": list(entries)}, indent=2, ensure_ascii=False)
+
+
+def _distributions(distributions: dict) -> dict[str, Any]:
+    return {name: (d._asdict() if d else None) for name, d in distributions.items()}

@@ -1,0 +1,75 @@
+"""`finetune check` for people: "Checking finetune.yaml: PASSED, with warnings", then the reasons."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from finetune_action.check import ConfigReport
+from finetune_action.dataset.codes import Problem
+
+#: Problems shown per code; the JSON has them all.
+SHOWN_PER_CODE = 3
+
+
+def verdict(report: ConfigReport) -> str:
+    if report.errors:
+        return "FAILED"
+    return "PASSED, with warnings" if report.warnings else "PASSED"
+
+
+def usd(value: float | None) -> str:
+    if value is None:
+        return "no estimate"
+    return f"USD {value:,.2f}" if value >= 0.01 or value == 0 else f"USD {value:.4f}"
+
+
+def location(p: Problem) -> str:
+    where = p.path or "-"
+    if p.line is not None:
+        where += f":{p.line}"
+        if p.column is not None:
+            where += f":{p.column}"
+    return where
+
+
+def grouped(problems: Iterable[Problem], counts: dict[str, int]) -> list[tuple[str, int, list[Problem]]]:
+    """(code, total count, first few problems) per code, in order of first appearance."""
+    groups: dict[str, list[Problem]] = {}
+    for p in problems:
+        groups.setdefault(p.code, []).append(p)
+    return [(code, max(counts.get(code, 0), len(items)), items[:SHOWN_PER_CODE]) for code, items in groups.items()]
+
+
+def render(report: ConfigReport) -> str:
+    """The text block for one config."""
+    title = report.config or ", ".join(f.path for f in report.files)
+    lines = [f"Checking {title}: {verdict(report)}"]
+    limit = f", limit {report.example_token_limit:,} tokens/example" if report.example_token_limit else ""
+    base = f" (base {report.base_model})" if report.base_model and report.base_model != report.model else ""
+    lines.append(f"  model {report.model}{base}, method {report.method}, encoding {report.encoding}{limit}")
+    lines.append(f"  {report.examples:,} training examples, {report.validation_examples:,} validation examples")
+    lines.append(
+        f"  {report.billed_tokens_per_epoch:,} billed tokens/epoch x {report.n_epochs} epochs = "
+        f"{report.billed_tokens:,} billed tokens: {usd(report.estimated_cost_usd)}"
+    )
+    for f in report.files:
+        extra = f", {f.validation_examples:,} of them split to validation" if f.validation_examples else ""
+        features = f" ({', '.join(f.features)})" if f.features else ""
+        truncated = f", {f.truncated_examples} truncated" if f.truncated_examples else ""
+        lines.append(f"  {f.path}: {f.role}, {f.format}{features}, {f.examples:,} examples{extra}, {f.billed_tokens_per_epoch:,} billed tokens/epoch{truncated}")
+        tokens = f.distributions.get("tokens_per_example")
+        if tokens:
+            lines.append(f"    tokens/example min {tokens.min:,}, median {tokens.median:,.0f}, p95 {tokens.p95:,.0f}, max {tokens.max:,}")
+    for label, problems in (("errors", report.errors), ("warnings", report.warnings)):
+        if not problems:
+            continue
+        lines.append(f"  {label}:")
+        for code, total, shown in grouped(problems, report.problem_counts):
+            lines.append(f"    {code} ({total}):")
+            for p in shown:
+                lines.append(f"      {location(p)}: {p.message}")
+            if total > len(shown):
+                lines.append(f"      ... and {total - len(shown)} more (all of them: --format json)")
+    lines.append("  the numbers rest on:")
+    for key, note in report.counting.items():
+        lines.append(f"    {key}: {note}")
+    return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""Token counting rules, per data format, on top of an offline tiktoken encoding.
+
+Chat examples use the published approximation of OpenAI's data-prep notebook (3 tokens per
+example, 3 per message, the tokens of every string value, 1 more for `name`), extended to
+content parts, tool calls and tool definitions as RULES describes; every report repeats it.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import tiktoken
+
+TOKENS_PER_EXAMPLE = 3
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+
+#: What each format's numbers rest on, quoted in every report.
+RULES = {
+    "chat": (
+        "chat: per example 3 + sum over messages of (3 + tokens of every string value, +1 if `name`), "
+        "the approximation of OpenAI's data-prep notebook; text parts count their text, tool_calls and "
+        "function_call their id, type, name and arguments; tools/functions add the tokens of their compact JSON once per example; "
+        "images are not counted"
+    ),
+    "preference": (
+        "dpo: the chat rule over input.messages + preferred_output + non_preferred_output as one conversation "
+        "(plus input.tools as JSON)"
+    ),
+    "reinforcement": (
+        "reinforcement: the chat rule over messages (plus tools as JSON), for information only: "
+        "reinforcement fine-tuning is billed per training hour, not per token"
+    ),
+    "completion": "legacy completions: tokens of prompt + tokens of completion",
+}
+
+
+class ExampleTokens(NamedTuple):
+    total: int
+    assistant: int  # tokens of assistant content and tool calls (dpo: both outputs; legacy: completion)
+    messages: int
+
+
+Count = Callable[[str], int]
+
+_CACHE_LIMIT = 4096
+
+
+def make_counter(encoding: tiktoken.Encoding) -> Count:
+    """A function giving the token count of a string, remembering long strings that recur.
+
+    Real datasets repeat their system prompts and tool definitions in every example;
+    counting them once is the cheapest speed-up there is.
+    """
+    encode = encoding.encode_ordinary
+    cache: dict[str, int] = {}
+
+    def count(text: str) -> int:
+        if len(text) < 48:
+            return len(encode(text))
+        found = cache.get(text)
+        if found is None:
+            found = len(encode(text))
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[text] = found
+        return found
+
+    return count
+
+
+def _json_tokens(value: Any, count: Count) -> int:
+    return count(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def _content_tokens(content: Any, count: Count) -> int:
+    if type(content) is str:
+        return count(content)
+    total = 0
+    if type(content) is list:
+        for part in content:
+            if type(part) is dict:
+                text = part.get("text", part.get("refusal"))
+                if type(text) is str:
+                    total += count(text)
+    return total
+
+
+def _call_tokens(call: Any, count: Count) -> int:
+    total = 0
+    if type(call) is dict:
+        for value in call.values():
+            if type(value) is str:
+                total += count(value)
+            elif type(value) is dict:
+                total += _call_tokens(value, count)
+    return total
+
+
+def _message_tokens(message: Any, count: Count) -> tuple[int, int]:
+    """(tokens of the message by the chat rule, tokens that are assistant output)."""
+    total = TOKENS_PER_MESSAGE
+    if type(message) is not dict:
+        return total, 0
+    output = 0
+    for key, value in message.items():
+        if type(value) is str:
+            n = count(value)
+            if key == "name":
+                n += TOKENS_PER_NAME
+            elif key == "content":
+                output = n
+            total += n
+        elif key == "content":
+            output = _content_tokens(value, count)
+            total += output
+        elif key == "tool_calls" and type(value) is list:
+            n = sum(_call_tokens(call, count) for call in value)
+            output += n
+            total += n
+        elif key == "function_call":
+            n = _call_tokens(value, count)
+            output += n
+            total += n
+    if message.get("role") != "assistant":
+        output = 0
+    return total, output
+
+
+def chat_tokens(messages: Any, tools: Any, count: Count) -> ExampleTokens:
+    """Tokens of one conversation (plus its tool or function definitions) by the chat rule."""
+    total = TOKENS_PER_EXAMPLE
+    assistant = 0
+    if type(messages) is list:
+        for message in messages:
+            n, out = _message_tokens(message, count)
+            total += n
+            assistant += out
+    if tools:
+        total += _json_tokens(tools, count)
+    return ExampleTokens(total, assistant, len(messages) if type(messages) is list else 0)
+
+
+def example_tokens(example: dict, format: str, count: Count) -> ExampleTokens:
+    """Token counts of one example of `format` (chat, preference, reinforcement, completion)."""
+    if format == "completion":
+        prompt = example.get("prompt")
+        completion = example.get("completion")
+        p = count(prompt) if type(prompt) is str else 0
+        c = count(completion) if type(completion) is str else 0
+        return ExampleTokens(p + c, c, 2)
+    if format == "preference":
+        given = example.get("input")
+        given = given if type(given) is dict else {}
+        messages = given.get("messages")
+        messages = list(messages) if type(messages) is list else []
+        outputs = []
+        for key in ("preferred_output", "non_preferred_output"):
+            value = example.get(key)
+            if type(value) is list:
+                outputs.extend(value)
+        whole = chat_tokens(messages + outputs, given.get("tools"), count)
+        assistant = sum(_message_tokens(m, count)[1] for m in outputs)
+        return ExampleTokens(whole.total, assistant, whole.messages)
+    tools = example.get("tools")
+    if format == "chat" and "functions" in example:
+        tools = [tools, example["functions"]] if tools else example["functions"]
+    return chat_tokens(example.get("messages"), tools, count)

@@ -1,0 +1,111 @@
+"""tiktoken encodings built from rank files shipped inside the package: no network, no cache.
+
+tiktoken.get_encoding would download the rank files on first use; runners without internet
+(air-gapped, GHES, containers) could not count tokens. The constructors below mirror
+tiktoken_ext/openai_public.py exactly (name, pattern, special tokens), and each rank file is
+verified against the sha256 tiktoken itself expects.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import hashlib
+from importlib import resources
+from typing import NamedTuple
+
+import tiktoken
+
+from finetune_action.errors import EnvironmentProblem
+
+ENDOFTEXT = "<|endoftext|>"
+FIM_PREFIX = "<|fim_prefix|>"
+FIM_MIDDLE = "<|fim_middle|>"
+FIM_SUFFIX = "<|fim_suffix|>"
+ENDOFPROMPT = "<|endofprompt|>"
+
+
+class EncodingSpec(NamedTuple):
+    sha256: str  # of the uncompressed rank file, as in tiktoken's expected_hash
+    pat_str: str
+    special_tokens: dict[str, int]
+
+
+SPECS: dict[str, EncodingSpec] = {
+    "cl100k_base": EncodingSpec(
+        sha256="223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        pat_str=r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+        special_tokens={
+            ENDOFTEXT: 100257,
+            FIM_PREFIX: 100258,
+            FIM_MIDDLE: 100259,
+            FIM_SUFFIX: 100260,
+            ENDOFPROMPT: 100276,
+        },
+    ),
+    "o200k_base": EncodingSpec(
+        sha256="446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+        pat_str="|".join(
+            [
+                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+                r"""\p{N}{1,3}""",
+                r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+                r"""\s*[\r\n]+""",
+                r"""\s+(?!\S)""",
+                r"""\s+""",
+            ]
+        ),
+        special_tokens={ENDOFTEXT: 199999, ENDOFPROMPT: 200018},
+    ),
+}
+
+
+def rank_file_bytes(name: str) -> bytes:
+    """The uncompressed rank file of encoding `name`, verified against its sha256."""
+    spec = _spec(name)
+    resource = resources.files("finetune_action.tokens").joinpath(f"{name}.tiktoken.gz")
+    try:
+        data = gzip.decompress(resource.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise EnvironmentProblem(f"the bundled token rank file {name}.tiktoken.gz cannot be read ({exc}). Reinstall finetune-action.") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != spec.sha256:
+        raise EnvironmentProblem(
+            f"the bundled token rank file {name}.tiktoken.gz is corrupt: sha256 {digest}, expected {spec.sha256}. Reinstall finetune-action."
+        )
+    return data
+
+
+def parse_ranks(data: bytes) -> dict[bytes, int]:
+    """Mergeable ranks from the `<base64 token> <rank>` lines of a .tiktoken file."""
+    ranks: dict[bytes, int] = {}
+    for line in data.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+@functools.lru_cache(maxsize=None)
+def get(name: str) -> tiktoken.Encoding:
+    """The tiktoken Encoding `name` (cl100k_base or o200k_base), built offline; cached per process."""
+    spec = _spec(name)
+    return tiktoken.Encoding(
+        name=name,
+        pat_str=spec.pat_str,
+        mergeable_ranks=parse_ranks(rank_file_bytes(name)),
+        special_tokens=dict(spec.special_tokens),
+    )
+
+
+def special_tokens(name: str) -> tuple[str, ...]:
+    """The special-token strings of encoding `name`: text the provider rejects in training data."""
+    return tuple(_spec(name).special_tokens)
+
+
+def _spec(name: str) -> EncodingSpec:
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise EnvironmentProblem(f"no bundled token rank file for encoding {name!r}; known: {', '.join(SPECS)}.") from None
