@@ -31,7 +31,6 @@ CODES: dict[str, str] = {
     "not-an-object": ERROR,
     "blank-line": WARNING,
     # format and method
-    "unknown-format": ERROR,
     "mixed-formats": ERROR,
     "format-mismatch": ERROR,
     # structure

@@ -32,6 +32,11 @@ _ROLES = {
     "preference": ("system", "user", "assistant", "tool", "function"),
     "reinforcement": ("developer", "user", "assistant", "tool"),
 }
+_PLAIN_ROLES = {
+    "chat": ("system", "user", "assistant"),
+    "preference": ("system", "user", "assistant"),
+    "reinforcement": ("developer", "user", "assistant"),
+}
 _EXAMPLE_KEYS = {
     "chat": ("messages", "tools", "parallel_tool_calls", "functions"),
     "preference": ("input", "preferred_output", "non_preferred_output"),
@@ -126,7 +131,17 @@ def _conversation(example: dict, format: str, prefix: str, found: Found, images:
     call_ids: set[str] = set()
     trainable = False
     present = set()
+    plain = _PLAIN_ROLES[format]
     for index, message in enumerate(messages):
+        # Most messages are just a role and a non-empty text, which needs no further checks.
+        if type(message) is dict and len(message) == 2:
+            role = message.get("role")
+            content = message.get("content")
+            if type(content) is str and content and role in plain:
+                present.add(role)
+                if role == "assistant":
+                    trainable = True
+                continue
         where = f"{prefix}messages[{index}]"
         if type(message) is not dict:
             found.append(("wrong-type", f"{where} must be an object, not {_kind(message)}"))
