@@ -138,3 +138,9 @@ def _archive(repo: Path, sha: str, path: str, dest: Path) -> None:
         archive.extractall(dest, filter="data")
     if process.wait() != 0:
         raise GitError(f"git archive {sha[:7]} -- {path} failed in {repo}")
+
+
+def list_files(repo: Path, sha: str) -> list[str]:
+    """Every file path in the tree of `sha`, relative to the repository root."""
+    out = _git(repo, "ls-tree", "-r", "--name-only", "-z", sha, check=False)
+    return [p for p in out.stdout.split("\0") if p] if out.returncode == 0 else []

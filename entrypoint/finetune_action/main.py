@@ -60,6 +60,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the JSON Schema of finetune.yaml",
         description="Print the JSON Schema of finetune.yaml (for editors: yaml-language-server, SchemaStore).",
     )
+
+    commands.add_parser(
+        "action",
+        help="run as the GitHub Action (reads GITHUB_* and INPUT_* variables)",
+        description="Run as the GitHub Action: the mode comes from the event or the `mode` input "
+        "(pull_request -> check, push to the default branch -> train, workflow_run -> comment).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+    post = commands.add_parser(
+        "comment",
+        help="post a report file as the sticky PR comment(s)",
+        description="Post a report file written by `finetune action` (report-path) as sticky pull-request comments. "
+        "The file is treated as untrusted: it is re-rendered with all data escaped. Needs GITHUB_TOKEN.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    post.add_argument("--report", required=True, metavar="FILE", help="the report JSON file")
+    post.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: GITHUB_REPOSITORY, else the report's)")
+    post.add_argument("--pr", type=int, metavar="NUMBER", help="pull request (default: the one the report names)")
+    post.add_argument("--behavior", choices=("update", "new", "hide-and-new", "delete-and-new"), default="update", help="how to post (default: update in place)")
+    post.add_argument("--tag", default="", help="extra key for the sticky comment marker")
     return parser
 
 
@@ -79,6 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from finetune_action.commands.schema import schema
 
             return schema()
+        if args.command == "action":
+            from finetune_action.commands.action import action
+
+            return action()
+        if args.command == "comment":
+            from finetune_action.commands.comment import comment
+
+            return comment(args.report, repository=args.repo, number=args.pr, behavior=args.behavior, tag=args.tag)
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     except FinetuneError as exc:

@@ -8,7 +8,7 @@ HEAD = {
     "config": "finetune.yaml", "name": "bot", "examples": 20, "validation_examples": 4,
     "billed_tokens_per_epoch": 2000, "n_epochs": 5, "billed_tokens": 10000, "estimated_cost_usd": 0.05,
     "price": {"usd": 5.0, "per": "1M training tokens", "source": "OpenAI pricing page", "date": "2026-08-01"},
-    "counting": "Approximate: OpenAI cookbook method with o200k_base.",
+    "encoding": "o200k_base", "counting": {"tokens": "chat: per example 3 + ..."},
     "files": [{"path": "data/train.jsonl", "distributions": {"tokens_per_example": {"min": 50, "p5": 52, "median": 100, "mean": 110.5, "p95": 190, "max": 200}}}],
     "errors": [], "warnings": [{"path": "data/train.jsonl", "line": 3, "code": "missing-system", "message": "example has no system message"}],
 }
@@ -32,7 +32,7 @@ def test_comment_has_verdict_table_budget_and_footnote() -> None:
     e = entry()
     body = comment.render(review(e), e)
     first = body.splitlines()[0]
-    assert first.startswith("### ✅ finetune check: `finetune.yaml`: passed, 1 warning; estimated $0.05 (+$0.01 vs base)")
+    assert first.startswith("### ✅ finetune check: `finetune.yaml`: passed, 1 warning; estimated $0.05 (+$0.0050 vs base)")
     assert "| Training examples | 16 | 20 | +4 (+25%) |" in body
     assert "**2** added, **0** removed, **1** changed" in body
     assert "`hyperparameters.n_epochs`: `auto` → `5`" in body
@@ -40,6 +40,7 @@ def test_comment_has_verdict_table_budget_and_footnote() -> None:
     assert "[data/train\\.jsonl:3](https://github.com/o/r/blob/abc123/data/train.jsonl#L3)" in body
     assert "<details><summary>Token distributions</summary>" in body and "| 50 | 52 | 100 | 110.5 | 190 | 200 |" in body
     assert "OpenAI pricing page, 2026\\-08\\-01" in body and "merge base 1234567" in body
+    assert "<details><summary>What the numbers rest on</summary>" in body and "**tokens**: chat: per example 3" in body
 
 
 def test_errors_and_budget_verdicts() -> None:
@@ -67,7 +68,7 @@ def test_untrusted_data_cannot_break_out() -> None:
     e = entry(head=head)
     body = comment.render(review(e), e)
     assert "@someone" not in body and "<script>" not in body and "::error::" not in body
-    assert body.count("</details>") == body.count("<details>") == 1
+    assert body.count("</details>") == body.count("<details>") == 2
 
 
 def test_comment_stays_under_the_limit_and_summary_keeps_everything() -> None:

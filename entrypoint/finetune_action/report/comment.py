@@ -25,11 +25,16 @@ ROWS = (
 )
 
 
+def usd(value: float) -> str:
+    """Dollars to the cent, or to four places for amounts under a cent (small datasets)."""
+    return f"${value:,.4f}" if 0 < abs(value) < 0.01 else f"${value:,.2f}"
+
+
 def _number(value: Any, kind: str) -> str:
     if value is None:
         return "n/a"
     if kind == "usd":
-        return f"${value:,.2f}"
+        return usd(value)
     return f"{value:,}"
 
 
@@ -40,7 +45,7 @@ def _change(base: Any, head: Any, kind: str) -> str:
     if not delta:
         return "0"
     sign = "+" if delta > 0 else "−"
-    text = f"{sign}${abs(delta):,.2f}" if kind == "usd" else f"{sign}{abs(delta):,}"
+    text = f"{sign}{usd(abs(delta))}" if kind == "usd" else f"{sign}{abs(delta):,}"
     if base:
         text += f" ({sign}{abs(delta) / base * 100:.0f}%)"
     return text
@@ -52,18 +57,18 @@ def verdict(entry: Mapping[str, Any]) -> tuple[str, str]:
     name = escape.code(entry["config"])
     if head is None:
         return "➖", f"{name} was removed in this pull request"
-    errors = len(head.get("errors", []))
+    errors = _total(head, "errors")
     new_violations = [v for v in entry.get("budget", {}).get("violations", []) if v.get("new")]
     cost = head.get("estimated_cost_usd")
     delta = (entry.get("diff") or {}).get("delta", {}).get("estimated_cost_usd")
     money = f"estimated {_number(cost, 'usd')}" if cost is not None else "cost unknown"
     if delta is not None and entry.get("base") is not None:
-        money += f" ({'+' if delta >= 0 else '−'}${abs(delta):,.2f} vs base)"
+        money += f" ({'+' if delta >= 0 else '−'}{usd(abs(delta))} vs base)"
     if errors:
         return "❌", f"{name}: {errors:,} error{'s' if errors != 1 else ''} in the data; {money}"
     if new_violations:
         return "💸", f"{name}: over budget; {money}"
-    warnings = len(head.get("warnings", []))
+    warnings = _total(head, "warnings")
     extra = f", {warnings:,} warning{'s' if warnings != 1 else ''}" if warnings else ""
     return "✅", f"{name}: passed{extra}; {money}"
 
@@ -129,15 +134,20 @@ def _problem_link(problem: Mapping[str, Any], links: Mapping[str, str] | None) -
     return escape.text(label)
 
 
-def _problems(title: str, problems: list[Mapping[str, Any]], links: Mapping[str, str] | None, limit: int | None) -> list[str]:
+def _problems(title: str, head: Mapping[str, Any], level: str, links: Mapping[str, str] | None, limit: int | None) -> list[str]:
+    problems = head.get(level, [])
     if not problems:
         return []
     shown = problems if limit is None else problems[:limit]
-    lines = [f"**{title} ({len(problems):,}):**"]
+    total = _total(head, level)
+    lines = [f"**{title} ({total:,}):**"]
     for p in shown:
-        lines.append(f"- {_problem_link(p, links)} {escape.code(p.get('code', ''))} {escape.text(p.get('message', ''))}")
-    if len(problems) > len(shown):
-        lines.append(f"- … and {len(problems) - len(shown):,} more (all of them are in the job summary and the report file)")
+        # Config errors list one problem a line: keep them as a nested list.
+        first, *rest = str(p.get("message", "")).splitlines() or [""]
+        lines.append(f"- {_problem_link(p, links)} {escape.code(p.get('code', ''))} {escape.text(first)}")
+        lines.extend(f"  - {escape.text(line.strip().removeprefix('- '))}" for line in rest[:30])
+    if total > len(shown):
+        lines.append(f"- … and {total - len(shown):,} more (the job summary and the report file have more)")
     return lines
 
 
@@ -171,19 +181,33 @@ def _stat(value: Any) -> str:
 def _footnote(entry: Mapping[str, Any], review: Mapping[str, Any]) -> list[str]:
     head = entry.get("head") or entry.get("base") or {}
     parts = []
-    if head.get("counting"):
-        parts.append(escape.text(head["counting"], limit=600))
+    if head.get("encoding"):
+        parts.append(f"Estimates: tokens counted offline with {escape.text(head['encoding'])} by the approximation of OpenAI's data-prep notebook, so billed tokens can differ slightly.")
     price = head.get("price")
     if price:
         parts.append(f"Price: ${price['usd']:,.2f} per {escape.text(price['per'])} ({escape.text(price['source'])}, {escape.text(price['date'])}).")
-    elif head:
+    elif head.get("encoding"):
         parts.append("No price is known for this model, so no cost is estimated: add `pricing` to finetune.yaml.")
     base_note = (review.get("base") or {}).get("note")
     if base_note:
         parts.append(f"Base: {escape.text(base_note)}.")
     if entry.get("base_error"):
         parts.append(f"The base config could not be checked: {escape.text(entry['base_error'])}")
-    return ["<sub>" + " ".join(parts) + "</sub>"] if parts else []
+    lines = ["<sub>" + " ".join(parts) + "</sub>"] if parts else []
+    counting = head.get("counting")
+    if isinstance(counting, Mapping) and counting:
+        lines += ["", "<details><summary>What the numbers rest on</summary>", ""]
+        lines += [f"- **{escape.text(key)}**: {escape.text(value, limit=800)}" for key, value in counting.items()]
+        lines += ["", "</details>"]
+    return lines
+
+
+def _total(report: Mapping[str, Any], level: str) -> int:
+    """Every problem of a level, counted, though the report keeps only the first few per code."""
+    problems = report.get(level, [])
+    counts = report.get("problem_counts") or {}
+    codes = {p.get("code") for p in problems}
+    return max(len(problems), sum(int(counts.get(code, 0)) for code in codes))
 
 
 def render(review: Mapping[str, Any], entry: Mapping[str, Any], *, full: bool = False, limit: int = COMMENT_LIMIT) -> str:
@@ -199,8 +223,8 @@ def render(review: Mapping[str, Any], entry: Mapping[str, Any], *, full: bool = 
         _table(entry),
         _changes(entry),
         _budget(entry),
-        _problems("Errors", head.get("errors", []), links, per_level),
-        _problems("Warnings", head.get("warnings", []), links, per_level),
+        _problems("Errors", head, "errors", links, per_level),
+        _problems("Warnings", head, "warnings", links, per_level),
         _distributions(head),
         _footnote(entry, review),
     ]

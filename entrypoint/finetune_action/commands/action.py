@@ -1,0 +1,163 @@
+"""`finetune action`: what the container runs inside GitHub Actions.
+
+Reads GitHub's environment, picks the mode from the event (or the `mode` input) and runs it:
+check on pull requests, train on pushes to the default branch, resume on a schedule, and
+comment for the fork-safe poster.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from finetune_action import git, review
+from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, GitHubError
+from finetune_action.github import actions, api, comments
+from finetune_action.github.context import Context, read_context
+from finetune_action.report import comment as comment_report
+
+
+def action(env: Mapping[str, str] | None = None) -> int:
+    """Run the mode this GitHub event calls for; return the step's exit code."""
+    env = os.environ if env is None else env
+    ctx = read_context(env)
+    if ctx.token:
+        actions.add_mask(ctx.token)
+    print(f"finetune-action: {ctx.event_name} event, mode {ctx.mode}", file=sys.stderr)
+    if ctx.mode == "check":
+        return run_check(ctx)
+    if ctx.mode == "comment":
+        from finetune_action.commands.comment import comment_from_workflow_run
+
+        return comment_from_workflow_run(ctx)
+    from finetune_action.commands.train import run_in_action
+
+    return run_in_action(ctx, env)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_check(ctx: Context) -> int:
+    """The PR check: review every config against the base, report everywhere, fail on new problems."""
+    workspace = ctx.workspace
+    pr = ctx.pull_request
+    if pr:
+        base = git.pull_request_base(workspace, pr.base_sha, pr.head_sha)
+        head_sha = pr.head_sha
+    else:
+        base = git.Base(None, "not a pull request: nothing to compare with")
+        head_sha = ctx.sha
+    if base.sha is None:
+        actions.warning(f"finetune-action cannot compare with the base branch: {base.note}")
+    review_data = review.build(
+        ctx.config_patterns,
+        workspace,
+        base=base,
+        repository=ctx.repository,
+        server_url=ctx.server_url,
+        head_sha=head_sha,
+        head_time=git.commit_time(workspace, head_sha) if head_sha else None,
+        pull_request={"number": pr.number, "head_sha": pr.head_sha, "base_sha": pr.base_sha} if pr else None,
+        log=_log,
+    )
+    report_path = write_report(ctx, review_data)
+    publish(ctx, review_data)
+    annotate(review_data)
+    if pr:
+        post_comments(ctx, review_data, pr.number)
+    fail_on_budget = ctx.inputs["fail-on-budget"].lower() == "true"
+    outputs = {**review.totals(review_data), "report-path": str(report_path)}
+    write_outputs(ctx, outputs)
+    return exit_code(review_data, fail_on_budget)
+
+
+def exit_code(review_data: dict[str, Any], fail_on_budget: bool) -> int:
+    """2 when a config is invalid, 1 when data has errors or a budget is newly broken, else 0."""
+    entries = review_data["configs"]
+    if any(review.config_invalid(e) for e in entries):
+        return EXIT_USAGE
+    if any(review.failed(e, fail_on_budget) for e in entries):
+        for e in entries:
+            for v in (e.get("budget") or {}).get("violations", []):
+                if v.get("new") and fail_on_budget:
+                    with actions.stop_commands():
+                        print(f"budget: {e['config']}: {v['message']}")
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
+def write_report(ctx: Context, review_data: dict[str, Any]) -> Path:
+    """Write the review JSON where the `report-path` input says (inside the workspace)."""
+    path = (ctx.workspace / ctx.inputs["report-path"]).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(review_data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    print(f"report written to {path}", file=sys.stderr)
+    return path
+
+
+def publish(ctx: Context, review_data: dict[str, Any]) -> None:
+    """The job summary (always, comments or not) and a text report in the log."""
+    markdown = comment_report.render_summary(review_data)
+    if ctx.summary_path:
+        actions.append_summary(ctx.summary_path, markdown)
+    with actions.group("finetune check report"), actions.stop_commands():
+        print(markdown)
+
+
+def annotate(review_data: dict[str, Any]) -> None:
+    """Line annotations for data problems, the config key for config problems; 10 per level at most."""
+    budget = actions.AnnotationBudget()
+    for entry in review_data["configs"]:
+        head = entry.get("head") or {}
+        for level, problems in (("error", head.get("errors", [])), ("warning", head.get("warnings", []))):
+            for p in problems:
+                if p.get("code") == "config-invalid":
+                    for line in str(p["message"]).splitlines()[1:] or [p["message"]]:
+                        key = line.strip().removeprefix("- ").split(":", 1)[0]
+                        budget.annotate(level, line.strip().removeprefix("- "), file=p["path"], title=f"finetune.yaml {key}")
+                    continue
+                budget.annotate(level, f"{p['code']}: {p['message']}", file=p["path"], line=p.get("line"), col=p.get("column"), title=f"finetune check: {p['code']}")
+    budget.close()
+
+
+def post_comments(ctx: Context, review_data: dict[str, Any], number: int) -> None:
+    """One sticky comment per config. A token that cannot comment never fails the check."""
+    behavior = ctx.inputs["comment-behavior"]
+    if behavior == "off":
+        return
+    if not ctx.token:
+        actions.warning("finetune-action: no GitHub token, so no PR comment; pass `github-token` (the job summary has the report).")
+        return
+    client = api.client_from_env(os.environ, ctx.token)
+    try:
+        post_each(client, ctx.repository, number, review_data, behavior, ctx.inputs["comment-tag"])
+    except GitHubError as exc:
+        how = (
+            "The report is in the job summary and in the report file. From a fork, use the fork-safe pair of workflows "
+            "(README: Forks), or post it with `finetune comment --report " + ctx.inputs["report-path"] + "` using a token that can write."
+        )
+        actions.warning(f"finetune-action could not comment on the pull request: {exc} {how}")
+    finally:
+        client.close()
+
+
+def post_each(client: api.GitHubClient, repository: str, number: int, review_data: dict[str, Any], behavior: str, tag: str) -> None:
+    """Render and post the comment of each config in `review_data`."""
+    for entry in review_data["configs"]:
+        body = comment_report.render(review_data, entry)
+        result = comments.post_sticky_comment(
+            client, repository, number, entry["config"], body, behavior, tag, review_data.get("head_sha") or "", review_data.get("head_time")
+        )
+        print(f"comment for {entry['config']}: {result.action} {result.url or ''}", file=sys.stderr)
+
+
+def write_outputs(ctx: Context, outputs: dict[str, str]) -> None:
+    """Step outputs, when the runner gave us a GITHUB_OUTPUT file."""
+    if ctx.output_path:
+        for name, value in outputs.items():
+            actions.set_output(ctx.output_path, name, value)

@@ -1,0 +1,104 @@
+"""`finetune comment --report FILE`: post a report made elsewhere (e.g. by a fork's unprivileged run).
+
+The report file is untrusted: it is size-capped, shape-checked and re-rendered with every
+string escaped, and it is only posted on a pull request whose head is the commit it was made for.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from finetune_action import review
+from finetune_action.commands.action import post_each
+from finetune_action.errors import EXIT_OK, EnvironmentProblem, FinetuneError
+from finetune_action.github import api
+from finetune_action.github.context import Context
+from finetune_action.report import comment as comment_report
+
+MAX_REPORT_BYTES = 20 * 1024 * 1024
+MAX_CONFIGS = 50
+
+
+class ReportError(FinetuneError):
+    """The report file is missing or not a finetune-action review."""
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """Read and shape-check a review JSON file; every entry must render."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise ReportError(f"{path}: no such report file. Download the artifact first (see README: Forks).") from None
+    if size > MAX_REPORT_BYTES:
+        raise ReportError(f"{path}: {size:,} bytes is too large for a report (limit {MAX_REPORT_BYTES:,}).")
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path}: not a JSON report ({exc.__class__.__name__}). Pass the file `finetune action` wrote (report-path).") from None
+    if not isinstance(data, dict) or data.get("kind") != review.KIND or data.get("version") != review.VERSION:
+        raise ReportError(f"{path}: not a finetune-action report (kind {review.KIND}, version {review.VERSION}).")
+    configs = data.get("configs")
+    if not isinstance(configs, list) or not configs or len(configs) > MAX_CONFIGS:
+        raise ReportError(f"{path}: `configs` must be a list of 1 to {MAX_CONFIGS} entries.")
+    for index, entry in enumerate(configs):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), str):
+            raise ReportError(f"{path}: configs[{index}] is not a report entry.")
+        try:
+            comment_report.render(data, entry)
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+            raise ReportError(f"{path}: configs[{index}] ({entry['config'][:100]!r}) is malformed and cannot be rendered.") from None
+    if not isinstance(data.get("head_time"), (int, type(None))):
+        data["head_time"] = None
+    return data
+
+
+def comment(report_path: str, *, repository: str | None, number: int | None, behavior: str = "update", tag: str = "") -> int:
+    """Post each config's comment from a report file on the pull request it names (or `number`)."""
+    data = load_report(Path(report_path))
+    repository = repository or os.environ.get("GITHUB_REPOSITORY") or data.get("repository")
+    number = number or (data.get("pull_request") or {}).get("number")
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    if not repository or not isinstance(number, int):
+        raise EnvironmentProblem("which pull request? Pass --repo OWNER/NAME and --pr NUMBER (the report names none).")
+    if not token:
+        raise EnvironmentProblem("set GITHUB_TOKEN (or GH_TOKEN) to a token that can write pull-request comments.")
+    client = api.client_from_env(os.environ, token)
+    try:
+        post_each(client, repository, number, data, behavior, tag)
+    finally:
+        client.close()
+    return EXIT_OK
+
+
+def comment_from_workflow_run(ctx: Context) -> int:
+    """The fork-safe poster: post the artifact's report on the PR whose head made it."""
+    run = ctx.event.get("workflow_run")
+    if not isinstance(run, dict) or not run.get("head_sha"):
+        raise EnvironmentProblem("mode comment runs on a workflow_run event (the fork-safe poster); this event has no workflow_run.head_sha.")
+    data = load_report(ctx.workspace / ctx.inputs["report-path"])
+    if not ctx.token:
+        raise EnvironmentProblem("mode comment needs a token that can write pull-request comments (`github-token`).")
+    claimed = (data.get("pull_request") or {}).get("number")
+    listed = [p.get("number") for p in run.get("pull_requests") or [] if isinstance(p, dict)]
+    number = listed[0] if listed else claimed
+    if not isinstance(number, int):
+        raise EnvironmentProblem("the report names no pull request and the workflow_run event lists none (fork PRs are not listed).")
+    client = api.client_from_env(os.environ, ctx.token)
+    try:
+        pull = api.get_pull(client, ctx.repository, number)
+        if pull["head"]["sha"] != run["head_sha"]:
+            print(
+                f"not posting: pull request #{number} is now at {pull['head']['sha'][:7]}, the report was made for {run['head_sha'][:7]} "
+                "(a newer run will post its own report)",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+        data["repository"] = ctx.repository
+        data["head_sha"] = run["head_sha"]
+        post_each(client, ctx.repository, number, data, ctx.inputs["comment-behavior"], ctx.inputs["comment-tag"])
+    finally:
+        client.close()
+    return EXIT_OK

@@ -1,0 +1,148 @@
+"""The pull-request review: each config checked on the head and on the base, compared, and
+judged against its budget. The result is the review JSON ("the report file"), which is all
+the comment, summary and outputs are rendered from.
+"""
+from __future__ import annotations
+
+import fnmatch
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from finetune_action import check as checking
+from finetune_action import config as config_module
+from finetune_action import git
+from finetune_action.errors import ConfigError
+from finetune_action.report import diff
+from finetune_action.report import json as json_report
+
+KIND = "finetune-action/review"
+VERSION = 1
+
+Log = Callable[[str], None]
+
+
+class Side(NamedTuple):
+    """One side (base or head) of one config: its report JSON, example hashes and budget."""
+
+    report: dict[str, Any] | None
+    hashes: dict[str, list[bytes]]
+    budget: config_module.Budget | None
+    error: str | None
+
+
+def check_side(path: Path, root: Path, log: Log | None = None) -> Side:
+    """Load and check the config at `path` (absent -> an empty side; invalid -> its error)."""
+    if not path.is_file():
+        return Side(None, {}, None, None)
+    display = path.relative_to(root).as_posix()
+    try:
+        loaded = config_module.load(path, root=root)
+    except ConfigError as exc:
+        return Side(json_report.invalid_config(display, str(exc)), {}, None, str(exc))
+    report = checking.check_config(loaded, log=log)
+    data = json_report.config_report(report)
+    data["settings"] = loaded.normalised
+    return Side(data, {f.path: list(f.hashes()) for f in report.files}, loaded.budget, None)
+
+
+def config_paths(patterns: list[str], workspace: Path, base_sha: str | None) -> list[str]:
+    """Configs to review: those matching on the head, plus those only the base still has (removed)."""
+    found: list[str] = []
+    base_files = git.list_files(workspace, base_sha) if base_sha else []
+    for pattern in patterns:
+        head_matches = [p.relative_to(workspace).as_posix() for p in sorted(workspace.glob(pattern)) if p.is_file()]
+        if not any(ch in pattern for ch in "*?["):
+            head_matches = [pattern] if (workspace / pattern).is_file() else []
+            base_matches = [pattern] if pattern in base_files else []
+        else:
+            base_matches = [f for f in base_files if fnmatch.fnmatchcase(f, pattern)]
+        matches = sorted(set(head_matches) | set(base_matches))
+        if not matches:
+            raise ConfigError(f"{pattern}: no config file matches, on the head or the base. Check the `config` input.")
+        found.extend(m for m in matches if m not in found)
+    return found
+
+
+def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | None = None) -> dict[str, Any]:
+    """The review entry for one config path (relative to the workspace)."""
+    head = check_side(workspace / path, workspace, log)
+    with tempfile.TemporaryDirectory(prefix="finetune-base-") as tmp:
+        base_root = Path(tmp)
+        base = Side(None, {}, None, None)
+        if base_sha and git.export_config(workspace, base_sha, path, base_root):
+            base = check_side(base_root / path, base_root, log)
+    base_error = base.error
+    base_report = None if base.error else base.report
+    head_report = head.report
+    if head_report is None and base_report is None and base_error is None:
+        raise ConfigError(f"{path}: no such config file on the head or the base.")
+    changes = diff.example_changes(base.hashes, head.hashes)
+    budget = head.budget or config_module.Budget(None, None, None)
+    comparable_head = None if head.error else head_report
+    return {
+        "config": path,
+        "name": (head_report or base_report or {}).get("name") or path,
+        "head": head_report,
+        "base": base_report,
+        "base_error": base_error,
+        "diff": diff.compare(base_report, head_report, changes) if (base_report or head_report) else None,
+        "budget": {"limits": budget._asdict(), "violations": diff.budget_violations(budget._asdict(), base_report, comparable_head) if comparable_head else []},
+    }
+
+
+def build(
+    patterns: list[str],
+    workspace: Path,
+    *,
+    base: git.Base,
+    repository: str = "",
+    server_url: str = "https://github.com",
+    head_sha: str = "",
+    head_time: int | None = None,
+    pull_request: dict[str, Any] | None = None,
+    log: Log | None = None,
+) -> dict[str, Any]:
+    """The whole review for every config matching `patterns`."""
+    entries = [review_config(path, workspace, base.sha, log) for path in config_paths(patterns, workspace, base.sha)]
+    return {
+        "kind": KIND,
+        "version": VERSION,
+        "repository": repository,
+        "server_url": server_url,
+        "pull_request": pull_request,
+        "head_sha": head_sha,
+        "head_time": head_time,
+        "base": {"sha": base.sha, "note": base.note},
+        "configs": entries,
+    }
+
+
+def config_invalid(entry: dict[str, Any]) -> bool:
+    """True when the head config itself could not be loaded."""
+    head = entry.get("head") or {}
+    return any(p.get("code") == "config-invalid" for p in head.get("errors", []))
+
+
+def failed(entry: dict[str, Any], fail_on_budget: bool) -> bool:
+    """True when this config should fail the check: data errors, or a new budget violation."""
+    head = entry.get("head")
+    if head is None:
+        return False
+    if head.get("errors"):
+        return True
+    return fail_on_budget and any(v.get("new") for v in entry["budget"]["violations"])
+
+
+def totals(review: dict[str, Any]) -> dict[str, str]:
+    """Step outputs summed over the configs; a cost is empty when any price is unknown."""
+    heads = [e["head"] for e in review["configs"] if e.get("head") and not config_invalid(e)]
+    costs = [h.get("estimated_cost_usd") for h in heads]
+    deltas = [(e.get("diff") or {}).get("delta", {}).get("estimated_cost_usd") for e in review["configs"]]
+    return {
+        "examples": str(sum(h.get("examples") or 0 for h in heads)),
+        "billed-tokens": str(sum(h.get("billed_tokens") or 0 for h in heads)),
+        "estimated-cost-usd": f"{sum(costs):.2f}" if costs and None not in costs else "",
+        "cost-delta-usd": f"{sum(deltas):.2f}" if deltas and None not in deltas else "",
+    }
