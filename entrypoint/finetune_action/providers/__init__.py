@@ -1,0 +1,26 @@
+"""Fine-tuning providers behind one interface (base.Provider); the only package importing `openai`.
+
+A new provider is one module with `connect(settings, env, options) -> Provider` and one line
+in PROVIDERS; modules are imported only when chosen.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+
+from finetune_action.config import ProviderSettings
+from finetune_action.errors import ConfigError
+from finetune_action.providers.base import Provider, ProviderOptions
+
+#: provider type in finetune.yaml -> module with `connect`.
+PROVIDERS = {
+    "openai": "finetune_action.providers.openai",
+    "azure": "finetune_action.providers.azure",
+}
+
+
+def get_provider(settings: ProviderSettings, env: Mapping[str, str], options: ProviderOptions = ProviderOptions()) -> Provider:
+    """The provider `settings.kind` names, connected with the key from `env`."""
+    if settings.kind not in PROVIDERS:
+        raise ConfigError(f"provider: {settings.kind!r} is not a supported provider. Use one of: {', '.join(PROVIDERS)}.")
+    return importlib.import_module(PROVIDERS[settings.kind]).connect(settings, env, options)

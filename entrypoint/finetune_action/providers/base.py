@@ -1,0 +1,147 @@
+"""The provider boundary: what training code may ask of a fine-tuning service, in neutral records.
+
+Only modules in this package import `openai`. Job statuses are plain strings: anything not in
+FINISHED (`paused`, or a status invented tomorrow) means the job is still in progress.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+from finetune_action.config import ProviderSettings
+from finetune_action.errors import EnvironmentProblem
+
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+#: Called with (bytes sent so far, total bytes) while a file uploads.
+OnProgress = Callable[[int, int], None]
+
+#: The action input that carries each default key variable into the container.
+ACTION_INPUTS = {"OPENAI_API_KEY": "openai-api-key", "AZURE_OPENAI_API_KEY": "azure-openai-api-key"}
+
+
+class JobError(NamedTuple):
+    code: str
+    message: str
+    param: str | None
+
+
+class Job(NamedTuple):
+    id: str
+    status: str
+    model: str
+    fine_tuned_model: str | None
+    trained_tokens: int | None
+    error: JobError | None  # why a failed job failed; data, not an exception
+    estimated_finish: int | None  # unix seconds
+    created_at: int
+    finished_at: int | None
+    result_files: tuple[str, ...]  # file ids of the step-metrics CSV
+    training_file: str
+    validation_file: str | None
+    metadata: dict[str, str]
+    hyperparameters: dict[str, Any]  # as resolved by the provider ("auto" until it decides)
+    method: str  # supervised | dpo | reinforcement
+
+
+class Event(NamedTuple):
+    id: str
+    created_at: int
+    level: str  # info | warn | error
+    type: str  # message | metrics
+    message: str
+    data: dict[str, Any]  # metrics events: step, train_loss, train_mean_token_accuracy, ...
+
+
+class Checkpoint(NamedTuple):
+    id: str
+    model: str  # usable as a model id
+    step: int
+    metrics: dict[str, float]
+
+
+class UploadedFile(NamedTuple):
+    id: str
+    bytes: int
+    filename: str
+    status: str  # uploaded | processed | error (the provider's word)
+
+
+class ProviderOptions(NamedTuple):
+    """How hard and how fast to talk to the provider; tests shrink the sizes and intervals."""
+
+    max_retries: int = 4  # the SDK's own retries on 429, 5xx and dropped connections
+    upload_threshold: int = 512 * 1024 * 1024  # larger files go through the Uploads API
+    part_size: int = 64 * 1024 * 1024
+    parallel_parts: int = 4
+    poll_interval: float = 2.0  # between file status checks
+    file_wait_seconds: float = 1800.0
+
+
+class Provider(Protocol):
+    """A fine-tuning service. Every method raises ProviderError for a refused or failed call."""
+
+    label: str  # for messages, e.g. "OpenAI"
+
+    def upload_file(self, path: Path, on_progress: OnProgress | None = None) -> UploadedFile:
+        """Upload a JSONL file for fine-tuning; large files go up in parallel parts."""
+        ...
+
+    def wait_file_processed(self, file_id: str) -> UploadedFile:
+        """Block until the provider has processed the file; raise if it rejected it."""
+        ...
+
+    def create_job(
+        self,
+        *,
+        model: str,
+        training_file: str,
+        validation_file: str | None,
+        method: str,
+        hyperparameters: Mapping[str, Any],
+        grader: Mapping[str, Any] | None,
+        suffix: str | None,
+        seed: int | None,
+        integrations: list[dict[str, Any]] | None,
+        metadata: Mapping[str, str],
+    ) -> Job:
+        """Create a fine-tuning job. There is no idempotency key: look for `metadata` first."""
+        ...
+
+    def get_job(self, job_id: str) -> Job:
+        """The job as it is now."""
+        ...
+
+    def find_jobs(self, metadata: Mapping[str, str]) -> list[Job]:
+        """Recent jobs whose metadata holds every given pair, newest first."""
+        ...
+
+    def list_events(self, job_id: str, after: str | None) -> list[Event]:
+        """The job's events newer than event `after` (all when None), oldest first."""
+        ...
+
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
+        """The job's kept checkpoints, by step."""
+        ...
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Ask the provider to cancel the job."""
+        ...
+
+    def file_content(self, file_id: str) -> bytes:
+        """The bytes of a file, e.g. a job's result CSV."""
+        ...
+
+
+def api_key(settings: ProviderSettings, env: Mapping[str, str], label: str) -> str:
+    """The key from the variable `settings.api_key_env`, or an EnvironmentProblem saying how to set it."""
+    name = settings.api_key_env
+    key = env.get(name, "").strip()
+    if key:
+        return key
+    if name in ACTION_INPUTS:
+        how = f"add the key as a repository secret and pass it to the action with `{ACTION_INPUTS[name]}: ${{{{ secrets.{name} }}}}`"
+    else:
+        how = f"add the key as a repository secret and set it on the step with `env: {{{name}: ${{{{ secrets.{name} }}}}}}`"
+    raise EnvironmentProblem(f"{name} is not set: training with {label} needs its API key. In a workflow, {how}; locally, export {name}. Checking data needs no key.")
