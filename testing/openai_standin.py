@@ -106,6 +106,11 @@ ROUTES = (
 )
 
 
+def _known_route(name: str) -> None:
+    if name != "*" and name not in {r.name for r in ROUTES}:
+        raise ValueError(f"no route {name!r}; routes: {', '.join(r.name for r in ROUTES)}")
+
+
 # --- the spec -----------------------------------------------------------------------------
 
 
@@ -309,6 +314,7 @@ class StandIn:
 
     def fail(self, route: str, status: int, *, code: str | None = None, message: str | None = None, type: str | None = None, times: int = 1, headers: dict[str, str] | None = None) -> None:
         """Answer the next `times` requests to `route` ("*" for any) with an API error."""
+        _known_route(route)
         if headers is None:
             # A millisecond hint keeps the SDK's own retries fast in tests.
             headers = {"retry-after-ms": "1"} if status == 429 or status >= 500 else {}
@@ -318,11 +324,13 @@ class StandIn:
 
     def drop(self, route: str, *, times: int = 1) -> None:
         """Close the connection without an answer for the next `times` requests to `route`."""
+        _known_route(route)
         with self._lock:
             self._failures.setdefault(route, []).extend([Failure(0, None, {})] * times)
 
     def calls(self, route: str) -> list[Request]:
         """The recorded requests to `route`."""
+        _known_route(route)
         with self._lock:
             return [r for r in self.requests if r.route == route]
 
@@ -488,6 +496,7 @@ class StandIn:
         if query.get("order", "desc") == "desc":
             files.reverse()
         data, has_more = _page(files, query, 10_000)
+        # The spec makes first_id and last_id required strings, even for an empty list.
         return 200, {"object": "list", "data": data, "first_id": data[0]["id"] if data else "", "last_id": data[-1]["id"] if data else "", "has_more": has_more}
 
     def _files_delete(self, params: dict[str, str], query: dict[str, str], body: Any) -> tuple[int, Any]:

@@ -333,3 +333,8 @@ def test_the_spec_is_the_trimmed_copy_loaded_once() -> None:
     assert spec() is spec()
     assert "/fine_tuning/jobs/{fine_tuning_job_id}/events" in spec()["paths"]
     assert "/chat/completions" not in spec()["paths"]
+
+
+def test_scripting_a_route_that_does_not_exist_is_an_error(standin: StandIn) -> None:
+    with pytest.raises(ValueError, match="no route 'jobs.create'"):
+        standin.fail("jobs.create", 500)
