@@ -2,43 +2,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from testing.action import ActionRun, pull_request_event, run_action
-from testing.github_standin import READ_ONLY, GitHubStandIn, github_standin
-from testing.repo import chat_examples, commit, git, init_repo, minimal_config
-
-REPO = "acme/bots"
-PR = 42
-TOKEN = "ghs_writeToken0123456789abcdef"
-FORK_TOKEN = "ghs_forkToken0123456789abcdef"
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    with github_standin() as standin:
-        standin.add_token(TOKEN)
-        standin.add_token(FORK_TOKEN, READ_ONLY)
-        standin.add_repo(REPO)
-        yield standin
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> tuple[Path, str]:
-    repo = init_repo(tmp_path / "work")
-    base = commit(repo, {"finetune.yaml": minimal_config(budget={"max_usd": 100}), "data/train.jsonl": chat_examples(20)}, "base")
-    git(repo, "checkout", "-q", "-b", "feature")
-    return repo, base
-
-
-def check(repo: Path, tmp_path: Path, github: GitHubStandIn, base: str, head: str, token: str = TOKEN, **inputs: str) -> ActionRun:
-    github.add_pull(REPO, PR, head_sha=head)
-    event = pull_request_event(REPO, PR, base_sha=base, head_sha=head)
-    return run_action(repo, tmp_path / "runner", "pull_request", event, repository=REPO, api_url=github.base_url,
-                      sha=head, ref=f"refs/pull/{PR}/merge", inputs={"github-token": token, **inputs})
+from testing.repo import chat_examples, commit, git, minimal_config
+from tests.commands.conftest import FORK_TOKEN, PR, REPO, run_pr_check as check
 
 
 def test_comment_created_then_updated_in_place_then_stale_run_ignored(repo, tmp_path, github) -> None:

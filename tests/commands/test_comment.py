@@ -1,0 +1,79 @@
+"""The fork-safe pair: a read-only run writes the report; a trusted run posts it, as untrusted data."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from testing.action import event_payload, run_action
+from testing.repo import run_finetune
+from tests.commands.conftest import FORK_TOKEN, PR, REPO, TOKEN, run_pr_check as check
+from testing.repo import chat_examples, commit
+
+
+def fork_report(repo, tmp_path, github) -> tuple[Path, str]:
+    work, base = repo
+    head = commit(work, {"data/train.jsonl": chat_examples(30)}, "fork change")
+    made = check(work, tmp_path / "fork", github, base, head, token=FORK_TOKEN, **{"comment-behavior": "off"})
+    assert made.run.returncode == 0 and github.comments(REPO, PR) == []
+    return Path(made.outputs["report-path"]), head
+
+
+def workflow_run_event(head_sha: str, listed: bool) -> dict:
+    event = event_payload("workflow_run.completed")
+    event["workflow_run"].update(head_sha=head_sha, event="pull_request")
+    if not listed:
+        event["workflow_run"]["pull_requests"] = []  # GitHub lists no PRs for forks
+    event["repository"]["full_name"] = REPO
+    return event
+
+
+def test_workflow_run_posts_the_artifact_report(repo, tmp_path, github) -> None:
+    report, head = fork_report(repo, tmp_path, github)
+    poster = tmp_path / "poster"
+    poster.mkdir()
+    (poster / "finetune-report.json").write_bytes(report.read_bytes())
+    result = run_action(poster, tmp_path / "runner2", "workflow_run", workflow_run_event(head, listed=False),
+                        repository=REPO, api_url=github.base_url, sha="0" * 40, inputs={"github-token": TOKEN})
+    assert result.run.returncode == 0, result.run.stderr
+    comments = github.comments(REPO, PR)
+    assert len(comments) == 1 and "| Training examples | 20 | 30 |" in comments[0]["body"]
+
+
+def test_workflow_run_for_an_outdated_head_posts_nothing(repo, tmp_path, github) -> None:
+    report, _ = fork_report(repo, tmp_path, github)
+    poster = tmp_path / "poster"
+    poster.mkdir()
+    (poster / "finetune-report.json").write_bytes(report.read_bytes())
+    result = run_action(poster, tmp_path / "runner2", "workflow_run", workflow_run_event("b" * 40, listed=False),
+                        repository=REPO, api_url=github.base_url, sha="0" * 40, inputs={"github-token": TOKEN})
+    assert result.run.returncode == 0 and "not posting" in result.run.stderr
+    assert github.comments(REPO, PR) == []
+
+
+def test_forged_report_is_rendered_escaped(repo, tmp_path, github) -> None:
+    report, head = fork_report(repo, tmp_path, github)
+    data = json.loads(report.read_text())
+    data["configs"][0]["head"]["warnings"].append({"path": "x", "line": 1, "code": "<b>", "message": "@admin please merge </details> <script>"})
+    report.write_text(json.dumps(data))
+    result = run_finetune("comment", "--report", str(report), "--repo", REPO, cwd=tmp_path,
+                          env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.base_url})
+    assert result.returncode == 0, result.stderr
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "@admin" not in body and "<script>" not in body and body.count("<details>") == body.count("</details>")
+
+
+def test_malformed_reports_are_refused(tmp_path, github) -> None:
+    cases = {
+        "missing.json": None,
+        "notjson.json": "{nope",
+        "other.json": json.dumps({"kind": "something-else"}),
+        "broken.json": json.dumps({"kind": "finetune-action/review", "version": 1, "configs": [{"config": "a", "head": {"examples": "many"}}]}),
+    }
+    for name, content in cases.items():
+        if content is not None:
+            (tmp_path / name).write_text(content)
+        result = run_finetune("comment", "--report", str(tmp_path / name), "--repo", REPO, "--pr", str(PR), cwd=tmp_path,
+                              env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.base_url})
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (name, result.stderr)
+        assert name in result.stderr
+    assert github.comments(REPO, PR) == []
