@@ -1,7 +1,9 @@
 # The finetune-action container: GitHub builds it from this file for `runs.using: docker`.
 # No USER and no WORKDIR: the runner mounts the workspace at /github/workspace, sets --workdir,
 # and runs as root so the action can write the step's output files.
-ARG PYTHON_IMAGE=python:3.12-slim
+# Python 3.11, the version of Debian bookworm's python3 that our CI's offline base image has,
+# so CI tests the interpreter users get.
+ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
 COPY . /src

@@ -90,60 +90,58 @@ def docker(host: str, *args: str, timeout: float = 600, check: bool = True, **kw
 
 @contextlib.contextmanager
 def daemon(root: Path = STATE_DIR, wait: float = 60) -> Iterator[str]:
-    """Yield the DOCKER_HOST of a private dockerd under `root`, starting it if none answers.
+    """Yield the DOCKER_HOST of a private dockerd under `root`, starting one if none answers.
 
-    The daemon is stopped afterwards only if this call started it and no other session
-    (holding the shared users lock) still uses it.
+    A daemon started here is stopped by the last session using it (each holds the users lock
+    shared); one started by `start_daemon` is left running.
     """
     root.mkdir(parents=True, exist_ok=True)
     host = f"unix://{root}/docker.sock"
+    started_for_tests = root / "started-for-tests"
     with open(root / "users.lock", "a") as users:
         with _locked("setup", root):
             fcntl.flock(users, fcntl.LOCK_SH)
-            process = None if _answers(host) else _start_daemon(root, host, wait)
+            if not _answers(host):
+                _start_daemon(root, host, wait)
+                started_for_tests.touch()
         try:
             yield host
         finally:
-            if process is not None:
-                with _locked("setup", root):
-                    try:
-                        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        pass  # another session uses the daemon: leave it running for it
-                    else:
-                        stop_daemon(root, process)
+            with _locked("setup", root):
+                try:
+                    fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass  # another session still uses it and will stop it when done
+                else:
+                    if started_for_tests.exists():
+                        stop_daemon(root)
+                        started_for_tests.unlink()
 
 
 def start_daemon(root: Path = STATE_DIR, wait: float = 60) -> str:
-    """Start a private dockerd under `root` (unless one answers) and leave it running; return DOCKER_HOST."""
+    """Start a private dockerd under `root` (or keep the one answering) and leave it running; return DOCKER_HOST."""
     root.mkdir(parents=True, exist_ok=True)
     host = f"unix://{root}/docker.sock"
     with _locked("setup", root):
         if not _answers(host):
             _start_daemon(root, host, wait)
+        (root / "started-for-tests").unlink(missing_ok=True)
     return host
 
 
-def stop_daemon(root: Path = STATE_DIR, process: subprocess.Popen[bytes] | None = None, wait: float = 60) -> None:
+def stop_daemon(root: Path = STATE_DIR, wait: float = 60) -> None:
     """Stop the dockerd under `root` and unmount the network namespace it leaves behind."""
-    pidfile = root / "dockerd.pid"
-    if process is None and pidfile.exists():
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pidfile.read_text().strip())
-            # A pidfile left by a killed daemon may name a process that reused the number.
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "dockerd":
-                os.kill(pid, signal.SIGTERM)
-    elif process is not None:
-        process.terminate()
-        try:
-            process.wait(wait)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    deadline = time.monotonic() + wait
-    while pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    # dockerd bind-mounts its default network namespace here and does not unmount it on exit.
+    pid = _daemon_pid(root)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait
+        while _daemon_pid(root) == pid:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.2)
+    (root / "dockerd.pid").unlink(missing_ok=True)
+    # It bind-mounts its default network namespace here and does not unmount it on exit.
     for netns in sorted((root / "exec" / "netns").glob("*")):
         subprocess.run(["umount", str(netns)], capture_output=True, check=False)
 
@@ -197,6 +195,10 @@ def make_wheelhouse(repo: Path) -> Path:
     wheels = repo / "wheels"
     shutil.rmtree(wheels, ignore_errors=True)
     _check([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), str(repo), "setuptools>=61"], timeout=600)
+    # The Dockerfile installs the package from source. Its own wheel differs on every build
+    # (zip timestamps) and would change the build context, defeating Docker's build cache.
+    for own in wheels.glob("finetune_action-*.whl"):
+        own.unlink()
     return wheels
 
 
@@ -363,11 +365,21 @@ def _github_env(event_name: str) -> dict[str, str]:
     }
 
 
+def _daemon_pid(root: Path) -> int | None:
+    """The pid in dockerd's pidfile while that process is a dockerd (it removes the file on exit)."""
+    try:
+        pid = int((root / "dockerd.pid").read_text().strip())
+        # A pidfile left by a killed daemon may name a process that reused the number.
+        return pid if Path(f"/proc/{pid}/comm").read_text().strip() == "dockerd" else None
+    except (OSError, ValueError):
+        return None
+
+
 def _answers(host: str) -> bool:
     return subprocess.run([DOCKER, "-H", host, "version"], capture_output=True, check=False, timeout=30).returncode == 0
 
 
-def _start_daemon(root: Path, host: str, wait: float) -> subprocess.Popen[bytes]:
+def _start_daemon(root: Path, host: str, wait: float) -> None:
     """Start dockerd with overlay2 (vfs makes every run take seconds), no bridge and no iptables."""
     stop_daemon(root)  # a daemon that died uncleanly leaves a pidfile and a mounted netns
     log = open(root / "dockerd.log", "wb")
@@ -403,11 +415,12 @@ def _start_daemon(root: Path, host: str, wait: float) -> subprocess.Popen[bytes]
     deadline = time.monotonic() + wait
     while not _answers(host):
         if process.poll() is not None or time.monotonic() > deadline:
-            stop_daemon(root, process)
+            process.kill()
+            process.wait()
+            stop_daemon(root)
             tail = (root / "dockerd.log").read_text(errors="replace")[-3000:]
             raise DockerProblem(f"dockerd did not answer on {host} within {wait:.0f}s:\n{tail}")
         time.sleep(0.2)
-    return process
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ def test_entrypoint_is_finetune_action_in_exec_form() -> None:
 
 def test_the_python_base_image_is_a_build_argument() -> None:
     found = instructions()
-    assert found[0] == ("ARG", "PYTHON_IMAGE=python:3.12-slim")
+    assert found[0] == ("ARG", "PYTHON_IMAGE=python:3.11-slim")
     assert all(args.startswith("${PYTHON_IMAGE}") for name, args in found if name == "FROM")
 
 
