@@ -23,6 +23,8 @@ from finetune_action.tokens import encodings
 MAX_KEPT_PER_CODE = 1000
 #: Files smaller than this are scanned in-process: starting workers would cost more than it saves.
 PARALLEL_MIN_BYTES = 8 << 20
+#: Smallest byte range handed to a worker.
+RANGE_MIN_BYTES = 1 << 20
 HASH_BYTES = 8
 
 
@@ -70,7 +72,7 @@ def scan_file(path: Path, rules: Rules, workers: int | None = None) -> Scan:
     if workers < 2 or size < PARALLEL_MIN_BYTES:
         return scan_range(path, 0, size, rules)
     # Several ranges per worker so the last ones finish together.
-    ranges = read.byte_ranges(path, workers * 6, min_size=1 << 20)
+    ranges = read.byte_ranges(path, workers * 6, min_size=RANGE_MIN_BYTES)
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     merged = empty_scan()
     with context.Pool(min(workers, len(ranges))) as pool:
