@@ -8,8 +8,9 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE} AS build
 COPY . /src
 # Online (GitHub): dependencies come from PyPI. Offline (our CI, which reaches no registry
-# from inside a build): a wheels/ directory in the build context holds every dependency plus
-# setuptools, made on the host with `pip wheel . setuptools -w wheels`, and nothing is fetched.
+# from inside a build): a wheels/ directory in the build context holds wheels of every build
+# and run-time requirement in pyproject.toml, made on the host (testing/docker.py), and
+# nothing is fetched.
 # pip and setuptools are removed afterwards: the action never installs anything at run time.
 RUN python3 -m venv /opt/finetune \
  && if [ -d /src/wheels ]; then set -- --no-index --find-links /src/wheels; fi \

@@ -2,8 +2,8 @@
 
 No registry is reachable here, so the Python base image is made with mmdebstrap from the
 machine's own Debian mirror and the build installs from a host-made wheelhouse with no
-network. The daemon and base image live under STATE_DIR and are reused by later sessions;
-what a session starts (a daemon, an image tag) it stops or removes again.
+network. The daemon's data (with the base image and build cache) lives under STATE_DIR and
+is reused by later sessions; a daemon started for tests is stopped by the last session out.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -191,14 +192,12 @@ def ensure_base_image(host: str, tag: str = BASE_IMAGE) -> str:
 
 
 def make_wheelhouse(repo: Path) -> Path:
-    """Fill `repo`/wheels with wheels of the package's dependencies plus setuptools, made by this interpreter."""
+    """Fill `repo`/wheels with wheels of the package's build and run-time requirements, made by this interpreter."""
+    project = tomllib.loads((repo / "pyproject.toml").read_text())
+    requirements = [*project["build-system"]["requires"], *project["project"]["dependencies"]]
     wheels = repo / "wheels"
     shutil.rmtree(wheels, ignore_errors=True)
-    _check([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), str(repo), "setuptools>=61"], timeout=600)
-    # The Dockerfile installs the package from source. Its own wheel differs on every build
-    # (zip timestamps) and would change the build context, defeating Docker's build cache.
-    for own in wheels.glob("finetune_action-*.whl"):
-        own.unlink()
+    _check([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), *requirements], timeout=600)
     return wheels
 
 

@@ -5,6 +5,8 @@ import json
 import os
 import shutil
 import textwrap
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,25 @@ def test_check_needs_no_network(docker_host: str, action_image: str, tmp_path: P
     shutil.copytree(REPO / "examples" / "data", tmp_path / "examples" / "data")
     run = run_action(docker_host, action_image, tmp_path, entrypoint="finetune", args=["check"], network="none")
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_stand_in_servers_on_the_host_loopback_are_reachable(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"hello from the host")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Hello) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        script = "import os, urllib.request; print(urllib.request.urlopen(os.environ['GITHUB_API_URL']).read().decode())"
+        run = run_action(docker_host, action_image, tmp_path, env={"GITHUB_API_URL": url}, entrypoint="python", args=["-c", script])
+        server.shutdown()
+    assert (run.returncode, run.stdout.strip()) == (0, "hello from the host"), run.stderr
 
 
 def test_git_trusts_a_workspace_owned_by_another_user(docker_host: str, action_image: str, tmp_path: Path) -> None:
