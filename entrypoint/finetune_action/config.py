@@ -20,7 +20,6 @@ from finetune_action.errors import ConfigError
 
 CONFIG_VERSION = 1
 METHODS = ("supervised", "dpo", "reinforcement")
-PROVIDERS = ("openai", "azure")
 DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
 TEMPLATE_FIELDS = ("name", "sha7", "date")
 MAX_USER_METADATA = 12  # 16 pairs allowed by the API, 4 are ours (fingerprint, repository, commit, config)
@@ -361,6 +360,10 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
 
 
 def _provider(value: Any, problems: _Problems) -> ProviderSettings:
+    # The provider registry is the one list of providers; imported here to avoid a cycle
+    # (providers use ProviderSettings from this module).
+    from finetune_action.providers import PROVIDERS
+
     if isinstance(value, str):
         value = {"type": value}
     if not isinstance(value, dict):

@@ -64,3 +64,9 @@ def test_invalid_configs_fail_both(schema: dict, repo: Path, override: dict, exp
     write_files(repo, {"finetune.yaml": document})
     with pytest.raises(ConfigError):
         config.load(repo / "finetune.yaml")
+
+
+def test_schema_lists_every_registered_provider(schema: dict) -> None:
+    from finetune_action.providers import PROVIDERS
+
+    assert schema["properties"]["provider"]["oneOf"][0]["enum"] == list(PROVIDERS)
