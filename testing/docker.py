@@ -153,41 +153,43 @@ def ensure_base_image(host: str, tag: str = BASE_IMAGE) -> str:
         if docker(host, "image", "inspect", tag, check=False).returncode == 0:
             return tag
         mirrors = [str(path) for path in HOST_DEBIAN_SOURCES if path.is_file() and BASE_SUITE in path.read_text()][:1]
-        strap = subprocess.Popen(
-            [
-                "mmdebstrap",
-                "--quiet",
-                "--variant=minbase",
-                f"--include={','.join(BASE_PACKAGES)}",
-                # Documentation and translations are dead weight in an action's image.
-                "--dpkgopt=path-exclude=/usr/share/doc/*",
-                "--dpkgopt=path-exclude=/usr/share/man/*",
-                "--dpkgopt=path-exclude=/usr/share/locale/*",
-                BASE_SUITE,
+        with tempfile.TemporaryFile() as strap_log:
+            strap = subprocess.Popen(
+                [
+                    "mmdebstrap",
+                    "--quiet",
+                    "--variant=minbase",
+                    f"--include={','.join(BASE_PACKAGES)}",
+                    # Documentation and translations are dead weight in an action's image.
+                    "--dpkgopt=path-exclude=/usr/share/doc/*",
+                    "--dpkgopt=path-exclude=/usr/share/man/*",
+                    "--dpkgopt=path-exclude=/usr/share/locale/*",
+                    BASE_SUITE,
+                    "-",
+                    *mirrors,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=strap_log,
+            )
+            assert strap.stdout is not None
+            # An imported tarball has no ENV; give it the PATH and locale official Python images have.
+            imported = docker(
+                host,
+                "import",
+                "--change",
+                f"ENV PATH={STANDARD_PATH}",
+                "--change",
+                "ENV LANG=C.UTF-8",
                 "-",
-                *mirrors,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert strap.stdout is not None
-        # An imported tarball has no ENV; give it the PATH and locale official Python images have.
-        imported = docker(
-            host,
-            "import",
-            "--change",
-            f"ENV PATH={STANDARD_PATH}",
-            "--change",
-            "ENV LANG=C.UTF-8",
-            "-",
-            tag,
-            stdin=strap.stdout,
-            check=False,
-        )
-        strap.stdout.close()
-        strap_err = strap.stderr.read().decode(errors="replace") if strap.stderr else ""
-        if strap.wait() != 0 or imported.returncode != 0:
-            raise DockerProblem(f"making {tag} failed:\nmmdebstrap: {strap_err}\ndocker import: {imported.stderr}")
+                tag,
+                stdin=strap.stdout,
+                check=False,
+            )
+            strap.stdout.close()
+            if strap.wait() != 0 or imported.returncode != 0:
+                strap_log.seek(0)
+                strap_err = strap_log.read().decode(errors="replace")[-3000:]
+                raise DockerProblem(f"making {tag} failed:\nmmdebstrap: {strap_err}\ndocker import: {imported.stderr}")
     return tag
 
 
@@ -242,8 +244,8 @@ def run_action(
     passed by name (`-e NAME`, so secrets stay off the command line), INPUT_<NAME> with
     defaults from `action_yml`, GITHUB_ACTIONS=true and CI=true. Different on purpose:
     `--network host` by default (no bridge here; stand-in servers listen on 127.0.0.1; "none"
-    proves a command needs no network) and no
-    /var/run/docker.sock mount (the action never talks to Docker).
+    proves a command needs no network) and no /var/run/docker.sock mount (the action never
+    talks to Docker).
     """
     with tempfile.TemporaryDirectory(prefix="runner-temp-") as temp:
         runner_temp = Path(temp)
