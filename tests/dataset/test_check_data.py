@@ -1,0 +1,52 @@
+"""The orchestrator in-process: what the PR diff needs (hashes) and what the CLI cannot reach."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from finetune_action import check, config, models
+
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
+
+
+def run(train: list[Path], split: config.Split | None = None) -> check.ConfigReport:
+    return check.check_data(
+        config="",
+        name="t",
+        model=models.resolve("gpt-4o-mini"),
+        method="supervised",
+        train=tuple(config.DataFile(p, p.name) for p in train),
+        split=split,
+        workers=1,
+    )
+
+
+def test_hashes_are_8_byte_blake2b_of_each_example_line_in_order() -> None:
+    path = DATA / "good" / "chat.jsonl"
+    report = run([path])
+    lines = path.read_bytes().splitlines()
+    assert list(report.files[0].hashes()) == [hashlib.blake2b(line, digest_size=8).digest() for line in lines]
+    assert len(report.files[0].example_hashes) == 8 * len(lines)
+
+
+def test_unreadable_file_is_a_data_error(tmp_path: Path) -> None:
+    report = run([tmp_path])  # a directory where a file should be
+    assert [p.code for p in report.errors] == ["unreadable-file", "too-few-examples"]
+    assert report.files[0].examples == 0
+
+
+def test_split_is_deterministic_and_by_content(tmp_path: Path) -> None:
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}) for i in range(200)]
+    first = tmp_path / "a.jsonl"
+    first.write_text("\n".join(lines) + "\n")
+    second = tmp_path / "b.jsonl"
+    second.write_text("\n".join(reversed(lines)) + "\n")
+    split = config.Split(0.2, 11)
+    a, b = run([first], split), run([second], split)
+    assert a.validation_examples == b.validation_examples
+    assert 20 < a.validation_examples < 60
+    assert a.examples + a.validation_examples == 200
+    assert a.billed_tokens_per_epoch == b.billed_tokens_per_epoch
+    moved = [h for h in a.files[0].hashes() if check.in_validation(h, split)]
+    assert len(moved) == a.validation_examples
