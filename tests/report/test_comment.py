@@ -32,7 +32,7 @@ def test_comment_has_verdict_table_budget_and_footnote() -> None:
     e = entry()
     body = comment.render(review(e), e)
     first = body.splitlines()[0]
-    assert first.startswith("### ✅ finetune check: `finetune.yaml`: passed, 1 warning; estimated $0.05 (+$0.0050 vs base)")
+    assert first.startswith("### ✅ finetune check: `finetune.yaml`: passed, 1 warning; estimated $0.0500 (+$0.0050 vs base)")
     assert "| Training examples | 16 | 20 | +4 (+25%) |" in body
     assert "**2** added, **0** removed, **1** changed" in body
     assert "`hyperparameters.n_epochs`: `auto` → `5`" in body

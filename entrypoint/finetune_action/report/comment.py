@@ -26,8 +26,8 @@ ROWS = (
 
 
 def usd(value: float) -> str:
-    """Dollars to the cent, or to four places for amounts under a cent (small datasets)."""
-    return f"${value:,.4f}" if 0 < abs(value) < 0.01 else f"${value:,.2f}"
+    """Dollars to the cent, or to four places under a dollar (small datasets would round to nothing)."""
+    return f"${value:,.4f}" if 0 < abs(value) < 1 else f"${value:,.2f}"
 
 
 def _number(value: Any, kind: str) -> str:
