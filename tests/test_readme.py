@@ -22,3 +22,12 @@ def test_quick_start_has_two_commands_and_ci_runs_them() -> None:
     ci = (ROOT / ".ci" / "run").read_text("utf-8").splitlines()
     for command in commands:
         assert command in ci
+
+
+def test_readme_pr_workflow_is_the_linted_example() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme.split("## Pull-request check", 1)[1]
+    shown = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    example = (ROOT / "examples" / "workflows" / "finetune-check.yml").read_text("utf-8")
+    body = "".join(line for line in example.splitlines(keepends=True) if not line.startswith("#"))
+    assert shown == body
