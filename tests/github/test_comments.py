@@ -42,7 +42,7 @@ def test_long_reports_are_cut_in_the_middle_with_markers_kept() -> None:
     assert len(body) <= comments.BODY_LIMIT
     assert body.startswith(marker("finetune.yaml"))
     assert "HEAD" in body and body.endswith("TAIL")
-    assert "characters cut here" in body
+    assert "characters cut from the middle" in body
 
 
 def existing(body: str, config: str = "finetune.yaml", tag: str = "", time: int | None = 1000,

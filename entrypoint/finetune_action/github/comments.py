@@ -11,6 +11,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from finetune_action.github import api
+from finetune_action.report.comment import truncate_middle
 
 BEHAVIORS = ("update", "new", "hide-and-new", "delete-and-new", "off")
 
@@ -61,24 +62,13 @@ def _without_valid_at(body: str) -> str:
     return _VALID_AT.sub("", body)
 
 
-def fit(body: str, limit: int) -> str:
-    """`body` cut in the middle to at most `limit` characters, saying so where it was cut."""
-    if len(body) <= limit:
-        return body
-    note = f"\n\n… {{}} characters cut here: GitHub keeps at most {BODY_LIMIT} per comment; the job summary has the full report …\n\n"
-    keep = limit - len(note.format(len(body)))
-    head = body[: keep // 2]
-    tail = body[len(body) - (keep - keep // 2) :]
-    return head + note.format(len(body) - len(head) - len(tail)) + tail
-
-
 def compose(body: str, config_path: str, tag: str, head_sha: str, head_time: int | None) -> str:
     """The full comment: markers first (so cutting the report never loses them), then the report."""
     lines = [marker(config_path, tag)]
     if head_time is not None:
         lines.append(valid_at_marker(head_sha, head_time))
     header = "\n".join(lines) + "\n"
-    return header + fit(body, BODY_LIMIT - len(header))
+    return header + truncate_middle(body, BODY_LIMIT - len(header))
 
 
 def plan(existing: list[dict], body: str, behavior: str, config_path: str, tag: str, head_time: int | None) -> Plan:
