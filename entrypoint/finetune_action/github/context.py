@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from finetune_action.errors import EnvironmentProblem
+from finetune_action.github import actions
 
 #: Every input the entrypoint reads, with its default ("" = none).
 INPUTS: dict[str, str] = {
@@ -78,7 +79,7 @@ class Context(NamedTuple):
 
 def read_inputs(env: Mapping[str, str]) -> dict[str, str]:
     """The action inputs, defaults filled in and surrounding whitespace removed."""
-    return {name: env.get(f"INPUT_{name.upper()}", "").strip() or default for name, default in INPUTS.items()}
+    return {name: actions.get_input(env, name) or default for name, default in INPUTS.items()}
 
 
 def _require(env: Mapping[str, str], name: str) -> str:
