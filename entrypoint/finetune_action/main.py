@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -70,6 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
+    for name, summary in (
+        ("train", "check, then upload, launch and wait for the fine-tuning job of each config; record the model"),
+        ("resume", "re-attach to the job of each config (never starts one), wait, and record the model"),
+    ):
+        command = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ". Needs the provider's API key.", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml)")
+        command.add_argument("--wait-timeout", metavar="DURATION", help="how long to wait for the job (e.g. 5h, 90m; 0 to not wait), overriding wait.timeout")
+        if name == "train":
+            command.add_argument("--retry-failed", action="store_true", help="start a new job when the last one for this data and config failed or was cancelled")
+    for name, summary in (("status", "show the job of each config (found by fingerprint) or of --job"), ("cancel", "cancel the running job of each config (found by fingerprint) or --job")):
+        command = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ". Needs the provider's API key.")
+        command.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml); with --job, the provider settings")
+        command.add_argument("--job", metavar="ID", help="a job id instead of the fingerprint's job")
+
     post = commands.add_parser(
         "comment",
         help="post a report file as the sticky PR comment(s)",
@@ -106,6 +121,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             from finetune_action.commands.action import action
 
             return action()
+        if args.command in ("train", "resume"):
+            from finetune_action.commands.train import train
+
+            retry = getattr(args, "retry_failed", False)
+            return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ)
+        if args.command == "status":
+            from finetune_action.commands.status import status
+
+            return status(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
+        if args.command == "cancel":
+            from finetune_action.commands.cancel import cancel
+
+            return cancel(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
         if args.command == "comment":
             from finetune_action.commands.comment import comment
 

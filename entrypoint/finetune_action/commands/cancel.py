@@ -1,0 +1,26 @@
+"""`finetune cancel`: stop the running job of each config (found by its fingerprint), or --job."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from finetune_action import config as config_module
+from finetune_action.errors import EXIT_OK
+from finetune_action.providers.base import FINISHED
+from finetune_action.training import launch
+from finetune_action.training.fingerprint import short
+
+
+def cancel(patterns: list[str], *, job_id: str | None, env: Mapping[str, str]) -> int:
+    """Cancel each config's job when it is still in progress; say so when there is none."""
+    for path in config_module.expand_config_paths(patterns, Path.cwd()):
+        config = config_module.load(path)
+        provider, fp, job = launch.locate(config, env, job_id)
+        if job is None:
+            print(f"{config.display_path}: no job for fingerprint {short(fp)} at {provider.label}: nothing to cancel")
+        elif job.status in FINISHED:
+            print(f"{config.display_path}: job {job.id} is already {job.status}: nothing to cancel")
+        else:
+            job = provider.cancel_job(job.id)
+            print(f"{config.display_path}: cancelled job {job.id} (now {job.status}); `finetune train --retry-failed` starts a new one")
+    return EXIT_OK

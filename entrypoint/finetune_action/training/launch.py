@@ -1,0 +1,166 @@
+"""Spend money once: find the job a fingerprint already has, or upload the data and create one.
+
+The uploaded files are built from the data the check validated: several training files are
+joined in order, data.split sends each example where the check counted it, blank lines and
+byte-order marks are left out, and every line ends in "\\n".
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
+
+from finetune_action import check
+from finetune_action.config import Config, render_template
+from finetune_action.dataset import read, validate
+from finetune_action.providers import get_provider
+from finetune_action.providers.base import FINISHED, Job, Provider
+from finetune_action.training.fingerprint import METADATA_KEY, fingerprint, short
+
+MAX_SUFFIX = 64
+Log = Callable[[str], None]
+
+
+class PreparedFile(NamedTuple):
+    role: str  # train | validation
+    filename: str  # <fingerprint12>-<role>.jsonl, so a provider's file list shows what it is for
+    path: Path | None  # None when only hashed (the job exists already)
+    sha256: str
+    bytes: int
+    examples: int
+
+
+class Prepared(NamedTuple):
+    train: PreparedFile
+    validation: PreparedFile | None
+
+
+class _Sink:
+    """One upload file being written (or only hashed)."""
+
+    def __init__(self, role: str, filename: str, directory: Path | None) -> None:
+        self.role = role
+        self.filename = filename
+        self.path = directory / filename if directory else None
+        self.handle: BinaryIO | None = self.path.open("wb") if self.path else None
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+        self.examples = 0
+
+    def write(self, line: bytes) -> None:
+        self.digest.update(line)
+        self.bytes += len(line)
+        self.examples += 1
+        if self.handle:
+            self.handle.write(line)
+
+    def close(self) -> PreparedFile:
+        if self.handle:
+            self.handle.close()
+        return PreparedFile(self.role, self.filename, self.path, self.digest.hexdigest(), self.bytes, self.examples)
+
+
+def example_hash(line: bytes) -> bytes:
+    """The content hash the check keeps per example (validate.scan_range), which data.split keys on."""
+    return hashlib.blake2b(line, digest_size=validate.HASH_BYTES).digest()
+
+
+def example_lines(path: Path) -> Any:
+    """Each example line of a JSONL file without its line end, BOM and blank lines skipped."""
+    for number, raw in enumerate(read.lines(path, 0, path.stat().st_size), start=1):
+        if number == 1:
+            raw = raw.removeprefix(read.BOM)
+        line = raw.rstrip(b"\r\n")
+        if line and not line.isspace():
+            yield line
+
+
+def prepare_files(config: Config, fingerprint: str, directory: Path | None) -> Prepared:
+    """Write the training (and validation) upload files into `directory`; with None, only hash them."""
+    train = _Sink("train", f"{short(fingerprint)}-train.jsonl", directory)
+    has_validation = bool(config.validation or config.split)
+    validation = _Sink("validation", f"{short(fingerprint)}-validation.jsonl", directory) if has_validation else None
+    try:
+        for data in config.train:
+            for line in example_lines(data.path):
+                moved = validation is not None and config.split is not None and check.in_validation(example_hash(line), config.split)
+                (validation if moved else train).write(line + b"\n")
+        for data in config.validation:
+            for line in example_lines(data.path):
+                validation.write(line + b"\n")  # type: ignore[union-attr]
+    finally:
+        prepared = Prepared(train.close(), validation.close() if validation else None)
+    return prepared
+
+
+def find_job(provider: Provider, fingerprint: str) -> Job | None:
+    """The job that matters for a fingerprint: a succeeded one, else one in progress, else the newest."""
+    jobs = provider.find_jobs({METADATA_KEY: fingerprint})
+    for wanted in (lambda j: j.status == "succeeded", lambda j: j.status not in FINISHED):
+        for job in jobs:
+            if wanted(job):
+                return job
+    return jobs[0] if jobs else None
+
+
+def suffix(template: str, name: str, sha: str, date: str) -> str:
+    """The model suffix from its template, trimmed to the API's 64 characters."""
+    return render_template(template, name=name, sha=sha, date=date)[:MAX_SUFFIX].strip("-_.") or name[:MAX_SUFFIX]
+
+
+def job_request(
+    config: Config, fingerprint: str, *, training_file: str, validation_file: str | None, commit: str, repository: str, date: str
+) -> dict[str, Any]:
+    """The keyword arguments of Provider.create_job for this config."""
+    ours = {
+        METADATA_KEY: fingerprint,
+        "finetune_repository": repository,
+        "finetune_commit": commit,
+        "finetune_config": config.display_path,
+    }
+    wandb = config.integrations.get("wandb")
+    return {
+        "model": config.model,
+        "training_file": training_file,
+        "validation_file": validation_file,
+        "method": config.method,
+        # "auto" is the provider's default: leave it to the provider rather than send it.
+        "hyperparameters": {k: v for k, v in config.hyperparameters.items() if v != "auto"},
+        "grader": config.grader,
+        "suffix": suffix(config.suffix, config.name, commit, date),
+        "seed": config.seed,
+        "integrations": [{"type": "wandb", "wandb": wandb}] if wandb else None,
+        "metadata": {**config.metadata, **{k: v[:512] for k, v in ours.items() if v}},
+    }
+
+
+def launch(provider: Provider, config: Config, prepared: Prepared, fingerprint: str, *, commit: str, repository: str, date: str, log: Log) -> Job:
+    """Upload the prepared files, wait until the provider has processed them, create the job."""
+    file_ids: dict[str, str | None] = {"train": None, "validation": None}
+    for item in (prepared.train, prepared.validation):
+        if item is None or item.path is None:
+            continue
+        log(f"uploading {item.filename} ({item.examples:,} examples, {_size(item.bytes)}) to {provider.label}")
+        uploaded = provider.upload_file(item.path)
+        provider.wait_file_processed(uploaded.id)
+        log(f"  {uploaded.id}: processed (sha256 {item.sha256[:16]}...)")
+        file_ids[item.role] = uploaded.id
+    request = job_request(
+        config, fingerprint, training_file=file_ids["train"] or "", validation_file=file_ids["validation"],
+        commit=commit, repository=repository, date=date,
+    )
+    job = provider.create_job(**request)
+    log(f"created job {job.id} ({job.status}) for {config.model}, suffix {request['suffix']!r}")
+    return job
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f} MB" if n >= 1 << 20 else f"{n / 1024:.1f} KB"
+
+
+def locate(config: Config, env: Mapping[str, str], job_id: str | None) -> tuple[Provider, str, Job | None]:
+    """The config's provider, fingerprint, and job: `job_id` when given, else the fingerprint's."""
+    fp = fingerprint(config)
+    provider = get_provider(config.provider, env)
+    return provider, fp, provider.get_job(job_id) if job_id else find_job(provider, fp)

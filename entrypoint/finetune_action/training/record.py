@@ -1,0 +1,225 @@
+"""The lasting record of a trained model: model.json, the metrics CSV, release notes with a loss chart.
+
+model.json is the contract other workflows read (the model id, what it was trained from and
+what it cost); its shape is held by a test. The chart is Mermaid, which GitHub draws itself.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from finetune_action import __version__, models
+from finetune_action.config import Config, render_template
+from finetune_action.providers.base import Checkpoint, Job
+from finetune_action.report.escape import code
+from finetune_action.report.text import usd
+from finetune_action.training.fingerprint import short
+from finetune_action.training.launch import Prepared, PreparedFile
+
+RECORD_VERSION = 1
+OUTPUT_DIR = "finetune-output"
+MODEL_JSON = "model.json"
+METRICS_CSV = "metrics.csv"
+CHART_POINTS = 100
+
+
+def output_dir(config: Config) -> Path:
+    """Where a config's record is written: <repository root>/finetune-output/<name>/."""
+    return config.root / OUTPUT_DIR / config.name
+
+
+def iso(timestamp: int | None) -> str | None:
+    """Unix seconds as an ISO 8601 UTC time."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def job_date(job: Job) -> str:
+    """The day the job was created (UTC): release tags use it, so a later resume names the same release."""
+    return datetime.fromtimestamp(job.created_at, timezone.utc).strftime("%Y-%m-%d")
+
+
+def release_tag(config: Config, job: Job, commit: str) -> str:
+    """The release tag from its template, for the job's commit and creation date."""
+    return render_template(config.release_tag, name=config.name, sha=commit, date=job_date(job))
+
+
+def actual_cost(trained_tokens: int | None, price: models.Price | None) -> float | None:
+    """trained_tokens x the price per token; None when the price is per hour or unknown."""
+    if trained_tokens is None or price is None or not price.per_token:
+        return None
+    return round(trained_tokens * price.usd / 1_000_000, 6)
+
+
+def _file(item: PreparedFile | None, file_id: str | None) -> dict[str, Any] | None:
+    if item is None or file_id is None:
+        return None
+    return {"id": file_id, "filename": item.filename, "sha256": item.sha256, "bytes": item.bytes, "examples": item.examples}
+
+
+def model_record(
+    *,
+    config: Config,
+    job: Job,
+    fingerprint: str,
+    prepared: Prepared,
+    checkpoints: Sequence[Checkpoint],
+    estimated_cost_usd: float | None,
+    estimated_billed_tokens: int | None,
+    provider_label: str,
+    commit: str,
+    repository: str,
+    metrics_csv: bool,
+) -> dict[str, Any]:
+    """The model.json mapping for a succeeded job."""
+    price = config.model_info.price
+    settings = config.provider
+    return {
+        "record_version": RECORD_VERSION,
+        "name": config.name,
+        "fine_tuned_model": job.fine_tuned_model,
+        "job_id": job.id,
+        "status": job.status,
+        "provider": {"type": settings.kind, "label": provider_label, "base_url": settings.base_url, "endpoint": settings.endpoint},
+        "base_model": job.model,
+        "method": job.method,
+        "hyperparameters": job.hyperparameters,
+        "trained_tokens": job.trained_tokens,
+        "cost": {
+            "actual_usd": actual_cost(job.trained_tokens, price),
+            "estimated_usd": estimated_cost_usd,
+            "estimated_billed_tokens": estimated_billed_tokens,
+            "price": {"usd": price.usd, "per": price.per, "source": price.source, "date": price.date} if price else None,
+        },
+        "files": {
+            "training": _file(prepared.train, job.training_file),
+            "validation": _file(prepared.validation, job.validation_file),
+        },
+        "fingerprint": fingerprint,
+        "repository": repository,
+        "commit": commit,
+        "config": config.display_path,
+        "checkpoints": [{"model": c.model, "step": c.step, "metrics": c.metrics} for c in checkpoints],
+        "metrics_csv": METRICS_CSV if metrics_csv else None,
+        "created_at": iso(job.created_at),
+        "finished_at": iso(job.finished_at),
+        "finetune_action_version": __version__,
+    }
+
+
+def write_record(directory: Path, record: dict[str, Any], metrics: bytes | None) -> Path:
+    """Write model.json (and the metrics CSV beside it); return the model.json path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / MODEL_JSON
+    path.write_text(record_json(record), "utf-8")
+    if metrics is not None:
+        (directory / METRICS_CSV).write_bytes(metrics)
+    return path
+
+
+def record_json(record: dict[str, Any]) -> str:
+    """model.json as written: indented, keys in record order, one trailing new line."""
+    return json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+
+
+def parse_metrics(content: bytes) -> list[dict[str, float]]:
+    """The rows of a step-metrics CSV, numbers only (empty cells left out)."""
+    rows = []
+    for raw in csv.DictReader(io.StringIO(content.decode("utf-8", errors="replace"))):
+        row: dict[str, float] = {}
+        for key, value in raw.items():
+            try:
+                row[str(key).strip()] = float(value)
+            except (TypeError, ValueError):
+                continue
+        if "step" in row:
+            rows.append(row)
+    return rows
+
+
+def downsample(rows: Sequence[dict[str, float]], limit: int = CHART_POINTS) -> list[dict[str, float]]:
+    """At most `limit` rows, evenly spread, first and last kept."""
+    if len(rows) <= limit:
+        return list(rows)
+    last = len(rows) - 1
+    return [rows[round(i * last / (limit - 1))] for i in range(limit)]
+
+
+def _series(rows: Sequence[dict[str, float]], key: str) -> list[float] | None:
+    """One value per row; gaps (validation runs every few steps) carry the last value forward."""
+    known = [row[key] for row in rows if key in row]
+    if not known:
+        return None
+    values, current = [], known[0]
+    for row in rows:
+        current = row.get(key, current)
+        values.append(current)
+    return values
+
+
+def loss_chart(rows: Sequence[dict[str, float]]) -> str | None:
+    """A Mermaid xychart-beta of training (and validation) loss by step; None without loss data."""
+    points = downsample(rows)
+    train = _series(points, "train_loss")
+    if not train or len(points) < 2:
+        return None
+    valid = _series(points, "valid_loss")
+    lines = [
+        "```mermaid",
+        "xychart-beta",
+        '    title "Loss by step' + (' (training, then validation)"' if valid else ' (training)"'),
+        f'    x-axis "step" {points[0]["step"]:g} --> {points[-1]["step"]:g}',
+        '    y-axis "loss"',
+        "    line [" + ", ".join(f"{v:.4g}" for v in train) + "]",
+    ]
+    if valid:
+        lines.append("    line [" + ", ".join(f"{v:.4g}" for v in valid) + "]")
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def notes(record: dict[str, Any], rows: Sequence[dict[str, float]]) -> str:
+    """Release notes and job summary: a table of what was trained and what it cost, checkpoints, the chart."""
+    cost = record["cost"]
+    hyper = ", ".join(f"{k} {v}" for k, v in record["hyperparameters"].items())
+    trained = f"{record['trained_tokens']:,}" if record["trained_tokens"] is not None else "not reported"
+    if cost["estimated_billed_tokens"] is not None:
+        trained += f" (estimated {cost['estimated_billed_tokens']:,} billed)"
+    spent = usd(cost["actual_usd"]) if cost["actual_usd"] is not None else "not known (price per hour or unknown)"
+    files = record["files"]
+    data = "; ".join(
+        f"{role} {f['examples']:,} examples, sha256 {code(f['sha256'][:16], in_table=True)}"
+        for role, f in (("training", files["training"]), ("validation", files["validation"]))
+        if f
+    )
+    rows_out = [
+        ("Model", code(record["fine_tuned_model"], in_table=True)),
+        ("Job", f"{code(record['job_id'], in_table=True)} at {record['provider']['label']}"),
+        ("Base model", code(record["base_model"], in_table=True)),
+        ("Method", f"{record['method']}" + (f" ({code(hyper, 200, in_table=True)})" if hyper else "")),
+        ("Trained tokens", trained),
+        ("Cost", f"{spent}; estimated {usd(cost['estimated_usd'])}"),
+        ("Data", data or "-"),
+        ("Fingerprint", code(short(record["fingerprint"]), in_table=True)),
+        ("Commit", code(record["commit"][:12] or "-", in_table=True)),
+        ("Config", code(record["config"], in_table=True)),
+        ("Finished", record["finished_at"] or "-"),
+    ]
+    lines = [f"## {record['name']}: {code(record['fine_tuned_model'])}", "", "| | |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows_out]
+    if record["checkpoints"]:
+        lines += ["", "| checkpoint | step | metrics |", "|---|---:|---|"]
+        for c in record["checkpoints"]:
+            metrics = ", ".join(f"{k} {v:.4g}" for k, v in c["metrics"].items() if k != "step" and isinstance(v, (int, float)))
+            lines.append(f"| {code(c['model'], 200, in_table=True)} | {c['step']} | {metrics or '-'} |")
+    chart = loss_chart(rows)
+    if chart:
+        lines += ["", chart]
+    lines += ["", f"Recorded by finetune-action {record['finetune_action_version']}: `{MODEL_JSON}` holds all of this as JSON."]
+    return "\n".join(lines) + "\n"
