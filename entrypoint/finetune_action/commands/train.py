@@ -111,8 +111,8 @@ def run_in_action(ctx: Context, env: Mapping[str, str]) -> int:
 
 
 def _mask_keys(env: Mapping[str, str]) -> None:
-    for variable in KEY_VARIABLES:
-        actions.add_mask(env.get(variable, "").strip())
+    for key in sorted({env.get(variable, "").strip() for variable in KEY_VARIABLES}):
+        actions.add_mask(key)
 
 
 def _timeout(value: str | None, where: str) -> float | None:
@@ -272,10 +272,11 @@ def _record(config: Config, run: Run, provider: Provider, job: Job, fp: str, rep
         assets.append(releases.Asset(record.METRICS_CSV, metrics, "text/csv"))
     client = api.client_from_env(run.github.env, run.github.token)
     try:
-        if run.mode == "resume" and _already_released(client, run.github.repository, tag):
-            url = f"{run.github.env.get('GITHUB_SERVER_URL', 'https://github.com')}/{run.github.repository}/releases/tag/{tag}"
+        existing = _released(client, run.github.repository, tag) if run.mode == "resume" else None
+        if existing:
+            # A scheduled resume comes back every hour: leave a finished record alone.
             say(f"release {tag} already holds {record.MODEL_JSON}: nothing to update")
-            return outcome._replace(release_url=url), notes
+            return outcome._replace(release_url=existing), notes
         result = releases.publish_release(
             client, run.github.repository, tag, f"{config.name}: {job.fine_tuned_model}", notes, assets,
             target_commitish=commit if run.github.target_commit and commit else None,
@@ -289,9 +290,12 @@ def _record(config: Config, run: Run, provider: Provider, job: Job, fp: str, rep
     return outcome._replace(release_url=result.url), notes
 
 
-def _already_released(client: api.GitHubClient, repository: str, tag: str) -> bool:
+def _released(client: api.GitHubClient, repository: str, tag: str) -> str | None:
+    """The URL of the release for `tag` when it already has a model.json."""
     release = api.get_release_by_tag(client, repository, tag)
-    return release is not None and any(a["name"] == record.MODEL_JSON for a in api.list_release_assets(client, repository, release["id"]))
+    if release and any(a["name"] == record.MODEL_JSON for a in api.list_release_assets(client, repository, release["id"])):
+        return release["html_url"]
+    return None
 
 
 def _failed(config: Config, run: Run, job: Job) -> tuple[Outcome, str]:
