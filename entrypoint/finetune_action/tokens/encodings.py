@@ -7,7 +7,7 @@ verified against the sha256 tiktoken itself expects.
 """
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import gzip
 import hashlib
@@ -79,12 +79,9 @@ def rank_file_bytes(name: str) -> bytes:
 
 def parse_ranks(data: bytes) -> dict[bytes, int]:
     """Mergeable ranks from the `<base64 token> <rank>` lines of a .tiktoken file."""
-    ranks: dict[bytes, int] = {}
-    for line in data.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
+    # map/zip keep the 200k-line loop in C: this runs at every start.
+    fields = data.split()
+    return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2])))
 
 
 @functools.lru_cache(maxsize=None)
