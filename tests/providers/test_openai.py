@@ -270,3 +270,13 @@ def test_other_refusals_carry_the_server_message(standin: StandIn, provider: Pro
     assert refused.value.code == "invalid_file"
     with pytest.raises(ProviderError, match="HTTP 404"):
         provider.get_job("ftjob-missing")
+
+
+def test_find_files_lists_fine_tuning_files_by_name_newest_first(standin: StandIn, provider: Provider) -> None:
+    older = standin.add_file(b'{"a": 1}\n', "abc-train.jsonl")
+    standin.add_file(b"step\n", "abc-train.jsonl", purpose="fine-tune-results")
+    standin.add_file(b'{"b": 1}\n', "other.jsonl")
+    newer = standin.add_file(b'{"c": 1}\n', "abc-train.jsonl")
+    assert [f.id for f in provider.find_files("abc-train.jsonl")] == [newer["id"], older["id"]]
+    assert provider.find_files("missing.jsonl") == []
+    assert standin.calls("files.list")[0].query["purpose"] == "fine-tune"

@@ -88,6 +88,10 @@ class Provider(Protocol):
         """Upload a JSONL file for fine-tuning; large files go up in parallel parts."""
         ...
 
+    def find_files(self, filename: str) -> list[UploadedFile]:
+        """Recent fine-tuning files named `filename`, newest first (an upload a stopped run left behind)."""
+        ...
+
     def wait_file_processed(self, file_id: str) -> UploadedFile:
         """Block until the provider has processed the file; raise if it rejected it."""
         ...

@@ -34,6 +34,8 @@ from finetune_action.providers.base import (
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PURPOSE = "fine-tune"
 JOB_SCAN_LIMIT = 500  # jobs read when looking one up by metadata
+FILE_PAGE = 100
+FILE_SCAN_LIMIT = 1000  # files read when looking for an earlier upload by name
 EVENT_PAGE = 100
 OPENAI_SHUTDOWN = "OpenAI stops new fine-tuning jobs for every customer on 2027-01-06"
 SWITCH_HINT = (
@@ -118,6 +120,12 @@ class SDKProvider:
 
         with ThreadPoolExecutor(max_workers=self._options.parallel_parts, thread_name_prefix="upload-part") as pool:
             return list(pool.map(send, range(0, size, part_size)))  # in file order, whatever finishes first
+
+    def find_files(self, filename: str) -> list[UploadedFile]:
+        """Recent fine-tuning files named `filename`, newest first."""
+        with self._calling("list files"):
+            files = list(itertools.islice(self._client.files.list(purpose=PURPOSE, order="desc", limit=FILE_PAGE), FILE_SCAN_LIMIT))
+        return [_uploaded(f) for f in files if f.filename == filename]
 
     def wait_file_processed(self, file_id: str) -> UploadedFile:
         """Poll the file until it is processed; its `error` status becomes a ProviderError."""
