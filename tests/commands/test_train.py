@@ -170,7 +170,12 @@ def test_a_forbidden_provider_says_how_to_switch(work, tmp_path, github, openai_
     assert result.run.returncode == 1
     assert "HTTP 403, training_not_available" in result.run.stdout and "provider: {type: azure" in result.run.stdout
     assert result.run.stdout.count("::error ") == 1 and github.releases(REPO) == []
-    no_secrets(result.run)
+
+    # Once the provider accepts jobs again, a re-run creates the job from the files already uploaded.
+    again = train_action(repo, tmp_path, github, openai_standin, sha)
+    assert again.run.returncode == 0, again.run.stdout
+    assert len(openai_standin.calls("files.create")) == 1 and "uploaded by an earlier run" in again.run.stdout
+    no_secrets(result.run, again.run)
 
 
 def test_timeout_detaches_and_resume_records(work, tmp_path, github, openai_standin) -> None:

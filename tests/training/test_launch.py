@@ -134,6 +134,11 @@ def test_launch_uploads_then_creates_and_the_job_is_found_by_fingerprint(repo: P
     assert launch.find_job(provider, FP).id == job.id
     assert any("created job" in line for line in logged)
 
+    # A run that died after uploading: the files are found by name and size, not sent again.
+    again = launch.launch(provider, loaded, prepared, FP, commit="abc", repository="acme/bots", date="2026-01-02", log=logged.append)
+    assert len(standin.calls("files.create")) == 2 and again.training_file == job.training_file
+    assert any("uploaded by an earlier run" in line for line in logged)
+
 
 def test_find_job_prefers_succeeded_then_in_progress_then_newest(standin: StandIn, provider: Provider) -> None:
     wanted = {"finetune_fingerprint": FP}

@@ -139,10 +139,17 @@ def launch(provider: Provider, config: Config, prepared: Prepared, fingerprint: 
     """Upload the prepared files, wait until the provider has processed them, create the job."""
     file_ids: dict[str, str | None] = {"train": None, "validation": None}
     for item in (prepared.train, prepared.validation):
-        if item is None or item.path is None:
-            continue
-        log(f"uploading {item.filename} ({item.examples:,} examples, {_size(item.bytes)}) to {provider.label}")
-        uploaded = provider.upload_file(item.path)
+        if item is None or item.path is None or not item.examples:
+            continue  # a small split can leave validation empty: the provider refuses empty files
+        # The name holds the fingerprint, so an earlier file of that name and size has these bytes:
+        # a run stopped between upload and job creation (or refused by the provider) left it.
+        earlier = [f for f in provider.find_files(item.filename) if f.bytes == item.bytes and f.status in ("uploaded", "processed")]
+        if earlier:
+            uploaded = earlier[0]
+            log(f"{item.filename} was uploaded by an earlier run as {uploaded.id}: reusing it")
+        else:
+            log(f"uploading {item.filename} ({item.examples:,} examples, {_size(item.bytes)}) to {provider.label}")
+            uploaded = provider.upload_file(item.path)
         provider.wait_file_processed(uploaded.id)
         log(f"  {uploaded.id}: processed (sha256 {item.sha256[:16]}...)")
         file_ids[item.role] = uploaded.id
