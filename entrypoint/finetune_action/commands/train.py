@@ -18,7 +18,7 @@ from typing import NamedTuple
 from finetune_action import check as checking
 from finetune_action import config as config_module
 from finetune_action.config import Config
-from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EnvironmentProblem, FinetuneError, GitHubError
+from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EnvironmentProblem, FinetuneError, GitHubError
 from finetune_action.github import actions, api, releases
 from finetune_action.github.context import Context
 from finetune_action.providers import get_provider
@@ -167,7 +167,7 @@ def _finish(results: list[tuple[str, Outcome, str]], output_path: Path | None, s
 
 def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
     say = run.display.line
-    report = checking.check_config(config, log=lambda m: say(m))
+    report = checking.check_config(config, log=say)
     _show_report(run, report)
     if run.mode == "train" and report.errors:
         message = f"{config.display_path}: the data fails the check ({len(report.errors)} errors above); nothing was uploaded and no job started. Fix the data and push again."
