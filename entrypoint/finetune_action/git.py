@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path, PurePosixPath
@@ -134,8 +135,22 @@ def _archive(repo: Path, sha: str, path: str, dest: Path) -> None:
     args = ["git", "archive", "--format=tar", sha] + ([] if path == "." else ["--", path])
     process = subprocess.Popen(args, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
+    root = dest.resolve()
     with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
-        archive.extractall(dest, filter="data")
+        # By hand rather than extractall(filter=...), which Debian's Python 3.11.2 lacks: only
+        # plain files and folders, and nothing that would land outside `dest`.
+        for member in archive:
+            target = (root / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or root not in (target, *target.parents):
+                continue
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = archive.extractfile(member)
+            assert source is not None
+            with source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out)
     if process.wait() != 0:
         raise GitError(f"git archive {sha[:7]} -- {path} failed in {repo}")
 
