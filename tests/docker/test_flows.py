@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from testing.action import pull_request_event
+from testing.action import pull_request_event, push_event
 from testing.docker import run_action
 from testing.github_standin import GitHubStandIn, github_standin
+from testing.openai_standin import serve
 from testing.repo import chat_examples, commit, git, init_repo, minimal_config
 
 pytestmark = pytest.mark.docker
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = "acme/bots"
 PR = 7
 TOKEN = "ghs_containerToken0123456789abcd"
+KEY = "sk-proj-containerKEY0123456789abcdef"
 
 
 @pytest.fixture
@@ -27,6 +29,11 @@ def github() -> Iterator[GitHubStandIn]:
         standin.add_token(TOKEN)
         standin.add_repo(REPOSITORY)
         yield standin
+
+
+def shown(stdout: str, stderr: str) -> str:
+    """The log as GitHub shows it: the runner swallows ::add-mask:: lines and masks their values after."""
+    return "\n".join(line for line in (stdout + stderr).splitlines() if not line.startswith("::add-mask::"))
 
 
 def owned_by_runner(workspace: Path) -> None:
@@ -76,6 +83,50 @@ def test_pull_request_check_comments_summarises_and_sets_outputs(
     assert run.outputs["report-path"] == "/github/workspace/finetune-report.json"
     report = json.loads((workspace / "finetune-report.json").read_text())
     assert report["configs"][0]["diff"]["examples_added"] == 5
-    # The runner swallows the ::add-mask:: line and hides the token everywhere after it.
-    shown = [line for line in (run.stdout + run.stderr).splitlines() if not line.startswith("::add-mask::")]
-    assert TOKEN not in "\n".join(shown) + run.summary
+    assert TOKEN not in shown(run.stdout, run.stderr) + run.summary
+
+
+def test_push_to_main_trains_and_records_the_model_in_a_release(
+    docker_host: str, action_image: str, tmp_path: Path, github: GitHubStandIn
+) -> None:
+    workspace = init_repo(tmp_path / "workspace")
+    config = minimal_config(wait={"poll_interval": 0.05, "timeout": "10m"}, hyperparameters={"n_epochs": 2})
+    sha = commit(workspace, {"finetune.yaml": config, "data/train.jsonl": chat_examples(20)}, "data")
+    owned_by_runner(workspace)
+
+    with serve(api_key=KEY) as openai_standin:
+        run = run_action(
+            docker_host,
+            action_image,
+            workspace,
+            event_name="push",
+            event=push_event(REPOSITORY, sha),
+            inputs={"openai-api-key": KEY},
+            action_yml=ROOT / "action.yml",
+            github_token=TOKEN,
+            env={
+                "GITHUB_API_URL": github.base_url,
+                "GITHUB_REPOSITORY": REPOSITORY,
+                "GITHUB_REPOSITORY_OWNER": "acme",
+                "GITHUB_SHA": sha,
+                "GITHUB_REF": "refs/heads/main",
+                "OPENAI_BASE_URL": openai_standin.base_url,
+            },
+        )
+        jobs = openai_standin.jobs
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    job_id = run.outputs["job-id"]
+    assert run.outputs["status"] == "succeeded"
+    assert run.outputs["model-id"] == jobs[job_id]["fine_tuned_model"]
+    [release] = github.releases(REPOSITORY)
+    assert release["tag_name"] == f"support-bot-2026-01-01-{sha[:7]}" and release["target_commitish"] == sha
+    assert run.outputs["release-url"] == release["html_url"]
+    assert run.outputs["model-json"] == "/github/workspace/finetune-output/support-bot/model.json"
+    model_json = (workspace / "finetune-output" / "support-bot" / "model.json").read_bytes()
+    assert github.asset_bytes(REPOSITORY, release["tag_name"], "model.json") == model_json
+    model = json.loads(model_json)
+    assert (model["job_id"], model["fine_tuned_model"], model["commit"]) == (job_id, run.outputs["model-id"], sha)
+    assert "xychart-beta" in run.summary
+    log = shown(run.stdout, run.stderr)
+    assert KEY not in log and TOKEN not in log and "Traceback" not in log
