@@ -5,8 +5,8 @@ Pure apart from reading the data files; rendering lives in report/, the CLI in c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
 from array import array
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 

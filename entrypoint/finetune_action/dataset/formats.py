@@ -75,7 +75,7 @@ def check(example: dict, format: str, vision: bool) -> tuple[Found, bool]:
             if key not in example:
                 found.append(("missing-key", f'missing "{key}": a legacy example is {{"prompt": "...", "completion": "..."}}'))
             elif type(example[key]) is not str:
-                found.append(("wrong-type", f'"{key}" must be a string, not {_kind(example[key])}'))
+                found.append(("wrong-type", f'"{key}" must be a string, not {kind(example[key])}'))
         if example.get("completion") == "":
             found.append(("missing-content", '"completion" is empty: nothing to train on'))
         return found, False
@@ -98,7 +98,7 @@ def _preference(example: dict, found: Found, images: list) -> None:
     if given is None:
         found.append(("missing-key", 'missing "input": a DPO example is {"input": {"messages": [...]}, "preferred_output": [...], "non_preferred_output": [...]}'))
     elif type(given) is not dict:
-        found.append(("wrong-type", f'"input" must be an object with "messages", not {_kind(given)}'))
+        found.append(("wrong-type", f'"input" must be an object with "messages", not {kind(given)}'))
     else:
         _unknown(given, _INPUT_KEYS, "input", found)
         _conversation(given, "preference", "input.", found, images)
@@ -122,7 +122,7 @@ def _conversation(example: dict, format: str, prefix: str, found: Found, images:
         found.append(("missing-key", f'missing "{prefix}messages": a list of {{"role": ..., "content": ...}} messages'))
         return
     if type(messages) is not list:
-        found.append(("wrong-type", f'"{prefix}messages" must be a list, not {_kind(messages)}'))
+        found.append(("wrong-type", f'"{prefix}messages" must be a list, not {kind(messages)}'))
         return
     if not messages:
         found.append(("empty-messages", f'"{prefix}messages" is empty'))
@@ -144,7 +144,7 @@ def _conversation(example: dict, format: str, prefix: str, found: Found, images:
                 continue
         where = f"{prefix}messages[{index}]"
         if type(message) is not dict:
-            found.append(("wrong-type", f"{where} must be an object, not {_kind(message)}"))
+            found.append(("wrong-type", f"{where} must be an object, not {kind(message)}"))
             continue
         role = message.get("role")
         if role not in roles:
@@ -214,7 +214,7 @@ def _message(message: dict, role: str, allowed: tuple[str, ...], where: str, cal
         found.append(("missing-content", f'{where}: missing "content"'))
         return
     if type(content) is not list:
-        found.append(("wrong-type", f"{where}: content must be a string or a list of parts, not {_kind(content)}"))
+        found.append(("wrong-type", f"{where}: content must be a string or a list of parts, not {kind(content)}"))
         return
     if not content:
         found.append(("missing-content", f"{where}: content is an empty list"))
@@ -267,7 +267,7 @@ def _function_call(function: Any, where: str, found: Found) -> None:
         return
     arguments = function.get("arguments")
     if type(arguments) is not str:
-        found.append(("invalid-tool-arguments", f"{where}: arguments must be a JSON string (json.dumps the object), not {_kind(arguments)}"))
+        found.append(("invalid-tool-arguments", f"{where}: arguments must be a JSON string (json.dumps the object), not {kind(arguments)}"))
         return
     try:
         json.loads(arguments)
@@ -355,5 +355,6 @@ def _unknown(mapping: dict, allowed: tuple[str, ...], where: str, found: Found) 
             found.append(("unknown-key", f'{where}: unknown key "{key[:40]}" (allowed: {", ".join(allowed)})'))
 
 
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
+    """How a JSON value is called in messages: "a string", "an object", ..."""
     return {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}.get(type(value), "a value")

@@ -11,7 +11,6 @@ import multiprocessing
 import os
 from array import array
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -152,7 +151,7 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
             continue
         stripped, text, example = parsed
         if type(example) is not dict:
-            report(line, None, "not-an-object", "each line must be a JSON object (one example), not " + formats._kind(example))
+            report(line, None, "not-an-object", "each line must be a JSON object (one example), not " + formats.kind(example))
             continue
         # An escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a special token.
         if "<|" in text or "\\u003" in text:
