@@ -227,6 +227,8 @@ def test_config_errors_exit_2_and_data_errors_exit_1(tmp_path: Path) -> None:
     (tmp_path / "train.jsonl").write_bytes(data)
     (tmp_path / "finetune.yaml").write_text("version: 1\nname: t\nmodel: gpt-4o-mini\ndata:\n  train: train.jsonl\n")
     assert run("broken.yaml", cwd=tmp_path).returncode == 2
+    markdown = run("broken.yaml", "--format", "markdown", cwd=tmp_path)
+    assert markdown.returncode == 2 and "### broken.yaml: FAILED (invalid config)" in markdown.stdout
     assert run("finetune.yaml", cwd=tmp_path).returncode == 1
     code, document = run_json("finetune.yaml", "broken.yaml", cwd=tmp_path)
     assert code == 2

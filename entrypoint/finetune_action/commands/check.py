@@ -30,6 +30,8 @@ def check(patterns: list[str], output_format: str = "text") -> int:
             entries.append(json_report.invalid_config(shown, str(exc)))
             if output_format == "text":
                 print(f"Checking {shown}: FAILED (invalid config, see stderr)")
+            elif output_format == "markdown":
+                print(f"### {markdown_report.cell(shown)}: FAILED (invalid config)\n\n```\n{exc}\n```\n")
             exit_code = EXIT_USAGE
             continue
         report = checking.check_config(loaded, log=_log)
