@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from testing.action import pull_request_event, push_event
-from testing.docker import run_action
+from testing.docker import DOCKER, run_action
 from testing.github_standin import GitHubStandIn, github_standin
 from testing.openai_standin import serve
 from testing.repo import chat_examples, commit, git, init_repo, minimal_config
@@ -17,6 +20,7 @@ from testing.repo import chat_examples, commit, git, init_repo, minimal_config
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "docker.md"
 REPOSITORY = "acme/bots"
 PR = 7
 TOKEN = "ghs_containerToken0123456789abcd"
@@ -130,3 +134,62 @@ def test_push_to_main_trains_and_records_the_model_in_a_release(
     assert "xychart-beta" in run.summary
     log = shown(run.stdout, run.stderr)
     assert KEY not in log and TOKEN not in log and "Traceback" not in log
+
+
+# --- the command lines docs/docker.md gives, run as written -------------------------------
+
+
+def documented(marker: str, image: str) -> str:
+    """The one `sh` block of docs/docker.md containing `marker`, with the image name replaced by `image`."""
+    blocks = [block for block in re.findall(r"```sh\n(.*?)```", DOCS.read_text(), re.S) if marker in block]
+    assert len(blocks) == 1, f"docs/docker.md should have one sh block with {marker!r}"
+    return re.sub(r"(?<= )finetune-action(?= |$)", image, blocks[0], flags=re.M)
+
+
+def shell(command: str, cwd: Path, docker_host: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `command` with bash in `cwd` as a user would, the docker client talking to the test daemon."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "OPENAI_", "AZURE_"))}
+    path = f"{Path(DOCKER).parent}:{base.get('PATH', '')}"
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env={**base, **(env or {}), "DOCKER_HOST": docker_host, "PATH": path},
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def test_documented_check(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    shutil.copy(ROOT / "finetune.yaml", tmp_path)
+    shutil.copytree(ROOT / "examples" / "data", tmp_path / "examples" / "data")
+    command = documented("--entrypoint finetune finetune-action check", action_image)
+    result = shell(command, tmp_path, docker_host)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "finetune.yaml" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["examples", "finetune.yaml"]
+
+    with (tmp_path / "examples" / "data" / "train.jsonl").open("a") as data:
+        data.write("{not json\n")
+    assert shell(command, tmp_path, docker_host).returncode == 1
+
+
+def test_documented_train(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    with serve(api_key=KEY) as openai_standin:
+        workspace = init_repo(tmp_path / "workspace")
+        config = minimal_config(provider={"type": "openai", "base_url": openai_standin.base_url}, wait={"poll_interval": 0.05, "timeout": "10m"})
+        commit(workspace, {"finetune.yaml": config, "data/train.jsonl": chat_examples(20)}, "data")
+        # The stand-in listens on the host's loopback, as a gateway on the user's machine would.
+        command = documented("--entrypoint finetune finetune-action train", action_image).replace("docker run ", "docker run --network host ", 1)
+        result = shell(command, workspace, docker_host, env={"OPENAI_API_KEY": KEY})
+        jobs = list(openai_standin.jobs.values())
+    assert result.returncode == 0, result.stdout + result.stderr
+    model = json.loads((workspace / "finetune-output" / "support-bot" / "model.json").read_text())
+    assert [job["id"] for job in jobs] == [model["job_id"]] and model["fine_tuned_model"] == jobs[0]["fine_tuned_model"]
+    assert KEY not in command + result.stdout + result.stderr
+
+
+def test_documented_pull_request_preview(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    workspace = init_repo(tmp_path / "workspace")
+    commit(workspace, {"finetune.yaml": minimal_config(), "data/train.jsonl": chat_examples(20)}, "base")
+    git(workspace, "checkout", "-q", "-b", "feature")
+    commit(workspace, {"data/train.jsonl": chat_examples(23)}, "more data")
+    result = shell(documented("GITHUB_EVENT_NAME=pull_request", action_image), workspace, docker_host)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| Training examples | 20 | 23 | +3 (+15%) |" in result.stdout
+    report = json.loads((workspace / "finetune-report.json").read_text())
+    assert report["configs"][0]["diff"]["examples_added"] == 3
