@@ -8,6 +8,7 @@ signal arrives; then write model.json, publish the release and set the step outp
 from __future__ import annotations
 
 import datetime
+import os
 import subprocess
 import sys
 import tempfile
@@ -225,7 +226,9 @@ def _attach_or_launch(config: Config, run: Run, provider: Provider, job: Job | N
         return None, (Outcome(EXIT_PROBLEMS, job.status, job.id), f"### {config.name}: not retried\n\n{message}\n")
     if job is not None:
         say(f"job {job.id} for this data and config is {job.status}; retrying as asked")
-    with tempfile.TemporaryDirectory(prefix="finetune-", dir=run.env.get("RUNNER_TEMP") or None) as directory:
+    # GitHub passes RUNNER_TEMP to Docker actions without mounting it (actions/runner#1984).
+    runner_temp = run.env.get("RUNNER_TEMP") or ""
+    with tempfile.TemporaryDirectory(prefix="finetune-", dir=runner_temp if os.path.isdir(runner_temp) else None) as directory:
         prepared = launch.prepare_files(config, fp, Path(directory))
         commit = run.commit or _git_head(config.root)
         today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
