@@ -20,7 +20,7 @@ from testing.repo import chat_examples, commit, git, init_repo, minimal_config
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs" / "docker.md"
+DOCS = ROOT / "README.md"
 REPOSITORY = "acme/bots"
 PR = 7
 TOKEN = "ghs_containerToken0123456789abcd"
@@ -136,13 +136,13 @@ def test_push_to_main_trains_and_records_the_model_in_a_release(
     assert KEY not in log and TOKEN not in log and "Traceback" not in log
 
 
-# --- the command lines docs/docker.md gives, run as written -------------------------------
+# --- the command lines README.md gives, run as written -------------------------------
 
 
 def documented(marker: str, image: str) -> str:
-    """The one `sh` block of docs/docker.md containing `marker`, with the image name replaced by `image`."""
+    """The one `sh` block of README.md containing `marker`, with the image name replaced by `image`."""
     blocks = [block for block in re.findall(r"```sh\n(.*?)```", DOCS.read_text(), re.S) if marker in block]
-    assert len(blocks) == 1, f"docs/docker.md should have one sh block with {marker!r}"
+    assert len(blocks) == 1, f"README.md should have one sh block with {marker!r}"
     return re.sub(r"(?<= )finetune-action(?= |$)", image, blocks[0], flags=re.M)
 
 
