@@ -182,7 +182,8 @@ def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: 
     mismatch = _format_mismatch(format, method, model)
     if mismatch:
         add(Problem(data.display_path, None, None, "format-mismatch", mismatch))
-    rules = validate.Rules(format, method, model.encoding, model.vision, model.example_token_limit)
+    # An unknown model may well take images: only the image checks themselves apply.
+    rules = validate.Rules(format, method, model.encoding, model.vision or not model.known, model.example_token_limit)
     try:
         scan = validate.scan_file(data.path, rules, workers)
     except OSError as exc:

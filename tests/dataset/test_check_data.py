@@ -10,11 +10,11 @@ from finetune_action import check, config, models
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
 
-def run(train: list[Path], split: config.Split | None = None) -> check.ConfigReport:
+def run(train: list[Path], split: config.Split | None = None, model: str = "gpt-4o-mini") -> check.ConfigReport:
     return check.check_data(
         config="",
         name="t",
-        model=models.resolve("gpt-4o-mini"),
+        model=models.resolve(model),
         method="supervised",
         train=tuple(config.DataFile(p, p.name) for p in train),
         split=split,
@@ -50,3 +50,10 @@ def test_split_is_deterministic_and_by_content(tmp_path: Path) -> None:
     assert a.billed_tokens_per_epoch == b.billed_tokens_per_epoch
     moved = [h for h in a.files[0].hashes() if check.in_validation(h, split)]
     assert len(moved) == a.validation_examples
+
+
+def test_unknown_models_are_not_refused_images() -> None:
+    report = run([DATA / "good" / "vision.jsonl"], model="my-vision-model")
+    assert report.errors == ()
+    assert [w.code for w in report.warnings] == ["unknown-model", "few-examples"]
+    assert report.estimated_cost_usd is None and report.price is None
