@@ -123,7 +123,8 @@ def check_data(
 
     where = config or (train[0].display_path if train else "")
     if not model.known:
-        add(Problem(where, None, None, "unknown-model", f"{model.name} is not in the model table: tokens counted with {model.encoding} (a guess), no per-example limit, no cost"))
+        cost_note = "priced from finetune.yaml pricing" if model.price else "no cost estimate (add it under `pricing`)"
+        add(Problem(where, None, None, "unknown-model", f"{model.name} is not in the model table: tokens counted with {model.encoding} (a guess), no per-example limit, {cost_note}"))
     if method == "reinforcement" and not validation and split is None:
         add(Problem(where, None, None, "validation-required", "reinforcement fine-tuning requires a validation file: add data.validation (or --validation)"))
 
