@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from finetune_action.check import ConfigReport
-from finetune_action.report.text import grouped, location, usd, verdict
+from finetune_action.report.text import cost, grouped, location, verdict
 
 
 def cell(text: object) -> str:
@@ -21,7 +21,7 @@ def render(report: ConfigReport) -> str:
         ("billed tokens per epoch", f"{report.billed_tokens_per_epoch:,}"),
         ("epochs", str(report.n_epochs)),
         ("billed tokens", f"{report.billed_tokens:,}"),
-        ("estimated cost", usd(report.estimated_cost_usd)),
+        ("estimated cost", cost(report)),
     ]
     lines = [f"### {cell(title)}: {verdict(report)}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {cell(value)} |" for name, value in rows]

@@ -22,6 +22,13 @@ def usd(value: float | None) -> str:
     return f"USD {value:,.2f}" if value >= 0.01 or value == 0 else f"USD {value:.4f}"
 
 
+def cost(report: ConfigReport) -> str:
+    """The estimate as people read it, saying why there is none."""
+    if report.price and not report.price.per_token:
+        return f"billed per {report.price.per}, no USD estimate"
+    return usd(report.estimated_cost_usd)
+
+
 def location(p: Problem) -> str:
     where = p.path or "-"
     if p.line is not None:
@@ -49,7 +56,7 @@ def render(report: ConfigReport) -> str:
     lines.append(f"  {report.examples:,} training examples, {report.validation_examples:,} validation examples")
     lines.append(
         f"  {report.billed_tokens_per_epoch:,} billed tokens/epoch x {report.n_epochs} epochs = "
-        f"{report.billed_tokens:,} billed tokens: {usd(report.estimated_cost_usd)}"
+        f"{report.billed_tokens:,} billed tokens: {cost(report)}"
     )
     for f in report.files:
         extra = f", {f.validation_examples:,} of them split to validation" if f.validation_examples else ""
