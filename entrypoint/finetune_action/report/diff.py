@@ -1,6 +1,6 @@
 """Base -> head comparison of one config's check results, and the budget verdict.
 
-Pure functions over the JSON form of a check report (see docs/check-json.md), so the same
+Pure functions over the JSON form of a check report (README: "`finetune check` output"), so the same
 code serves the action, `finetune comment` and the tests.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The JSON form of `finetune check` (the contract in docs/check-json.md)."""
+"""The JSON form of `finetune check` (the contract in the README, "`finetune check` output")."""
 from __future__ import annotations
 
 import json
