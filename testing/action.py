@@ -43,24 +43,24 @@ class ActionRun(NamedTuple):
 
 
 def parse_outputs(text: str) -> dict[str, str]:
-    """Read a GITHUB_OUTPUT file as the runner does (name<<DELIMITER ... DELIMITER)."""
-    outputs: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line:
+    """Read a $GITHUB_OUTPUT / $GITHUB_ENV file as the runner does: `name=value` lines and `name<<DELIMITER` blocks."""
+    values: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
             name, delimiter = line.split("<<", 1)
-            end = lines.index(delimiter, i + 1)
-            outputs[name] = "\n".join(lines[i + 1 : end])
-            i = end + 1
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            outputs[name] = value
-            i += 1
-        else:
-            i += 1
-    return outputs
+            block: list[str] = []
+            for body in lines:
+                if body == delimiter:
+                    break
+                block.append(body)
+            else:
+                raise ValueError(f"{name}: delimiter {delimiter!r} never closes")
+            values[name] = "\n".join(block)
+        elif line:
+            name, _, value = line.partition("=")
+            values[name] = value
+    return values
 
 
 def run_action(

@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from testing.action import parse_outputs
+
 # Debian's client: it drives the daemon's own BuildKit. Another `docker` on PATH may lack
 # buildx and fall back to the deprecated builder.
 DOCKER = "/usr/bin/docker"
@@ -299,9 +301,9 @@ def run_action(
             out.returncode,
             out.stdout,
             out.stderr,
-            parse_file_command((commands_dir / file_commands["GITHUB_OUTPUT"]).read_text()),
+            parse_outputs((commands_dir / file_commands["GITHUB_OUTPUT"]).read_text()),
             (commands_dir / file_commands["GITHUB_STEP_SUMMARY"]).read_text(),
-            parse_file_command((commands_dir / file_commands["GITHUB_ENV"]).read_text()),
+            parse_outputs((commands_dir / file_commands["GITHUB_ENV"]).read_text()),
         )
 
 
@@ -319,27 +321,6 @@ def input_env(action_yml: Path | None, inputs: Mapping[str, str], contexts: Mapp
     values.update(inputs)
     # The runner upper-cases names and turns spaces into underscores; hyphens are kept.
     return {"INPUT_" + name.replace(" ", "_").upper(): value for name, value in values.items()}
-
-
-def parse_file_command(text: str) -> dict[str, str]:
-    """Read a $GITHUB_OUTPUT / $GITHUB_ENV file: `name=value` lines and `name<<DELIMITER` blocks."""
-    values: dict[str, str] = {}
-    lines = iter(text.splitlines())
-    for line in lines:
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            block: list[str] = []
-            for body in lines:
-                if body == delimiter:
-                    break
-                block.append(body)
-            else:
-                raise ValueError(f"{name}: delimiter {delimiter!r} never closes")
-            values[name] = "\n".join(block)
-        elif line:
-            name, _, value = line.partition("=")
-            values[name] = value
-    return values
 
 
 def _github_env(event_name: str) -> dict[str, str]:

@@ -8,27 +8,11 @@ from pathlib import Path
 import pytest
 
 from finetune_action.github import actions
+from testing.action import parse_outputs
 
 
 def read_outputs(path: Path) -> dict[str, str]:
-    """Parse $GITHUB_OUTPUT the way the runner does (name=value and name<<DELIMITER blocks)."""
-    outputs: dict[str, str] = {}
-    lines = path.read_text("utf-8").split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            end = lines.index(delimiter, i + 1)
-            outputs[name] = "\n".join(lines[i + 1 : end])
-            i = end + 1
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            outputs[name] = value
-            i += 1
-        else:
-            i += 1
-    return outputs
+    return parse_outputs(path.read_text("utf-8"))
 
 
 def run_commands(log: str) -> list[tuple[str, dict[str, str], str]]:
