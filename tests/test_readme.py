@@ -31,3 +31,12 @@ def test_readme_pr_workflow_is_the_linted_example() -> None:
     example = (ROOT / "examples" / "workflows" / "finetune-check.yml").read_text("utf-8")
     body = "".join(line for line in example.splitlines(keepends=True) if not line.startswith("#"))
     assert shown == body
+
+
+def test_readme_documents_every_action_input_and_output() -> None:
+    import yaml
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    action = yaml.safe_load((ROOT / "action.yml").read_text("utf-8"))
+    for name in [*action["inputs"], *action["outputs"]]:
+        assert f"| `{name}` |" in readme, name
