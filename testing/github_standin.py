@@ -26,6 +26,8 @@ from typing import Any, NamedTuple
 
 import jsonschema
 
+from testing.openapi import as_json_schema
+
 SPEC_FILE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "github" / "api.github.com.trimmed.json"
 
 #: Permissions of a token that may do everything finetune-action does.
@@ -87,23 +89,6 @@ class _Response(NamedTuple):
     headers: dict[str, str]
 
 
-def _nullable_to_json_schema(schema: Any) -> Any:
-    """Rewrite OpenAPI 3.0 `nullable: true` into JSON Schema so jsonschema understands it."""
-    if isinstance(schema, list):
-        return [_nullable_to_json_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    converted = {key: _nullable_to_json_schema(value) for key, value in schema.items()}
-    if not converted.pop("nullable", False):
-        return converted
-    if isinstance(converted.get("type"), str):
-        converted["type"] = [converted["type"], "null"]
-        if "enum" in converted and None not in converted["enum"]:
-            converted["enum"] = [*converted["enum"], None]
-        return converted
-    return {"anyOf": [converted, {"type": "null"}]}
-
-
 @functools.cache
 def load_spec() -> dict:
     """The trimmed REST description, read once per process."""
@@ -122,7 +107,7 @@ def _operations() -> dict[str, tuple[str, str, dict]]:
 
 
 @functools.cache
-def _validator(operation_id: str, where: str) -> jsonschema.Draft4Validator | None:
+def _validator(operation_id: str, where: str) -> jsonschema.Draft202012Validator | None:
     """Validator for a response status ("200", "404", ...) or "request" of an operation."""
     operation = _operations()[operation_id][2]
     if where == "request":
@@ -132,11 +117,11 @@ def _validator(operation_id: str, where: str) -> jsonschema.Draft4Validator | No
     schema = content.get("application/json", {}).get("schema")
     if schema is None:
         return None
-    return jsonschema.Draft4Validator(_nullable_to_json_schema(schema))
+    return jsonschema.Draft202012Validator(as_json_schema(schema))
 
 
 @functools.cache
-def _basic_error_validator() -> jsonschema.Draft4Validator:
+def _basic_error_validator() -> jsonschema.Draft202012Validator:
     """GitHub's "Basic Error" schema, for error statuses an operation does not list."""
     return _validator("repos/get", "404")
 

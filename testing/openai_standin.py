@@ -27,6 +27,8 @@ import referencing
 import referencing.jsonschema
 import yaml
 
+from testing.openapi import as_json_schema
+
 SPEC_PATH = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "openapi" / "openai-fine-tuning.yaml"
 SPEC_URI = "urn:openai-fine-tuning"
 
@@ -114,28 +116,6 @@ def _known_route(name: str) -> None:
 # --- the spec -----------------------------------------------------------------------------
 
 
-def _as_json_schema(node: Any) -> Any:
-    """Translate the OpenAPI 3.0 leftovers in the 3.1 spec into JSON Schema 2020-12."""
-    if isinstance(node, list):
-        return [_as_json_schema(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    node = {k: _as_json_schema(v) for k, v in node.items()}
-    for bound in ("Minimum", "Maximum"):
-        exclusive = node.get(f"exclusive{bound}")
-        if isinstance(exclusive, bool):
-            del node[f"exclusive{bound}"]
-            if exclusive:
-                node[f"exclusive{bound}"] = node.pop(bound.lower())
-    # `nullable: true` (3.0) means null is also allowed; inside allOf it applies to the whole.
-    if any(isinstance(b, dict) and b.get("nullable") is True for b in node.get("allOf", ())):
-        branches = [{k: v for k, v in b.items() if k != "nullable"} for b in node.pop("allOf")]
-        node["anyOf"] = [{"allOf": branches}, {"type": "null"}]
-    if node.pop("nullable", None) is True:
-        return {"anyOf": [node, {"type": "null"}]}
-    return node
-
-
 @functools.cache
 def spec() -> dict[str, Any]:
     """The trimmed OpenAPI document, loaded once per session."""
@@ -145,7 +125,7 @@ def spec() -> dict[str, Any]:
 
 @functools.cache
 def _registry() -> referencing.Registry:
-    resource = referencing.Resource.from_contents(_as_json_schema(spec()), default_specification=referencing.jsonschema.DRAFT202012)
+    resource = referencing.Resource.from_contents(as_json_schema(spec()), default_specification=referencing.jsonschema.DRAFT202012)
     return referencing.Registry().with_resource(SPEC_URI, resource)
 
 
