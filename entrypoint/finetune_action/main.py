@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from finetune_action import __version__
-from finetune_action.errors import EXIT_USAGE, FinetuneError
+from finetune_action.errors import EXIT_PROBLEMS, EXIT_USAGE, FinetuneError
 
 EXIT_CODES = """exit codes:
   0  passed
@@ -146,6 +146,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one clear line for the user, the details on disk
+        return _unexpected(exc)
+
+
+#: Environment variables whose values must never reach output, whatever went wrong.
+SECRET_SUFFIXES = ("_KEY", "_TOKEN", "-KEY", "-TOKEN")
+
+
+def _unexpected(exc: BaseException) -> int:
+    import tempfile
+    import traceback
+
+    details = "".join(traceback.format_exception(exc))
+    for name, value in os.environ.items():
+        if name.upper().endswith(SECRET_SUFFIXES) and len(value) >= 4:
+            details = details.replace(value, "***")
+    with tempfile.NamedTemporaryFile("w", prefix="finetune-error-", suffix=".log", delete=False) as log:
+        log.write(details)
+    print(
+        f"error: unexpected {type(exc).__name__}. This is a bug in finetune-action, not in your data or config; "
+        f"please report it with the details saved in {log.name} (secrets removed). Nothing was retried.",
+        file=sys.stderr,
+    )
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        # The container's temp dir is gone after the step: keep the details, folded, in the log.
+        from finetune_action.github import actions
+
+        with actions.group("finetune-action bug report details"), actions.stop_commands():
+            print(details)
+    return EXIT_PROBLEMS
 
 
 if __name__ == "__main__":
