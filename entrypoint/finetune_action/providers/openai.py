@@ -236,6 +236,14 @@ class SDKProvider:
                 f"(tried {self._options.max_retries + 1} times). Check the network and the provider settings in finetune.yaml, then re-run."
             )
             raise ProviderError(self._scrub(message)) from exc
+        except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
+            # JSON that does not parse, or parses into another shape: not the fine-tuning API.
+            message = (
+                f"Could not {action}: {self.label} at {_host(self._wording.where)} answered with something that is not "
+                f"a fine-tuning API answer ({str(exc)[:200]}). "
+                "Check that the provider settings in finetune.yaml (type, base_url or endpoint) point at an OpenAI-compatible fine-tuning API."
+            )
+            raise ProviderError(self._scrub(message)) from exc
 
     def _status_message(self, exc: openai.APIStatusError, action: str) -> str:
         status, code = exc.status_code, exc.code
@@ -307,11 +315,20 @@ def _md5(path: Path) -> str:
 # --- SDK objects -> neutral records -------------------------------------------------------------
 
 
+def _required(value: Any, what: str) -> str:
+    # A gateway that answers in another shape must not pass for a file or job with no id.
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"no {what} in the answer")
+    return value
+
+
 def _uploaded(file: Any) -> UploadedFile:
-    return UploadedFile(file.id, file.bytes, file.filename, file.status)
+    return UploadedFile(_required(file.id, "file id"), file.bytes, file.filename, file.status)
 
 
 def _job(job: Any) -> Job:
+    _required(job.id, "job id")
+    _required(job.status, "job status")
     error = job.error
     method = job.method.type if job.method is not None else "supervised"
     settings = getattr(job.method, method, None) if job.method is not None else None
