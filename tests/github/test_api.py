@@ -154,3 +154,15 @@ def test_github_enterprise_urls() -> None:
     actions = client_from_env({"GITHUB_API_URL": "https://ghe.example.com/api/v3", "GITHUB_GRAPHQL_URL": "https://g/q"}, "t")
     assert actions.graphql_url == "https://g/q"
     assert client_from_env({}, "t").api_url == "https://api.github.com"
+
+
+def test_an_answer_that_is_not_json_is_a_clear_error() -> None:
+    from testing.http import answering
+
+    with answering(b"<html>proxy login</html>", "text/html") as url:
+        client = GitHubClient("ghs_tokenNotShown0123", url)
+        with pytest.raises(GitHubError, match="not JSON .text/html, HTTP 200.. Check GITHUB_API_URL") as caught:
+            api.list_comments(client, "o/r", 1)
+        with pytest.raises(GitHubError, match="not JSON"):
+            api.get_pull(client, "o/r", 1)
+    assert "ghs_tokenNotShown0123" not in str(caught.value)

@@ -284,30 +284,13 @@ def test_find_files_lists_fine_tuning_files_by_name_newest_first(standin: StandI
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"id": 5, "status": "running"}'])
 def test_an_answer_in_another_shape_is_a_clear_error(body: bytes) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     from finetune_action.config import ProviderSettings
     from finetune_action.errors import ProviderError
     from finetune_action.providers import get_provider
+    from testing.http import answering
 
-    class Gateway(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        provider = get_provider(ProviderSettings("openai", f"http://127.0.0.1:{server.server_port}/v1", None, None, "KEY"), {"KEY": "sk-gateway-secret"})
+    with answering(body) as url:
+        provider = get_provider(ProviderSettings("openai", f"{url}/v1", None, None, "KEY"), {"KEY": "sk-gateway-secret"})
         with pytest.raises(ProviderError, match="is not a fine-tuning API answer") as caught:
             provider.get_job("ftjob-1")
-        assert "sk-gateway-secret" not in str(caught.value)
-    finally:
-        server.shutdown()
+    assert "sk-gateway-secret" not in str(caught.value)

@@ -146,6 +146,23 @@ def request(
         client.sleep(wait)
 
 
+def request_json(client: GitHubClient, method: str, url: str, what: str, permission: str, **kwargs: Any) -> Any:
+    """`request`, then its JSON body."""
+    return _body(client, request(client, method, url, what, permission, **kwargs), what)
+
+
+def _body(client: GitHubClient, response: requests.Response, what: str) -> Any:
+    # A proxy's HTML page or a wrong GITHUB_API_URL must be a clear GitHubError, not a crash.
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type")
+        raise GitHubError(
+            f"GitHub at {client.api_url} answered the request to {what} with something that is not JSON ({kind}, "
+            f"HTTP {response.status_code}). Check GITHUB_API_URL (and any proxy in between)."
+        ) from None
+
+
 def _backoff(client: GitHubClient, attempt: int) -> float:
     # Jitter spreads out the retries of matrix jobs that failed together.
     return client.backoff * 2 ** (attempt - 1) * (1 + random.random() / 10)
@@ -217,15 +234,17 @@ def paginate(client: GitHubClient, path: str, what: str, permission: str, **para
     query: dict[str, Any] | None = {"per_page": 100, **params}
     while url is not None:
         response = request(client, "GET", url, what, permission, params=query)
-        yield from response.json()
+        page = _body(client, response, what)
+        if not isinstance(page, list):
+            raise GitHubError(f"GitHub at {client.api_url} answered the request to {what} with something that is not a list. Check GITHUB_API_URL.")
+        yield from page
         url = response.links.get("next", {}).get("url")
         query = None  # the next link carries the whole query
 
 
 def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: str, permission: str) -> dict:
     """Run a GraphQL query; errors in a 200 answer become GitHubError too."""
-    response = request(client, "POST", client.graphql_url, what, permission, json={"query": query, "variables": variables})
-    body = response.json()
+    body = request_json(client, "POST", client.graphql_url, what, permission, json={"query": query, "variables": variables})
     errors = body.get("errors") or []
     if not errors:
         return body["data"]
@@ -252,13 +271,13 @@ def _repo_path(repo: str) -> str:
 
 def get_repo(client: GitHubClient, repo: str) -> dict:
     """The repository object (default_branch, private, ...)."""
-    return request(client, "GET", _repo_path(repo), f"read repository {repo}", "metadata: read").json()
+    return request_json(client, "GET", _repo_path(repo), f"read repository {repo}", "metadata: read")
 
 
 def get_pull(client: GitHubClient, repo: str, number: int) -> dict:
     """The pull request object (head.sha, base.ref, head.repo, ...)."""
     what = f"read pull request {repo}#{number}"
-    return request(client, "GET", f"{_repo_path(repo)}/pulls/{number}", what, "pull-requests: read").json()
+    return request_json(client, "GET", f"{_repo_path(repo)}/pulls/{number}", what, "pull-requests: read")
 
 
 # -- issue comments ----------------------------------------------------------------------
@@ -274,14 +293,14 @@ def create_comment(client: GitHubClient, repo: str, number: int, body: str) -> d
     """Post a new comment on a pull request."""
     what = f"comment on {repo}#{number}"
     path = f"{_repo_path(repo)}/issues/{number}/comments"
-    return request(client, "POST", path, what, COMMENTS_PERMISSION, json={"body": body}).json()
+    return request_json(client, "POST", path, what, COMMENTS_PERMISSION, json={"body": body})
 
 
 def update_comment(client: GitHubClient, repo: str, comment_id: int, body: str) -> dict:
     """Replace the body of a comment."""
     what = f"update comment {comment_id} on {repo}"
     path = f"{_repo_path(repo)}/issues/comments/{comment_id}"
-    return request(client, "PATCH", path, what, COMMENTS_PERMISSION, json={"body": body}).json()
+    return request_json(client, "PATCH", path, what, COMMENTS_PERMISSION, json={"body": body})
 
 
 def delete_comment(client: GitHubClient, repo: str, comment_id: int) -> None:
@@ -310,7 +329,7 @@ def get_release_by_tag(client: GitHubClient, repo: str, tag: str) -> dict | None
     """The published release for `tag`, or None when there is none."""
     path = f"{_repo_path(repo)}/releases/tags/{quote(tag, safe='')}"
     try:
-        return request(client, "GET", path, f"read release {tag} of {repo}", "contents: read").json()
+        return request_json(client, "GET", path, f"read release {tag} of {repo}", "contents: read")
     except GitHubError as exc:
         if exc.status == 404:
             return None
@@ -320,14 +339,14 @@ def get_release_by_tag(client: GitHubClient, repo: str, tag: str) -> dict | None
 def create_release(client: GitHubClient, repo: str, fields: dict[str, Any]) -> dict:
     """Create a release; `fields` are the API's (tag_name, name, body, target_commitish, ...)."""
     what = f"create release {fields['tag_name']} on {repo}"
-    return request(client, "POST", f"{_repo_path(repo)}/releases", what, RELEASES_PERMISSION, json=fields).json()
+    return request_json(client, "POST", f"{_repo_path(repo)}/releases", what, RELEASES_PERMISSION, json=fields)
 
 
 def update_release(client: GitHubClient, repo: str, release_id: int, fields: dict[str, Any]) -> dict:
     """Change a release's name, notes or other fields."""
     what = f"update release {release_id} on {repo}"
     path = f"{_repo_path(repo)}/releases/{release_id}"
-    return request(client, "PATCH", path, what, RELEASES_PERMISSION, json=fields).json()
+    return request_json(client, "PATCH", path, what, RELEASES_PERMISSION, json=fields)
 
 
 def list_release_assets(client: GitHubClient, repo: str, release_id: int) -> list[dict]:
@@ -347,4 +366,4 @@ def upload_release_asset(client: GitHubClient, release: dict, name: str, content
     url = release["upload_url"].split("{", 1)[0]  # drop the URI template "{?name,label}"
     what = f"upload {name} to release {release['tag_name']}"
     headers = {"Content-Type": content_type}
-    return request(client, "POST", url, what, RELEASES_PERMISSION, params={"name": name}, data=content, headers=headers).json()
+    return request_json(client, "POST", url, what, RELEASES_PERMISSION, params={"name": name}, data=content, headers=headers)
