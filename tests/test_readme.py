@@ -40,3 +40,9 @@ def test_readme_documents_every_action_input_and_output() -> None:
     action = yaml.safe_load((ROOT / "action.yml").read_text("utf-8"))
     for name in [*action["inputs"], *action["outputs"]]:
         assert f"| `{name}` |" in readme, name
+
+
+def test_readme_lists_every_example_workflow() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    for path in (ROOT / "examples" / "workflows").glob("*.yml"):
+        assert f"`{path.name}`" in readme, path.name
