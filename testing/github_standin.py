@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import jsonschema
 
+from testing.http import running
 from testing.openapi import as_json_schema
 
 SPEC_FILE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "github" / "api.github.com.trimmed.json"
@@ -886,14 +887,8 @@ def github_standin(strict: bool = True) -> Iterator[GitHubStandIn]:
     standin = GitHubStandIn(strict=strict)
     server = _Server(("127.0.0.1", 0), _Handler)
     server.standin = standin
-    standin.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with running(server) as port:
+        standin.base_url = f"http://127.0.0.1:{port}"
         yield standin
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     if standin.violations:
         raise AssertionError("GitHub stand-in saw spec violations:\n" + "\n".join(standin.violations))

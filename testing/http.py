@@ -1,10 +1,24 @@
-"""A server on 127.0.0.1 that answers every request with the same body: a misconfigured gateway or proxy."""
+"""Test servers on 127.0.0.1: running one in a thread, and one that answers every request with
+the same body (a misconfigured gateway or proxy)."""
 from __future__ import annotations
 
 import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@contextlib.contextmanager
+def running(server: ThreadingHTTPServer) -> Iterator[int]:
+    """Serve `server` in a thread, yield its port, and shut it down afterwards."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 @contextlib.contextmanager
@@ -24,10 +38,5 @@ def answering(body: bytes, content_type: str = "application/json", status: int =
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
+        yield f"http://127.0.0.1:{port}"

@@ -27,6 +27,7 @@ import referencing
 import referencing.jsonschema
 import yaml
 
+from testing.http import running
 from testing.openapi import as_json_schema
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "openapi" / "openai-fine-tuning.yaml"
@@ -783,15 +784,8 @@ def serve(**options: Any) -> Iterator[StandIn]:
     standin = StandIn(**options)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(standin))
     server.daemon_threads = True
-    host, port = server.server_address[:2]
-    standin.base_url = f"http://{host}:{port}/v1"
-    standin.azure_endpoint = f"http://{host}:{port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="openai-standin", daemon=True)
-    thread.start()
-    try:
+    with running(server) as port:
+        standin.base_url = f"http://127.0.0.1:{port}/v1"
+        standin.azure_endpoint = f"http://127.0.0.1:{port}"
         yield standin
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     assert not standin.violations, "the stand-in answered off-spec:\n" + "\n".join(standin.violations)
