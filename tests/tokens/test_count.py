@@ -68,6 +68,22 @@ def test_cache_gives_the_same_counts() -> None:
     assert counter(long) == counter(long) == len(encoding.encode_ordinary(long))
 
 
+def test_tool_definitions_counted_as_json_writes_them_even_when_remembered(counter: count.Count) -> None:
+    # The definitions' count is remembered under orjson's bytes, but the text counted is
+    # json's compact dump, which spells some floats and NaN differently from orjson.
+    values = [
+        [{"type": "function", "function": {"name": "f", "parameters": {"maximum": 1e16, "minimum": 1e-07, "default": 0.5}}}],
+        [{"type": "function", "function": {"name": "f", "parameters": {"default": float("nan")}}}],
+        [{"type": "function", "function": {"name": "f", "parameters": {"default": None}}}],
+        [{"type": "function", "function": {"name": "f", "parameters": {"big": 2**70}}}],
+        [{"type": "function", "function": {"name": "é\ud800", "parameters": {}}}],
+    ]
+    for _ in range(2):  # the second round is answered from what was remembered
+        for value in values:
+            expected = counter(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+            assert count.chat_tokens([], value, counter).total == count.TOKENS_PER_EXAMPLE + expected
+
+
 def test_lone_surrogates_are_counted(counter: count.Count) -> None:
     assert counter("a\ud800b") == 3
 

@@ -10,6 +10,8 @@ import binascii
 import json
 from typing import Any
 
+import orjson
+
 FORMATS = ("chat", "preference", "reinforcement", "completion")
 
 #: Which method each format trains with.
@@ -270,6 +272,11 @@ def _function_call(function: Any, where: str, found: Found) -> None:
         found.append(("invalid-tool-arguments", f"{where}: arguments must be a JSON string (json.dumps the object), not {kind(arguments)}"))
         return
     try:
+        orjson.loads(arguments)
+        return
+    except orjson.JSONDecodeError:
+        pass
+    try:  # json decides: it accepts a little more (NaN, lone surrogate escapes)
         json.loads(arguments)
     except ValueError:
         found.append(("invalid-tool-arguments", f"{where}: arguments is not valid JSON: {arguments[:40]!r}"))

@@ -114,6 +114,8 @@ def _counter(encoding: str) -> token_count.Count:
 def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
     """Scan the lines in bytes [start, end) of `path`; line numbers are relative to `start`."""
     count = _counter(rules.encoding)
+    flagged = count.flagged  # type: ignore[attr-defined]
+    flagged.clear()
     specials = encodings.special_tokens(rules.encoding)
     limit = rules.example_token_limit
     expected = rules.format
@@ -153,10 +155,6 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
         if type(example) is not dict:
             report(line, None, "not-an-object", "each line must be a JSON object (one example), not " + formats.kind(example))
             continue
-        # An escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a special token.
-        if b"<|" in stripped or b"\\u003" in stripped:
-            for token in _special_tokens_in(example, specials):
-                report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")
         format = detect(example, method) or expected
         if format != expected:
             report(line, None, "mixed-formats", f"this example is in {format} format but the file is {expected} (from its first example); keep one format per file")
@@ -170,6 +168,13 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
         if "functions" in example:
             scan.features.add("functions")
         total, assistant, n_messages = example_tokens(example, format, count)
+        # The counter flags the strings it counts that hold `<|`; reinforcement examples also
+        # carry free grader fields it does not count, so their raw line is searched too. An
+        # escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a token.
+        if flagged or (format == "reinforcement" and (b"<|" in stripped or b"\\u003" in stripped)):
+            for token in _special_tokens_in(example if format == "reinforcement" else flagged, specials):
+                report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")
+            flagged.clear()
         if limit is not None and total > limit:
             report(line, None, "example-truncated", f"{total} tokens, over the model's {limit} per example: it will be cut to {limit} (and billed for {limit})")
         hashes += blake2b(stripped, digest_size=HASH_BYTES).digest()

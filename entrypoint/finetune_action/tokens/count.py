@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import orjson
 import tiktoken
 
 TOKENS_PER_EXAMPLE = 3
@@ -50,6 +51,7 @@ ROLE_TOKENS = {"system": 1, "user": 1, "assistant": 1, "tool": 1, "function": 1,
 _CACHE_LIMIT = 4096
 _SHORT = 24  # roles, types, ids: few distinct values, counted once each
 _SHORT_LIMIT = 50_000
+_JSON_CACHE_LIMIT = 1024
 
 
 def make_counter(encoding: tiktoken.Encoding) -> Count:
@@ -57,6 +59,10 @@ def make_counter(encoding: tiktoken.Encoding) -> Count:
 
     Real datasets repeat their roles, system prompts and tool definitions in every example;
     counting them once is the cheapest speed-up there is.
+
+    Every string holding `<|`, where the tokenizer's special tokens begin, is appended to
+    `count.flagged` and never remembered, so the caller learns of each example holding one
+    without scanning the text again.
     """
     public = encoding.encode_ordinary
     # The Rust core without tiktoken's Python wrapper: one frame less per string. The
@@ -64,6 +70,7 @@ def make_counter(encoding: tiktoken.Encoding) -> Count:
     core = getattr(getattr(encoding, "_core_bpe", None), "encode_ordinary", public)
     cache: dict[str, int] = {}
     short: dict[str, int] = {}
+    flagged: list[str] = []
 
     def count(text: str) -> int:
         size = len(text)
@@ -74,6 +81,9 @@ def make_counter(encoding: tiktoken.Encoding) -> Count:
                 found = len(core(text))
             except UnicodeEncodeError:
                 found = len(public(text))
+            if "<|" in text:
+                flagged.append(text)
+                return found
             if size < _SHORT:
                 if len(short) < _SHORT_LIMIT:
                     short[text] = found
@@ -83,10 +93,32 @@ def make_counter(encoding: tiktoken.Encoding) -> Count:
                 cache[text] = found
         return found
 
+    count.json_cache = {}  # type: ignore[attr-defined]  # see _json_tokens
+    count.flagged = flagged  # type: ignore[attr-defined]
     return count
 
 
 def _json_tokens(value: Any, count: Count) -> int:
+    """Tokens of the compact JSON of `value` (tool and function definitions).
+
+    Examples repeat the same definitions, so the count is remembered per counter under
+    orjson's serialisation, which is ten times cheaper to make than json's. The text counted
+    stays json's: it differs from orjson's in float spelling (1e+16) and NaN, and NaN
+    becomes orjson's `null`, so anything holding a null is not remembered; nor is anything
+    holding `<|`, which the counter must see each time (see make_counter).
+    """
+    cache = getattr(count, "json_cache", None)
+    try:
+        key = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):  # integers over 64 bits, lone surrogates
+        key = b"null"
+    if cache is not None and b"null" not in key and b"<|" not in key:
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= _JSON_CACHE_LIMIT:
+                cache.clear()
+            found = cache[key] = count(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        return found
     return count(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
