@@ -227,26 +227,32 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
     first_seen: dict[int, tuple[str, str, int]] = {}  # hash -> (role, path, line); only built when needed
     everything = bytearray().join(scan.hashes for _data, _role, _format, scan in scans if scan)
     has_repeats = len(set(memoryview(everything).cast("Q"))) < len(everything) // validate.HASH_BYTES
+    distributions = _Distributions()
     for data, role, format, scan in scans:
         if scan is None:
             reports.append(FileReport(data.display_path, role, format, (), 0, 0, 0, 0, 0, dict.fromkeys(DISTRIBUTIONS), b""))
             continue
         roles = _example_roles(scan, role, split)
         moved = roles.count(1) if role == "train" else 0
-        billed = 0
-        truncated = 0
-        hashes = memoryview(scan.hashes).cast("Q")
-        for index, n in enumerate(scan.tokens):
-            example_role = "validation" if roles[index] else "train"
-            if limit is not None and n > limit:
-                truncated += 1
-            if example_role == "train":
-                billed += n if limit is None or n < limit else limit
-                training_tokens.append(n)
-                training_messages.append(scan.messages[index])
-                training_assistant.append(scan.assistant_tokens[index])
-            if has_repeats:
-                _repeat(first_seen, hashes[index], example_role, data.display_path, scan.example_lines[index], add)
+        tokens = scan.tokens
+        truncated = 0 if limit is None else sum(1 for n in tokens if n > limit)
+        if not any(roles):  # every example trains: whole arrays, no per-example loop
+            billed = sum(tokens) if limit is None else sum(n if n < limit else limit for n in tokens)
+            training_tokens.extend(tokens)
+            training_messages.extend(scan.messages)
+            training_assistant.extend(scan.assistant_tokens)
+        else:
+            billed = 0
+            for index, n in enumerate(tokens):
+                if not roles[index]:
+                    billed += n if limit is None or n < limit else limit
+                    training_tokens.append(n)
+                    training_messages.append(scan.messages[index])
+                    training_assistant.append(scan.assistant_tokens[index])
+        if has_repeats:
+            hashes = memoryview(scan.hashes).cast("Q")
+            for index, example_role in enumerate(roles):
+                _repeat(first_seen, hashes[index], "validation" if example_role else "train", data.display_path, scan.example_lines[index], add)
         reports.append(
             FileReport(
                 path=data.display_path,
@@ -254,24 +260,41 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
                 format=format,
                 features=tuple(sorted(scan.features)),
                 lines=scan.lines,
-                examples=len(scan.tokens),
+                examples=len(tokens),
                 validation_examples=moved,
                 billed_tokens_per_epoch=billed,
                 truncated_examples=truncated,
                 distributions={
-                    "messages_per_example": distribution(scan.messages),
-                    "tokens_per_example": distribution(scan.tokens),
-                    "assistant_tokens_per_example": distribution(scan.assistant_tokens),
+                    "messages_per_example": distributions(scan.messages),
+                    "tokens_per_example": distributions(tokens),
+                    "assistant_tokens_per_example": distributions(scan.assistant_tokens),
                 },
                 example_hashes=bytes(scan.hashes),
             )
         )
     merged = {
-        "messages_per_example": distribution(training_messages),
-        "tokens_per_example": distribution(training_tokens),
-        "assistant_tokens_per_example": distribution(training_assistant),
+        "messages_per_example": distributions(training_messages),
+        "tokens_per_example": distributions(training_tokens),
+        "assistant_tokens_per_example": distributions(training_assistant),
     }
     return reports, training_tokens, merged
+
+
+class _Distributions:
+    """distribution() of arrays, computed once per distinct array.
+
+    With one training file, the config's figures are the file's: sorting them again would
+    cost as much as the rest of the report.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, Distribution | None] = {}
+
+    def __call__(self, values: array) -> Distribution | None:
+        key = values.tobytes()
+        if key not in self._seen:
+            self._seen[key] = distribution(values)
+        return self._seen[key]
 
 
 def _example_roles(scan: validate.Scan, role: str, split: Split | None) -> bytearray:

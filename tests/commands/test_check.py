@@ -257,6 +257,8 @@ def test_split_and_explicit_epochs(tmp_path: Path) -> None:
     assert config["files"][0]["validation_examples"] == config["validation_examples"]
     assert config["n_epochs"] == 4 and "finetune.yaml" in config["counting"]["n_epochs"]
     assert config["billed_tokens"] == 4 * config["billed_tokens_per_epoch"]
-    assert config["distributions"]["tokens_per_example"] is not None
+    # The distributions and the bill cover the training examples only.
+    tokens = config["distributions"]["tokens_per_example"]
+    assert round(tokens["mean"] * config["examples"]) == config["billed_tokens_per_epoch"]
     _again, second = run_json(cwd=tmp_path)
     assert second["configs"][0]["validation_examples"] == config["validation_examples"]
