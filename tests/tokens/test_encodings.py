@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tiktoken.load
 import tiktoken_ext.openai_public as openai_public
 
 from finetune_action.errors import EnvironmentProblem
@@ -58,6 +59,18 @@ def test_same_encoding_as_tiktoken_defines(name: str, monkeypatch: pytest.Monkey
     assert theirs["special_tokens"] == ours._special_tokens
     assert theirs["mergeable_ranks"] == ours._mergeable_ranks
     assert encodings.special_tokens(name) == tuple(theirs["special_tokens"])
+
+
+@pytest.mark.parametrize("name", ["cl100k_base", "o200k_base"])
+def test_ranks_equal_tiktokens_own_parser(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # get() skips parsing the rank numbers because they run 0, 1, 2, ... in the bundled files.
+    path = tmp_path / f"{name}.tiktoken"
+    path.write_bytes(encodings.rank_file_bytes(name))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")  # read the local file, cache nothing
+    theirs = tiktoken.load.load_tiktoken_bpe(str(path), encodings.SPECS[name].sha256)
+    assert list(theirs.values()) == list(range(len(theirs)))
+    assert encodings.get(name)._mergeable_ranks == theirs
+    assert encodings.parse_ranks(path.read_bytes()) == theirs
 
 
 def test_corrupt_rank_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
