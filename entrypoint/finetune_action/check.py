@@ -41,7 +41,7 @@ class FileReport(NamedTuple):
     billed_tokens_per_epoch: int
     truncated_examples: int
     distributions: dict[str, Distribution | None]  # keys: DISTRIBUTIONS
-    example_hashes: bytes  # 8-byte blake2b of each example's line, in file order (not in JSON)
+    example_hashes: bytes  # validate.example_hash() of each example, in file order (not in JSON)
 
     def hashes(self) -> Iterator[bytes]:
         """The per-example content hashes, in file order (for diffs against the base branch)."""

@@ -41,6 +41,8 @@ def test_parallel_scan_equals_single_process(tmp_path: Path, monkeypatch: pytest
     assert parallel.counts == single.counts
     assert single.counts["invalid-json"] == 31 and single.counts["blank-line"] == 34
     assert single.counts["example-truncated"] > 0
+    kept = [line.encode() for line in path.read_text("utf-8").splitlines() if line and line != "{not json"]
+    assert single.hashes == b"".join(validate.example_hash(line) for line in kept)
 
 
 def test_problems_kept_per_code_are_capped_but_all_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,3 +110,39 @@ def test_special_tokens_in_reinforcement_grader_fields(tmp_path: Path) -> None:
     rules = validate.Rules("reinforcement", "reinforcement", "o200k_base", False, None)
     scan = validate.scan_file(path, rules, workers=1)
     assert [p[0] for p in scan.problems if p[2] == "special-token"] == [1]
+
+
+def test_plain_chat_shortcut_equals_the_general_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # validate._plain_chat checks and counts the commonest examples in one pass; every shape
+    # near its edge must come out exactly as formats.check + count.example_tokens say.
+    system, user, assistant = ({"role": r, "content": f"{r} text, with some words"} for r in ("system", "user", "assistant"))
+    examples = [
+        [system, user, assistant],
+        [user, assistant, user, assistant],
+        [system, user],
+        [system, assistant],
+        [assistant],
+        [user],
+        [system, {"role": "user", "content": ""}, assistant],
+        [system, user, {"role": "assistant", "content": "x", "weight": 0}],
+        [system, user, {"role": "assistant", "content": None}],
+        [system, user, {"role": "assistant", "content": [{"type": "text", "text": "part"}]}],
+        [system, {"role": "developer", "content": "d"}, user, assistant],
+        [system, {"role": "tool", "content": "t"}, assistant],
+        [system, {"role": "user", "content": "u", "name": "n"}, assistant],
+        [system, {"content": "no role"}, assistant],
+        [system, "not a message", assistant],
+        [],
+    ]
+    lines = [json.dumps({"messages": messages}) for messages in examples]
+    lines += [json.dumps({"messages": [system, user, assistant], "tools": []}), json.dumps({"messages": "text"}), json.dumps({"prompt": "p", "completion": "c"})]
+    path = tmp_path / "edges.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rules = RULES._replace(example_token_limit=30)
+    shortcut = validate.scan_file(path, rules, workers=1)
+    counter = validate._counter(rules.encoding)
+    assert sum(validate._plain_chat(json.loads(line), counter) is not None for line in lines) == 6
+    monkeypatch.setattr(validate, "_plain_chat", lambda example, count: None)
+    general = validate.scan_file(path, rules, workers=1)
+    assert shortcut == general
+    assert {code for _line, _column, code, _message in general.problems} >= {"missing-system", "missing-user", "no-trainable-assistant", "mixed-formats", "example-truncated"}

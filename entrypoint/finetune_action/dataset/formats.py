@@ -48,6 +48,11 @@ _INPUT_KEYS = ("messages", "tools", "parallel_tool_calls")
 
 Found = list[tuple[str, str]]
 
+#: The role problems of a chat example (validate._plain_chat reports them without check()).
+MISSING_SYSTEM = ("missing-system", "no system message in messages")
+MISSING_USER = ("missing-user", "no user message in messages")
+NO_TRAINABLE = ("no-trainable-assistant", "no assistant message to train on (every example needs one with weight 1 or no weight)")
+
 
 def detect(example: dict, method: str) -> str | None:
     """The format an example is written in, None when no known key is present."""
@@ -164,11 +169,11 @@ def _conversation(example: dict, format: str, prefix: str, found: Found, images:
         found.append(("wrong-type", f'"{prefix}parallel_tool_calls" must be true or false'))
     if format != "reinforcement":
         if "system" not in present:
-            found.append(("missing-system", f"no system message in {prefix}messages"))
+            found.append((MISSING_SYSTEM[0], f"no system message in {prefix}messages"))
         if "user" not in present:
-            found.append(("missing-user", f"no user message in {prefix}messages"))
+            found.append((MISSING_USER[0], f"no user message in {prefix}messages"))
     if format == "chat" and not trainable:
-        found.append(("no-trainable-assistant", "no assistant message to train on (every example needs one with weight 1 or no weight)"))
+        found.append(NO_TRAINABLE)
     if format == "reinforcement" and type(messages[-1]) is dict and messages[-1].get("role") != "user":
         found.append(("last-message-not-user", "the last message must be from the user: the model writes the answer the grader scores"))
 

@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import orjson
+
 from finetune_action.dataset import formats, read
 from finetune_action.tokens import count as token_count
 from finetune_action.tokens import encodings
@@ -25,6 +27,16 @@ PARALLEL_MIN_BYTES = 8 << 20
 #: Smallest byte range handed to a worker.
 RANGE_MIN_BYTES = 1 << 20
 HASH_BYTES = 8
+
+
+def example_hash(line: bytes) -> bytes:
+    """The content hash kept per example (duplicates, leakage, PR diffs; data.split keys on it).
+
+    The first HASH_BYTES of sha256 over the line without its line end: a content identity,
+    not a security boundary (64 bits collide by design at 2**32 examples). sha256 runs on
+    the CPU's SHA instructions: the fastest of hashlib's hashes wherever we run.
+    """
+    return hashlib.sha256(line).digest()[:HASH_BYTES]
 
 
 class Rules(NamedTuple):
@@ -41,7 +53,7 @@ class Scan(NamedTuple):
     """Everything learnt from a file (or one byte range of it), per example in file order."""
 
     lines: int
-    hashes: bytearray  # HASH_BYTES of blake2b per example, over the line's bytes
+    hashes: bytearray  # example_hash() of each example
     example_lines: array  # 1-based line number of each example
     tokens: array  # per example, by the format's counting rule
     assistant_tokens: array
@@ -123,8 +135,10 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
     problems = scan.problems
     counts = scan.counts
     hashes = scan.hashes
-    blake2b = hashlib.blake2b
+    sha256 = hashlib.sha256
     example_tokens = token_count.example_tokens
+    loads = orjson.loads
+    JSONDecodeError = orjson.JSONDecodeError
     check = formats.check
     detect = formats.detect
     method = rules.method
@@ -144,30 +158,42 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
         line += 1
         if line == 1 and start == 0 and raw.startswith(read.BOM):
             raw = raw[len(read.BOM):]
-        parsed = read.parse(raw)
-        if parsed is None:
-            report(line, None, "blank-line", "blank line (skipped); remove it")
-            continue
-        if type(parsed) is read.LineProblem:
-            report(line, parsed.column, parsed.code, parsed.message)
-            continue
-        stripped, example = parsed
+        try:
+            example = loads(raw)  # read.parse's first step, inlined: line ends are JSON whitespace
+            stripped = raw.rstrip(b"\r\n")
+        except JSONDecodeError:
+            parsed = read.parse(raw)
+            if parsed is None:
+                report(line, None, "blank-line", "blank line (skipped); remove it")
+                continue
+            if type(parsed) is read.LineProblem:
+                report(line, parsed.column, parsed.code, parsed.message)
+                continue
+            stripped, example = parsed
         if type(example) is not dict:
             report(line, None, "not-an-object", "each line must be a JSON object (one example), not " + formats.kind(example))
             continue
         format = detect(example, method) or expected
-        if format != expected:
-            report(line, None, "mixed-formats", f"this example is in {format} format but the file is {expected} (from its first example); keep one format per file")
-        found, images = check(example, format, vision)
-        for code, message in found:
-            report(line, None, code, message)
-        if images:
-            scan.features.add("images")
-        if "tools" in example or ("input" in example and type(example["input"]) is dict and "tools" in example["input"]):
-            scan.features.add("tools")
-        if "functions" in example:
-            scan.features.add("functions")
-        total, assistant, n_messages = example_tokens(example, format, count)
+        plain = _plain_chat(example, count) if format == "chat" == expected else None
+        if plain is not None:
+            total, assistant, n_messages, roles = plain
+            if roles != _ALL_PLAIN_ROLES:
+                for role, (code, message) in _PLAIN_ROLE_PROBLEMS:
+                    if not roles & role:
+                        report(line, None, code, message)
+        else:
+            if format != expected:
+                report(line, None, "mixed-formats", f"this example is in {format} format but the file is {expected} (from its first example); keep one format per file")
+            found, images = check(example, format, vision)
+            for code, message in found:
+                report(line, None, code, message)
+            if images:
+                scan.features.add("images")
+            if "tools" in example or ("input" in example and type(example["input"]) is dict and "tools" in example["input"]):
+                scan.features.add("tools")
+            if "functions" in example:
+                scan.features.add("functions")
+            total, assistant, n_messages = example_tokens(example, format, count)
         # The counter flags the strings it counts that hold `<|`; reinforcement examples also
         # carry free grader fields it does not count, so their raw line is searched too. An
         # escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a token.
@@ -177,12 +203,57 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
             flagged.clear()
         if limit is not None and total > limit:
             report(line, None, "example-truncated", f"{total} tokens, over the model's {limit} per example: it will be cut to {limit} (and billed for {limit})")
-        hashes += blake2b(stripped, digest_size=HASH_BYTES).digest()
+        hashes += sha256(stripped).digest()[:HASH_BYTES]  # example_hash(), inlined
         lines_append(line)
         tokens_append(total)
         assistant_append(assistant)
         messages_append(n_messages)
     return scan._replace(lines=line)
+
+
+_SYSTEM, _USER, _ASSISTANT = 1, 2, 4
+_ALL_PLAIN_ROLES = _SYSTEM | _USER | _ASSISTANT
+_PLAIN_ROLE_PROBLEMS = ((_SYSTEM, formats.MISSING_SYSTEM), (_USER, formats.MISSING_USER), (_ASSISTANT, formats.NO_TRAINABLE))
+_PLAIN_MESSAGE_TOKENS = token_count.TOKENS_PER_MESSAGE + 1  # each plain role is one token (ROLE_TOKENS)
+
+
+def _plain_chat(example: dict, count: token_count.Count) -> tuple[int, int, int, int] | None:
+    """(tokens, assistant tokens, messages, roles seen) of the commonest chat example, else None.
+
+    That example holds only "messages", each exactly a role (system, user or assistant) and
+    a non-empty text. formats.check would find nothing in it but the role warnings and
+    count.chat_tokens would take its shortcut for every message, so one pass does both
+    jobs. Anything else takes the general path; tests hold the two paths equal.
+    """
+    if len(example) != 1:
+        return None
+    messages = example.get("messages")
+    if type(messages) is not list or not messages:
+        return None
+    total = token_count.TOKENS_PER_EXAMPLE
+    assistant = 0
+    roles = 0
+    for message in messages:
+        if type(message) is not dict or len(message) != 2:
+            return None
+        content = message.get("content")
+        if type(content) is not str or not content:
+            return None
+        role = message.get("role")
+        if role == "assistant":
+            n = count(content)
+            assistant += n
+            roles |= _ASSISTANT
+        elif role == "user":
+            n = count(content)
+            roles |= _USER
+        elif role == "system":
+            n = count(content)
+            roles |= _SYSTEM
+        else:
+            return None
+        total += _PLAIN_MESSAGE_TOKENS + n
+    return total, assistant, len(messages), roles
 
 
 def _special_tokens_in(value: Any, specials: tuple[str, ...]) -> list[str]:

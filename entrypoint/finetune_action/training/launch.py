@@ -61,11 +61,6 @@ class _Sink:
         return PreparedFile(self.role, self.filename, self.path, self.digest.hexdigest(), self.bytes, self.examples)
 
 
-def example_hash(line: bytes) -> bytes:
-    """The content hash the check keeps per example (validate.scan_range), which data.split keys on."""
-    return hashlib.blake2b(line, digest_size=validate.HASH_BYTES).digest()
-
-
 def example_lines(path: Path) -> Any:
     """Each example line of a JSONL file without its line end, BOM and blank lines skipped."""
     for number, raw in enumerate(read.lines(path, 0, path.stat().st_size), start=1):
@@ -84,7 +79,7 @@ def prepare_files(config: Config, fingerprint: str, directory: Path | None) -> P
     try:
         for data in config.train:
             for line in example_lines(data.path):
-                moved = validation is not None and config.split is not None and check.in_validation(example_hash(line), config.split)
+                moved = validation is not None and config.split is not None and check.in_validation(validate.example_hash(line), config.split)
                 (validation if moved else train).write(line + b"\n")
         for data in config.validation:
             for line in example_lines(data.path):
