@@ -76,7 +76,7 @@ def test_ranks_equal_tiktokens_own_parser(name: str, tmp_path: Path, monkeypatch
 def test_corrupt_rank_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = encodings.SPECS["cl100k_base"]
     monkeypatch.setitem(encodings.SPECS, "cl100k_base", spec._replace(sha256="0" * 64))
-    with pytest.raises(EnvironmentProblem, match="cl100k_base.tiktoken.gz is corrupt: sha256 223921b7.*expected 0000.*Reinstall"):
+    with pytest.raises(EnvironmentProblem, match="cl100k_base.tiktoken is corrupt: sha256 223921b7.*expected 0000.*Reinstall"):
         encodings.rank_file_bytes("cl100k_base")
 
 
