@@ -112,37 +112,90 @@ def test_special_tokens_in_reinforcement_grader_fields(tmp_path: Path) -> None:
     assert [p[0] for p in scan.problems if p[2] == "special-token"] == [1]
 
 
-def test_plain_chat_shortcut_equals_the_general_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # validate._plain_chat checks and counts the commonest examples in one pass; every shape
-    # near its edge must come out exactly as formats.check + count.example_tokens say.
+def test_common_chat_shortcut_equals_the_general_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # validate._common_chat checks and counts the common example shapes in one pass; every
+    # shape at or near its edges must come out exactly as formats.check + count.example_tokens say.
     system, user, assistant = ({"role": r, "content": f"{r} text, with some words"} for r in ("system", "user", "assistant"))
-    examples = [
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "Find it.", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]
+
+    def call(call_id: str = "call_1", arguments: object = '{"q": "x"}', **changes: object) -> dict:
+        return {"id": call_id, "type": "function", "function": {"name": "lookup", "arguments": arguments}, **changes}
+
+    def calling(*calls: dict) -> dict:
+        return {"role": "assistant", "tool_calls": list(calls)}
+
+    def answer(call_id: str = "call_1", content: object = '{"found": true}', **changes: object) -> dict:
+        return {"role": "tool", "tool_call_id": call_id, "content": content, **changes}
+
+    conversations = [
+        # shortcut shapes
         [system, user, assistant],
         [user, assistant, user, assistant],
         [system, user],
         [system, assistant],
         [assistant],
-        [user],
+        [system, user, calling(call()), answer(), assistant],
+        [system, user, calling(call("a"), call("b")), answer("b"), answer("a", content=""), assistant],
+        [system, user, calling(call(arguments='{"q": "<|endoftext|>"}')), answer()],
+        # general path: not the shapes, or problems in them
         [system, {"role": "user", "content": ""}, assistant],
         [system, user, {"role": "assistant", "content": "x", "weight": 0}],
         [system, user, {"role": "assistant", "content": None}],
         [system, user, {"role": "assistant", "content": [{"type": "text", "text": "part"}]}],
         [system, {"role": "developer", "content": "d"}, user, assistant],
-        [system, {"role": "tool", "content": "t"}, assistant],
         [system, {"role": "user", "content": "u", "name": "n"}, assistant],
         [system, {"content": "no role"}, assistant],
         [system, "not a message", assistant],
         [],
+        [system, user, answer(), assistant],
+        [system, user, calling(call()), answer("other"), assistant],
+        [system, user, calling(call()), answer(content=["part"]), assistant],
+        [system, user, calling(call()), answer(name="lookup"), assistant],
+        [system, user, calling(call()), {"role": "tool", "content": "no id"}, assistant],
+        [system, user, {**calling(call()), "content": "and text"}, answer(), assistant],
+        [system, user, calling(), assistant],
+        [system, user, {"role": "user", "tool_calls": [call()]}, assistant],
+        [system, user, calling(call(extra=1)), answer(), assistant],
+        [system, user, calling(call(type="code")), answer(), assistant],
+        [system, user, calling(call(call_id=7)), assistant],
+        [system, user, calling({**call(), "function": {"name": "", "arguments": "{}"}}), answer(), assistant],
+        [system, user, calling({**call(), "function": {"name": "lookup", "arguments": "{}", "strict": True}}), answer(), assistant],
+        [system, user, calling(call(arguments="{not json")), answer(), assistant],
+        [system, user, calling(call(arguments={"q": "x"})), answer(), assistant],
+        [system, user, calling(call(arguments="NaN")), answer(), assistant],  # json's leniency decides
+        [system, user, calling(call(arguments=str(2**70))), answer(), assistant],  # valid: the shortcut takes it
+        [system, user, calling(call(arguments="[" * 5000 + "]" * 5000)), answer(), assistant],
     ]
-    lines = [json.dumps({"messages": messages}) for messages in examples]
-    lines += [json.dumps({"messages": [system, user, assistant], "tools": []}), json.dumps({"messages": "text"}), json.dumps({"prompt": "p", "completion": "c"})]
+    lines = [json.dumps({"messages": messages}) for messages in conversations]
+    tooled = [system, user, calling(call()), answer(), assistant]
+    lines += [
+        json.dumps({"messages": tooled, "tools": tools}),  # shortcut
+        json.dumps({"messages": tooled, "tools": tools, "parallel_tool_calls": True}),  # shortcut
+        json.dumps({"messages": [system, user, assistant], "tools": []}),  # shortcut
+        json.dumps({"messages": [system, user, assistant], "tools": None}),  # shortcut
+        json.dumps({"messages": tooled, "tools": [{"type": "function", "function": {"name": "stop <|endofprompt|>"}}]}),  # shortcut
+        json.dumps({"messages": tooled, "tools": [{"type": "function", "function": {"description": "no name"}}]}),
+        json.dumps({"messages": tooled, "tools": {"not": "a list"}}),
+        json.dumps({"messages": tooled, "tools": tools, "parallel_tool_calls": "yes"}),
+        json.dumps({"messages": tooled, "functions": [{"name": "lookup"}]}),
+        json.dumps({"messages": tooled, "metadata": {}}),
+        json.dumps({"messages": "text"}),
+        json.dumps({"prompt": "p", "completion": "c"}),
+    ]
     path = tmp_path / "edges.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    rules = RULES._replace(example_token_limit=30)
+    rules = RULES._replace(example_token_limit=40)
     shortcut = validate.scan_file(path, rules, workers=1)
     counter = validate._counter(rules.encoding)
-    assert sum(validate._plain_chat(json.loads(line), counter) is not None for line in lines) == 6
-    monkeypatch.setattr(validate, "_plain_chat", lambda example, count: None)
+    taken = [validate._common_chat(json.loads(line), counter) is not None for line in lines]
+    assert sum(taken) == 8 + 1 + 5
+    only_shortcut = tmp_path / "tooled.jsonl"
+    only_shortcut.write_text(json.dumps({"messages": tooled, "tools": tools}) + "\n", encoding="utf-8")
+    assert validate.scan_file(only_shortcut, rules, workers=1).features == {"tools"}
+    monkeypatch.setattr(validate, "_common_chat", lambda example, count: None)
     general = validate.scan_file(path, rules, workers=1)
     assert shortcut == general
-    assert {code for _line, _column, code, _message in general.problems} >= {"missing-system", "missing-user", "no-trainable-assistant", "mixed-formats", "example-truncated"}
+    codes = {code for _line, _column, code, _message in general.problems}
+    assert codes >= {"missing-system", "missing-user", "no-trainable-assistant", "mixed-formats", "example-truncated", "special-token",
+                     "unknown-tool-call-id", "invalid-tool-call", "invalid-tool-arguments", "invalid-tool", "unknown-key", "wrong-type"}
+    assert general.features == {"tools", "functions"}

@@ -48,7 +48,7 @@ _INPUT_KEYS = ("messages", "tools", "parallel_tool_calls")
 
 Found = list[tuple[str, str]]
 
-#: The role problems of a chat example (validate._plain_chat reports them without check()).
+#: The role problems of a chat example (validate._common_chat reports them without check()).
 MISSING_SYSTEM = ("missing-system", "no system message in messages")
 MISSING_USER = ("missing-user", "no user message in messages")
 NO_TRAINABLE = ("no-trainable-assistant", "no assistant message to train on (every example needs one with weight 1 or no weight)")
@@ -164,7 +164,7 @@ def _conversation(example: dict, format: str, prefix: str, found: Found, images:
             trainable = True
     tools = example.get("tools")
     if tools is not None:
-        _tools(tools, f"{prefix}tools", found)
+        check_tools(tools, f"{prefix}tools", found)
     if "parallel_tool_calls" in example and type(example["parallel_tool_calls"]) is not bool:
         found.append(("wrong-type", f'"{prefix}parallel_tool_calls" must be true or false'))
     if format != "reinforcement":
@@ -285,9 +285,12 @@ def _function_call(function: Any, where: str, found: Found) -> None:
         json.loads(arguments)
     except ValueError:
         found.append(("invalid-tool-arguments", f"{where}: arguments is not valid JSON: {arguments[:40]!r}"))
+    except RecursionError:
+        found.append(("invalid-tool-arguments", f"{where}: arguments is JSON nested too deeply"))
 
 
-def _tools(tools: Any, where: str, found: Found) -> None:
+def check_tools(tools: Any, where: str, found: Found) -> None:
+    """Problems of a `tools` list of function definitions, appended to `found`."""
     if type(tools) is not list:
         found.append(("invalid-tool", f"{where} must be a list"))
         return

@@ -174,9 +174,11 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
             report(line, None, "not-an-object", "each line must be a JSON object (one example), not " + formats.kind(example))
             continue
         format = detect(example, method) or expected
-        plain = _plain_chat(example, count) if format == "chat" == expected else None
-        if plain is not None:
-            total, assistant, n_messages, roles = plain
+        common = _common_chat(example, count) if format == "chat" == expected else None
+        if common is not None:
+            total, assistant, n_messages, roles = common
+            if "tools" in example:
+                scan.features.add("tools")
             if roles != _ALL_PLAIN_ROLES:
                 for role, (code, message) in _PLAIN_ROLE_PROBLEMS:
                     if not roles & role:
@@ -214,45 +216,97 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
 _SYSTEM, _USER, _ASSISTANT = 1, 2, 4
 _ALL_PLAIN_ROLES = _SYSTEM | _USER | _ASSISTANT
 _PLAIN_ROLE_PROBLEMS = ((_SYSTEM, formats.MISSING_SYSTEM), (_USER, formats.MISSING_USER), (_ASSISTANT, formats.NO_TRAINABLE))
-_PLAIN_MESSAGE_TOKENS = token_count.TOKENS_PER_MESSAGE + 1  # each plain role is one token (ROLE_TOKENS)
+# Every role name, "function" included, is one token (count.ROLE_TOKENS; tests/tokens proves it).
+_MESSAGE_TOKENS = token_count.TOKENS_PER_MESSAGE + 1  # a message: 3, plus its role
+_FUNCTION_TOKENS = token_count.ROLE_TOKENS["function"]  # a tool call's "type": "function"
 
 
-def _plain_chat(example: dict, count: token_count.Count) -> tuple[int, int, int, int] | None:
-    """(tokens, assistant tokens, messages, roles seen) of the commonest chat example, else None.
+def _common_chat(example: dict, count: token_count.Count) -> tuple[int, int, int, int] | None:
+    """(tokens, assistant tokens, messages, roles seen) of a chat example of the common shapes, else None.
 
-    That example holds only "messages", each exactly a role (system, user or assistant) and
-    a non-empty text. formats.check would find nothing in it but the role warnings and
-    count.chat_tokens would take its shortcut for every message, so one pass does both
-    jobs. Anything else takes the general path; tests hold the two paths equal.
+    The shapes: "messages" (plus "tools" and "parallel_tool_calls"), each message exactly a
+    role (system, user or assistant) and a non-empty text; an assistant's "tool_calls" alone,
+    each call exactly id, type "function" and function {name, arguments}; or a tool answer of
+    exactly role, tool_call_id (of an earlier call) and content. In these formats.check finds
+    nothing but the role warnings (roles seen: system 1, user 2, assistant 4) and
+    count.chat_tokens adds what is added here, so one pass does both jobs. Anything else,
+    including every example with a problem, takes the general path; tests hold the two
+    paths equal.
     """
-    if len(example) != 1:
-        return None
     messages = example.get("messages")
     if type(messages) is not list or not messages:
         return None
+    tools = None
+    if len(example) != 1:
+        tools = example.get("tools")
+        if len(example) != 1 + ("tools" in example) + ("parallel_tool_calls" in example):
+            return None
+        if type(example.get("parallel_tool_calls", True)) is not bool:
+            return None
+        if tools is not None:
+            found: formats.Found = []
+            formats.check_tools(tools, "tools", found)
+            if found:
+                return None
     total = token_count.TOKENS_PER_EXAMPLE
     assistant = 0
     roles = 0
+    call_ids: set[str] = set()
     for message in messages:
-        if type(message) is not dict or len(message) != 2:
-            return None
-        content = message.get("content")
-        if type(content) is not str or not content:
+        if type(message) is not dict:
             return None
         role = message.get("role")
-        if role == "assistant":
-            n = count(content)
+        if len(message) == 2:
+            content = message.get("content")
+            if type(content) is str and content:
+                if role == "assistant":
+                    n = count(content)
+                    assistant += n
+                    roles |= _ASSISTANT
+                elif role == "user":
+                    n = count(content)
+                    roles |= _USER
+                elif role == "system":
+                    n = count(content)
+                    roles |= _SYSTEM
+                else:
+                    return None
+                total += _MESSAGE_TOKENS + n
+                continue
+            calls = message.get("tool_calls")
+            if role != "assistant" or type(calls) is not list or not calls:
+                return None
+            n = 0
+            for call in calls:
+                if type(call) is not dict or len(call) != 3:
+                    return None
+                call_id = call.get("id")
+                function = call.get("function")
+                if type(call_id) is not str or call.get("type") != "function" or type(function) is not dict or len(function) != 2:
+                    return None
+                name = function.get("name")
+                arguments = function.get("arguments")
+                if type(name) is not str or not name or type(arguments) is not str:
+                    return None
+                try:
+                    orjson.loads(arguments)
+                except orjson.JSONDecodeError:
+                    return None  # json may still accept it: the general path decides
+                call_ids.add(call_id)
+                n += count(call_id) + _FUNCTION_TOKENS + count(name) + count(arguments)
             assistant += n
             roles |= _ASSISTANT
-        elif role == "user":
-            n = count(content)
-            roles |= _USER
-        elif role == "system":
-            n = count(content)
-            roles |= _SYSTEM
+            total += _MESSAGE_TOKENS + n
+        elif len(message) == 3 and role == "tool":
+            call_id = message.get("tool_call_id")
+            content = message.get("content")
+            if type(call_id) is not str or call_id not in call_ids or type(content) is not str:
+                return None
+            total += _MESSAGE_TOKENS + count(call_id) + count(content)
         else:
             return None
-        total += _PLAIN_MESSAGE_TOKENS + n
+    if tools:
+        total += token_count.json_tokens(tools, count)
     return total, assistant, len(messages), roles
 
 

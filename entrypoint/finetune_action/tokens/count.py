@@ -93,12 +93,12 @@ def make_counter(encoding: tiktoken.Encoding) -> Count:
                 cache[text] = found
         return found
 
-    count.json_cache = {}  # type: ignore[attr-defined]  # see _json_tokens
+    count.json_cache = {}  # type: ignore[attr-defined]  # see json_tokens
     count.flagged = flagged  # type: ignore[attr-defined]
     return count
 
 
-def _json_tokens(value: Any, count: Count) -> int:
+def json_tokens(value: Any, count: Count) -> int:
     """Tokens of the compact JSON of `value` (tool and function definitions).
 
     Examples repeat the same definitions, so the count is remembered per counter under
@@ -196,7 +196,7 @@ def chat_tokens(messages: Any, tools: Any, count: Count) -> ExampleTokens:
             total += n
             assistant += out
     if tools:
-        total += _json_tokens(tools, count)
+        total += json_tokens(tools, count)
     return ExampleTokens(total, assistant, len(messages) if type(messages) is list else 0)
 
 
