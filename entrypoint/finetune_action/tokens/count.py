@@ -48,10 +48,14 @@ Count = Callable[[str], int]
 #: Every role name is one token in both cl100k_base and o200k_base (tests/tokens prove it).
 ROLE_TOKENS = {"system": 1, "user": 1, "assistant": 1, "tool": 1, "function": 1, "developer": 1}
 
+# What the counter remembers is bounded by entries and by size, whatever the data: long
+# documents repeated in every example must not grow a worker past its memory target.
 _CACHE_LIMIT = 4096
+_CACHE_CHARS = 4_000_000  # at most 32 MB even in 4-byte characters with tiktoken's UTF-8 copy
 _SHORT = 24  # roles, types, ids: few distinct values, counted once each
 _SHORT_LIMIT = 50_000
 _JSON_CACHE_LIMIT = 1024
+_JSON_CACHE_BYTES = 4_000_000
 
 
 def make_counter(encoding: tiktoken.Encoding) -> Count:
@@ -71,8 +75,10 @@ def make_counter(encoding: tiktoken.Encoding) -> Count:
     cache: dict[str, int] = {}
     short: dict[str, int] = {}
     flagged: list[str] = []
+    remembered = 0  # characters in `cache`
 
     def count(text: str) -> int:
+        nonlocal remembered
         size = len(text)
         table = short if size < _SHORT else cache
         found = table.get(text)
@@ -88,12 +94,15 @@ def make_counter(encoding: tiktoken.Encoding) -> Count:
                 if len(short) < _SHORT_LIMIT:
                     short[text] = found
             elif size >= 48:
-                if len(cache) >= _CACHE_LIMIT:
+                remembered += size
+                if len(cache) >= _CACHE_LIMIT or remembered > _CACHE_CHARS:
                     cache.clear()
+                    remembered = size
                 cache[text] = found
         return found
 
     count.json_cache = {}  # type: ignore[attr-defined]  # see json_tokens
+    count.json_cache_bytes = [0]  # type: ignore[attr-defined]
     count.flagged = flagged  # type: ignore[attr-defined]
     return count
 
@@ -115,8 +124,11 @@ def json_tokens(value: Any, count: Count) -> int:
     if cache is not None and b"null" not in key and b"<|" not in key:
         found = cache.get(key)
         if found is None:
-            if len(cache) >= _JSON_CACHE_LIMIT:
+            size = count.json_cache_bytes  # type: ignore[attr-defined]
+            size[0] += len(key)
+            if len(cache) >= _JSON_CACHE_LIMIT or size[0] > _JSON_CACHE_BYTES:
                 cache.clear()
+                size[0] = len(key)
             found = cache[key] = count(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
         return found
     return count(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
