@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -224,9 +227,8 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
     training_tokens = array("I")
     training_messages = array("I")
     training_assistant = array("I")
-    first_seen: dict[int, tuple[str, str, int]] = {}  # hash -> (role, path, line); only built when needed
-    everything = bytearray().join(scan.hashes for _data, _role, _format, scan in scans if scan)
-    has_repeats = len(set(memoryview(everything).cast("Q"))) < len(everything) // validate.HASH_BYTES
+    first_seen: dict[int, tuple[str, str, int]] = {}  # hash -> (role, path, line), for repeated hashes only
+    repeated = _repeated(memoryview(bytearray().join(scan.hashes for _data, _role, _format, scan in scans if scan)).cast("Q"))
     distributions = _Distributions()
     for data, role, format, scan in scans:
         if scan is None:
@@ -249,10 +251,12 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
                     training_tokens.append(n)
                     training_messages.append(scan.messages[index])
                     training_assistant.append(scan.assistant_tokens[index])
-        if has_repeats:
-            hashes = memoryview(scan.hashes).cast("Q")
-            for index, example_role in enumerate(roles):
-                _repeat(first_seen, hashes[index], "validation" if example_role else "train", data.display_path, scan.example_lines[index], add)
+        if repeated:
+            kept: Counter = Counter()  # problems kept per code in this file, as the scan keeps them
+            for index, digest in enumerate(memoryview(scan.hashes).cast("Q")):
+                if digest in repeated:
+                    example_role = "validation" if roles[index] else "train"
+                    _repeat(first_seen, digest, example_role, data.display_path, scan.example_lines[index], add, kept)
         reports.append(
             FileReport(
                 path=data.display_path,
@@ -308,37 +312,71 @@ def _example_roles(scan: validate.Scan, role: str, split: Split | None) -> bytea
     return bytearray(in_validation(data[i : i + validate.HASH_BYTES], split) for i in range(0, len(data), validate.HASH_BYTES))
 
 
-def _repeat(first_seen: dict, digest: int, role: str, path: str, line: int, add: Callable) -> None:
+def _repeated(hashes: Sequence[int]) -> set[int]:
+    """The content hashes that occur more than once (usually none: one set, built in C, says so)."""
+    if len(set(hashes)) == len(hashes):
+        return set()
+    seen: set[int] = set()
+    repeated: set[int] = set()
+    for digest in hashes:
+        if digest in seen:
+            repeated.add(digest)
+        else:
+            seen.add(digest)
+    return repeated
+
+
+def _repeat(first_seen: dict, digest: int, role: str, path: str, line: int, add: Callable, kept: Counter) -> None:
     seen = first_seen.get(digest)
     if seen is None:
         first_seen[digest] = (role, path, line)
-    elif seen[0] == role:
-        add(Problem(path, line, None, "duplicate-example", f"exact duplicate of {seen[1]}:{seen[2]}; it is trained on (and billed) twice"))
+        return
+    code = "duplicate-example" if seen[0] == role else "train-validation-overlap"
+    if kept[code] >= validate.MAX_KEPT_PER_CODE:
+        add(None, code=code)
+        return
+    kept[code] += 1
+    if seen[0] == role:
+        add(Problem(path, line, None, code, f"exact duplicate of {seen[1]}:{seen[2]}; it is trained on (and billed) twice"))
     else:
-        add(Problem(path, line, None, "train-validation-overlap", f"the same example is in the {seen[0]} data at {seen[1]}:{seen[2]}: validation on training data overstates quality"))
+        add(Problem(path, line, None, code, f"the same example is in the {seen[0]} data at {seen[1]}:{seen[2]}: validation on training data overstates quality"))
 
 
 def distribution(values: Sequence[int]) -> Distribution | None:
-    """min, max, mean, median, p5 and p95 (numpy's default linear quantiles), None when empty."""
+    """min, max, mean, median, p5 and p95 (numpy's default linear quantiles), None when empty.
+
+    Read off a histogram rather than a sorted copy: token counts repeat, so a million examples
+    take a few thousand entries instead of a million Python integers.
+    """
     if not values:
         return None
-    ordered = sorted(values)
+    histogram = sorted(Counter(values).items())
+    ends = list(accumulate(n for _value, n in histogram))  # rank just past each value
+
+    def at(rank: int) -> int:
+        return histogram[bisect_right(ends, rank)][0]
+
+    size = len(values)
     return Distribution(
-        min=ordered[0],
-        max=ordered[-1],
-        mean=sum(ordered) / len(ordered),
-        median=quantile(ordered, 0.5),
-        p5=quantile(ordered, 0.05),
-        p95=quantile(ordered, 0.95),
+        min=histogram[0][0],
+        max=histogram[-1][0],
+        mean=sum(values) / size,
+        median=_interpolate(at, size, 0.5),
+        p5=_interpolate(at, size, 0.05),
+        p95=_interpolate(at, size, 0.95),
     )
 
 
 def quantile(ordered: Sequence[int], q: float) -> float:
     """The q-quantile of sorted values, interpolating linearly like numpy.quantile's default."""
-    position = (len(ordered) - 1) * q
+    return _interpolate(ordered.__getitem__, len(ordered), q)
+
+
+def _interpolate(at: Callable[[int], int], size: int, q: float) -> float:
+    position = (size - 1) * q
     low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    high = min(low + 1, size - 1)
+    return at(low) + (at(high) - at(low)) * (position - low)
 
 
 def _counting(model: models.ModelInfo, formats_seen: list[str], estimate: cost.Estimate, split: Split | None) -> dict[str, str]:

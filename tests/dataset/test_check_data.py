@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+from array import array
 from pathlib import Path
 
+import numpy
+import pytest
+
 from finetune_action import check, config, models
+from finetune_action.dataset import validate
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
@@ -57,3 +63,33 @@ def test_unknown_models_are_not_refused_images() -> None:
     assert report.errors == ()
     assert [w.code for w in report.warnings] == ["unknown-model", "few-examples"]
     assert report.estimated_cost_usd is None and report.price is None
+
+
+def test_repeats_keep_a_capped_number_of_problems_but_count_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file repeated five times over must not hold (or print) one problem per repeat.
+    monkeypatch.setattr(validate, "MAX_KEPT_PER_CODE", 10)
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}) for i in range(30)]
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(lines * 5) + "\n")
+    valid = tmp_path / "valid.jsonl"
+    valid.write_text("\n".join(lines[:12]) + "\n")
+    report = check.check_data(
+        config="", name="t", model=models.resolve("gpt-4o-mini"), method="supervised",
+        train=(config.DataFile(train, "train.jsonl"),), validation=(config.DataFile(valid, "valid.jsonl"),), workers=1,
+    )
+    assert report.problem_counts["duplicate-example"] == 120
+    assert report.problem_counts["train-validation-overlap"] == 12
+    kept = [p for p in report.warnings + report.errors if p.code == "duplicate-example"]
+    assert len(kept) == 10 and kept[0].line == 31 and "exact duplicate of train.jsonl:1;" in kept[0].message
+    assert len([p for p in report.warnings + report.errors if p.code == "train-validation-overlap"]) == 10
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_distribution_equals_numpy(seed: int) -> None:
+    rng = random.Random(seed)
+    values = array("I", (rng.choice([rng.randint(0, 40), rng.randint(0, 70_000)]) for _ in range(rng.randint(1, 3000))))
+    got = check.distribution(values)
+    assert (got.min, got.max) == (min(values), max(values))
+    assert got.mean == pytest.approx(numpy.mean(values), rel=1e-12)
+    for name, q in (("median", 0.5), ("p5", 0.05), ("p95", 0.95)):
+        assert getattr(got, name) == pytest.approx(numpy.quantile(values, q), rel=1e-12), name
