@@ -286,7 +286,7 @@ def _function_call(function: Any, where: str, found: Found) -> None:
     except ValueError:
         found.append(("invalid-tool-arguments", f"{where}: arguments is not valid JSON: {arguments[:40]!r}"))
     except RecursionError:
-        found.append(("invalid-tool-arguments", f"{where}: arguments is JSON nested too deeply"))
+        found.append(("invalid-tool-arguments", f"{where}: arguments is JSON nested too deeply to read; flatten it"))
 
 
 def check_tools(tools: Any, where: str, found: Found) -> None:
