@@ -229,7 +229,6 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
     training_assistant = array("I")
     first_seen: dict[int, tuple[str, str, int]] = {}  # hash -> (role, path, line), for repeated hashes only
     repeated = _repeated(memoryview(bytearray().join(scan.hashes for _data, _role, _format, scan in scans if scan)).cast("Q"))
-    distributions = _Distributions()
     for data, role, format, scan in scans:
         if scan is None:
             reports.append(FileReport(data.display_path, role, format, (), 0, 0, 0, 0, 0, dict.fromkeys(DISTRIBUTIONS), b""))
@@ -269,36 +268,19 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
                 billed_tokens_per_epoch=billed,
                 truncated_examples=truncated,
                 distributions={
-                    "messages_per_example": distributions(scan.messages),
-                    "tokens_per_example": distributions(tokens),
-                    "assistant_tokens_per_example": distributions(scan.assistant_tokens),
+                    "messages_per_example": distribution(scan.messages),
+                    "tokens_per_example": distribution(tokens),
+                    "assistant_tokens_per_example": distribution(scan.assistant_tokens),
                 },
                 example_hashes=bytes(scan.hashes),
             )
         )
     merged = {
-        "messages_per_example": distributions(training_messages),
-        "tokens_per_example": distributions(training_tokens),
-        "assistant_tokens_per_example": distributions(training_assistant),
+        "messages_per_example": distribution(training_messages),
+        "tokens_per_example": distribution(training_tokens),
+        "assistant_tokens_per_example": distribution(training_assistant),
     }
     return reports, training_tokens, merged
-
-
-class _Distributions:
-    """distribution() of arrays, computed once per distinct array.
-
-    With one training file, the config's figures are the file's: sorting them again would
-    cost as much as the rest of the report.
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[bytes, Distribution | None] = {}
-
-    def __call__(self, values: array) -> Distribution | None:
-        key = values.tobytes()
-        if key not in self._seen:
-            self._seen[key] = distribution(values)
-        return self._seen[key]
 
 
 def _example_roles(scan: validate.Scan, role: str, split: Split | None) -> bytearray:
