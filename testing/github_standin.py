@@ -261,6 +261,11 @@ class GitHubStandIn:
                 "head_repo": head_repo or state["full_name"],
             }
 
+    def push(self, repo: str, number: int, head_sha: str) -> None:
+        """Move pull request `number`'s head to `head_sha`, as a push or a force-push does."""
+        with self._lock:
+            self._repo(repo)["pulls"][number]["head_sha"] = head_sha
+
     def add_comment(self, repo: str, issue_number: int, body: str, login: str = BOT_LOGIN) -> int:
         """Put a comment on a PR as if an earlier run (or a person) wrote it; returns its id."""
         with self._lock:
@@ -835,6 +840,9 @@ def _graphql_error(kind: str, message: str) -> dict:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm the body then waits for the
+    # client's delayed ACK (about 40 ms a request on keep-alive connections).
+    disable_nagle_algorithm = True
     server: _Server
 
     def _any(self) -> None:

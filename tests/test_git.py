@@ -63,9 +63,3 @@ def test_export_with_globs_and_parent_paths(tmp_path: Path) -> None:
     gitmod.export_config(repo, sha, "bots/a/finetune.yaml", dest)
     assert sorted(p.name for p in (dest / "shared").iterdir()) == ["one.jsonl", "two.jsonl"]
     assert not (dest / "unrelated").exists()
-
-
-def test_commit_time(tmp_path: Path) -> None:
-    repo, base, _, _ = make_history(tmp_path)
-    assert gitmod.commit_time(repo, base) > 1_600_000_000
-    assert gitmod.commit_time(repo, "0" * 40) is None

@@ -39,12 +39,6 @@ def head_sha(repo: Path) -> str:
     return _git(repo, "rev-parse", "HEAD").stdout.strip()
 
 
-def commit_time(repo: Path, sha: str) -> int | None:
-    """The committer time of `sha` in Unix seconds, None when the commit is absent."""
-    out = _git(repo, "show", "-s", "--format=%ct", sha, check=False)
-    return int(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip().isdigit() else None
-
-
 def _fetch(repo: Path, *refs: str, deepen: int | None = None) -> bool:
     args = ["fetch", "--no-tags", "--quiet", "origin"]
     if deepen:

@@ -100,7 +100,6 @@ def build(
     repository: str = "",
     server_url: str = "https://github.com",
     head_sha: str = "",
-    head_time: int | None = None,
     pull_request: dict[str, Any] | None = None,
     log: Log | None = None,
 ) -> dict[str, Any]:
@@ -113,7 +112,6 @@ def build(
         "server_url": server_url,
         "pull_request": pull_request,
         "head_sha": head_sha,
-        "head_time": head_time,
         "base": {"sha": base.sha, "note": base.note},
         "configs": entries,
     }

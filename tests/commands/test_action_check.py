@@ -4,8 +4,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from finetune_action.github.comments import valid_at
 from testing.repo import chat_examples, commit, git, minimal_config
 from tests.commands.conftest import FORK_TOKEN, PR, REPO, run_pr_check as check
+
+
+def checkout(work: Path, sha: str, path: Path) -> Path:
+    """A separate workspace at `sha`, as the runner of a run started for that commit has."""
+    git(work, "worktree", "add", "-q", "--detach", str(path), sha)
+    return path
+
+
+def commit_at(monkeypatch: pytest.MonkeyPatch, when: str, work: Path, files: dict, message: str) -> str:
+    """A commit whose author and committer time is `when` (a rebase keeping dates, a skewed clock)."""
+    monkeypatch.setenv("GIT_AUTHOR_DATE", when)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", when)
+    return commit(work, files, message)
 
 
 def test_comment_created_then_updated_in_place_then_stale_run_ignored(repo, tmp_path, github) -> None:
@@ -38,11 +54,71 @@ def test_comment_created_then_updated_in_place_then_stale_run_ignored(repo, tmp_
     assert len(comments) == 1 and "**1** changed" not in body and "**1** changed" in comments[0]["body"]
     assert head2 in comments[0]["body"]
 
-    # A late run for the older head must not overwrite the newer report.
-    stale = check(work, tmp_path, github, base, head1)
-    assert stale.run.returncode == 0
-    assert head2 in github.comments(REPO, PR)[0]["body"]
-    assert "skipped-stale" in stale.run.stderr
+    # A late run for the older head (its runner checked out head1) must not overwrite the newer report.
+    before = github.comments(REPO, PR)[0]
+    stale = check(checkout(work, head1, tmp_path / "late"), tmp_path / "late-runner", github, base, head1, pr_head=head2)
+    assert stale.run.returncode == 0, stale.run.stderr
+    assert github.comments(REPO, PR) == [before]
+    assert (f"comment for finetune.yaml: skipped-stale {before['html_url']} (pull request #{PR} is now at {head2[:7]} and this "
+            f"report is for {head1[:7]}, a commit it has left, so nothing was written; the comment (for {head2[:7]}) is unchanged)") in stale.run.stderr
+
+
+def shown_head(github) -> str | None:
+    """The head commit the report comment records."""
+    [comment] = github.comments(REPO, PR)
+    return valid_at(comment["body"])
+
+
+def test_equal_commit_times_do_not_let_a_late_run_overwrite(repo, tmp_path, github, monkeypatch) -> None:
+    work, base = repo
+    head1 = commit_at(monkeypatch, "2026-03-01T12:00:00Z", work, {"data/train.jsonl": chat_examples(21)}, "one")
+    head2 = commit_at(monkeypatch, "2026-03-01T12:00:00Z", work, {"data/train.jsonl": chat_examples(22)}, "two, the same second")
+    assert check(checkout(work, head1, tmp_path / "w1"), tmp_path / "r1", github, base, head1).run.returncode == 0
+    assert check(work, tmp_path / "r2", github, base, head2).run.returncode == 0
+    assert shown_head(github) == head2
+    late = check(tmp_path / "w1", tmp_path / "r3", github, base, head1, pr_head=head2)
+    assert late.run.returncode == 0 and "skipped-stale" in late.run.stderr
+    assert shown_head(github) == head2 and "| 20 | 22 |" in github.comments(REPO, PR)[0]["body"]
+
+
+def test_a_force_push_back_to_an_older_commit_moves_the_comment_back(repo, tmp_path, github, monkeypatch) -> None:
+    work, base = repo
+    head1 = commit_at(monkeypatch, "2026-03-01T12:00:00Z", work, {"data/train.jsonl": chat_examples(21)}, "good")
+    head2 = commit_at(monkeypatch, "2026-03-02T12:00:00Z", work, {"data/train.jsonl": chat_examples(29)}, "bad push, a day later")
+    checkout(work, head2, tmp_path / "w2")
+    assert check(work, tmp_path / "r1", github, base, head2).run.returncode == 0
+    # Drop the bad push: the PR's head is now a commit older than the one the comment describes.
+    git(work, "reset", "-q", "--hard", head1)
+    back = check(work, tmp_path / "r2", github, base, head1)
+    assert back.run.returncode == 0, back.run.stderr
+    assert "comment for finetune.yaml: updated" in back.run.stderr
+    assert shown_head(github) == head1 and "| 20 | 21 |" in github.comments(REPO, PR)[0]["body"]
+    # The abandoned head's run finishing late changes nothing.
+    late = check(tmp_path / "w2", tmp_path / "r3", github, base, head2, pr_head=head1)
+    assert late.run.returncode == 0 and "skipped-stale" in late.run.stderr
+    assert shown_head(github) == head1
+
+
+def test_a_current_head_older_in_time_than_the_report_writes(repo, tmp_path, github, monkeypatch) -> None:
+    work, base = repo
+    head1 = commit_at(monkeypatch, "2026-03-02T12:00:00Z", work, {"data/train.jsonl": chat_examples(21)}, "first")
+    assert check(work, tmp_path / "r1", github, base, head1).run.returncode == 0
+    # The next push carries an earlier date (rebased with dates kept, or made on a skewed clock).
+    head2 = commit_at(monkeypatch, "2026-02-01T12:00:00Z", work, {"data/train.jsonl": chat_examples(23)}, "second, dated earlier")
+    second = check(work, tmp_path / "r2", github, base, head2)
+    assert second.run.returncode == 0 and "comment for finetune.yaml: updated" in second.run.stderr
+    assert shown_head(github) == head2 and "| 20 | 23 |" in github.comments(REPO, PR)[0]["body"]
+
+
+def test_a_token_that_cannot_read_the_pull_request_writes_nothing_and_says_why(repo, tmp_path, github) -> None:
+    work, base = repo
+    head = commit(work, {"data/train.jsonl": chat_examples(21)}, "change")
+    issues_only = github.add_token("ghs_issuesOnly0123456789abcdef", {"issues": "write", "contents": "read", "metadata": "read"})
+    result = check(work, tmp_path, github, base, head, token=issues_only)
+    assert result.run.returncode == 0, result.run.stderr
+    assert github.comments(REPO, PR) == []
+    assert "the token lacks the `pull-requests: read` permission" in result.run.stdout
+    assert "Nothing was written: only a run for the pull request's current head writes the comment" in result.run.stdout
 
 
 def test_budget_violation_fails_after_commenting(repo, tmp_path, github) -> None:

@@ -42,6 +42,15 @@ def test_repository_and_pull_have_real_shapes(github: GitHubStandIn) -> None:
     assert call(github, "GET", f"/repos/{REPO}/pulls/8").status_code == 404
 
 
+def test_a_push_moves_the_pull_requests_head(github: GitHubStandIn) -> None:
+    github.push(REPO, 7, "b" * 40)
+    assert call(github, "GET", f"/repos/{REPO}/pulls/7").json()["head"]["sha"] == "b" * 40
+    github.push(REPO, 7, "a" * 40)  # a force-push back
+    pull = call(github, "GET", f"/repos/{REPO}/pulls/7").json()
+    assert pull["head"]["sha"] == "a" * 40 and pull["number"] == 7
+    assert github.violations == []
+
+
 def test_unknown_repository_is_not_found(github: GitHubStandIn) -> None:
     response = call(github, "GET", "/repos/someone/else")
     assert response.status_code == 404

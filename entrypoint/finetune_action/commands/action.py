@@ -61,7 +61,6 @@ def run_check(ctx: Context) -> int:
         repository=ctx.repository,
         server_url=ctx.server_url,
         head_sha=head_sha,
-        head_time=git.commit_time(workspace, head_sha) if head_sha else None,
         pull_request={"number": pr.number, "head_sha": pr.head_sha, "base_sha": pr.base_sha} if pr else None,
         log=_log,
     )
@@ -147,13 +146,12 @@ def post_comments(ctx: Context, review_data: dict[str, Any], number: int) -> Non
 
 
 def post_each(client: api.GitHubClient, repository: str, number: int, review_data: dict[str, Any], behavior: str, tag: str) -> None:
-    """Render and post the comment of each config in `review_data`."""
+    """Render and post the comment of each config in `review_data`, if its head is still the PR's."""
     for entry in review_data["configs"]:
         body = comment_report.render(review_data, entry)
-        result = comments.post_sticky_comment(
-            client, repository, number, entry["config"], body, behavior, tag, review_data.get("head_sha") or "", review_data.get("head_time")
-        )
-        print(f"comment for {entry['config']}: {result.action} {result.url or ''}", file=sys.stderr)
+        result = comments.post_sticky_comment(client, repository, number, entry["config"], body, behavior, tag, review_data.get("head_sha") or "")
+        said = " ".join(part for part in (result.action, result.url, result.note and f"({result.note})") if part)
+        print(f"comment for {entry['config']}: {said}", file=sys.stderr)
 
 
 def write_outputs(ctx: Context, outputs: dict[str, str]) -> None:

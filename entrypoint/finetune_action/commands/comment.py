@@ -1,13 +1,13 @@
 """`finetune comment --report FILE`: post a report made elsewhere (e.g. by a fork's unprivileged run).
 
 The report file is untrusted: it is size-capped, shape-checked and re-rendered with every
-string escaped, and it is only posted on a pull request whose head is the commit it was made for.
+string escaped, and, like every report, it is only posted while the pull request's head is the
+commit it was made for (github/comments.py asks GitHub just before writing).
 """
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,8 @@ def load_report(path: Path) -> dict[str, Any]:
             comment_report.render(data, entry)
         except (TypeError, KeyError, ValueError, AttributeError, IndexError):
             raise ReportError(f"{path}: configs[{index}] ({entry['config'][:100]!r}) is malformed and cannot be rendered.") from None
-    if not isinstance(data.get("head_time"), (int, type(None))):
-        data["head_time"] = None
+    if not isinstance(data.get("head_sha"), str) or not data["head_sha"]:
+        raise ReportError(f"{path}: the report names no head commit (`head_sha`), so it cannot be matched to the pull request's head.")
     return data
 
 
@@ -86,18 +86,11 @@ def comment_from_workflow_run(ctx: Context) -> int:
     number = listed[0] if listed else claimed
     if not isinstance(number, int):
         raise EnvironmentProblem("the report names no pull request and the workflow_run event lists none (fork PRs are not listed).")
+    # The event's head, not the report's claim: the artifact is untrusted, the event is GitHub's.
+    data["repository"] = ctx.repository
+    data["head_sha"] = run["head_sha"]
     client = api.client_from_env(os.environ, ctx.token)
     try:
-        pull = api.get_pull(client, ctx.repository, number)
-        if pull["head"]["sha"] != run["head_sha"]:
-            print(
-                f"not posting: pull request #{number} is now at {pull['head']['sha'][:7]}, the report was made for {run['head_sha'][:7]} "
-                "(a newer run will post its own report)",
-                file=sys.stderr,
-            )
-            return EXIT_OK
-        data["repository"] = ctx.repository
-        data["head_sha"] = run["head_sha"]
         post_each(client, ctx.repository, number, data, ctx.inputs["comment-behavior"], ctx.inputs["comment-tag"])
     finally:
         client.close()

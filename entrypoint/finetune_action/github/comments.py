@@ -1,8 +1,11 @@
 """One sticky report comment per config (and tag) on a pull request.
 
-A hidden marker names the config and tag the comment is for; a second one says which head
-commit it is valid at, so a run for an older commit that finishes late never replaces a report
-written for a newer one. Deciding what to do (`plan`) is pure; `post_sticky_comment` does it.
+A hidden marker names the config and tag the comment is for; a second one records the head
+commit the report describes. Just before writing, the pull request's current head is read from
+GitHub, and only a run for that head writes: a late run for a commit the pull request has left
+(pushed over, or force-pushed away from) changes nothing, whatever the commit times say.
+When GitHub cannot say what the head is, nothing is written (GitHubError). Deciding what to do
+from the existing comments (`plan`) is pure; `post_sticky_comment` does it.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import quote
 
+from finetune_action.errors import GitHubError
 from finetune_action.github import api
 from finetune_action.report.comment import truncate_middle
 
@@ -18,23 +22,25 @@ BEHAVIORS = ("update", "new", "hide-and-new", "delete-and-new", "off")
 #: GitHub refuses longer comment bodies with 422.
 BODY_LIMIT = 65536
 
-_VALID_AT = re.compile(r"<!-- finetune-action valid-at: sha=(?P<sha>\S*) time=(?P<time>-?\d+) -->\n?")
+# Comments written before the head check also carry the head commit's time; it is read past.
+_VALID_AT = re.compile(r"<!-- finetune-action valid-at: sha=(?P<sha>[^\s>]*)(?: time=-?\d+)? -->\n?")
 
 
 class CommentResult(NamedTuple):
     """What happened to the report comment."""
 
     action: str  # created | updated | unchanged | skipped-stale | off
-    url: str | None  # the comment that now holds the report (None when off)
+    url: str | None  # the comment that now holds the report (None when off or none yet)
     hidden: int = 0  # older report comments minimized (hide-and-new)
     deleted: int = 0  # older report comments deleted (delete-and-new)
+    note: str = ""  # why nothing was written (skipped-stale), for the log
 
 
 class Plan(NamedTuple):
     """What `post_sticky_comment` will do, decided from the existing comments alone."""
 
-    action: str  # create | update | unchanged | skipped-stale | off
-    target: dict | None  # the comment to update, or the one that made us stop
+    action: str  # create | update | unchanged | off
+    target: dict | None  # the comment to update, or the one left unchanged
     hide: list[dict]
     delete: list[dict]
 
@@ -47,43 +53,40 @@ def marker(config_path: str, tag: str = "") -> str:
     return f"<!-- finetune-action: {name}{' tag=' + quote(tag, safe=safe) if tag else ''} -->"
 
 
-def valid_at_marker(head_sha: str, head_time: int) -> str:
-    """The hidden line recording which head commit (and its time) the report is valid at."""
-    return f"<!-- finetune-action valid-at: sha={head_sha} time={head_time} -->"
+def valid_at_marker(head_sha: str) -> str:
+    """The hidden line recording which head commit the report describes."""
+    return f"<!-- finetune-action valid-at: sha={head_sha} -->"
 
 
-def valid_at(body: str) -> tuple[str, int] | None:
-    """The (head sha, head time) a comment body was written for, if it says."""
+def valid_at(body: str) -> str | None:
+    """The head commit a comment body was written for, if it says."""
     match = _VALID_AT.search(body)
-    return (match["sha"], int(match["time"])) if match else None
+    return match["sha"] if match else None
 
 
 def _without_valid_at(body: str) -> str:
     return _VALID_AT.sub("", body)
 
 
-def compose(body: str, config_path: str, tag: str, head_sha: str, head_time: int | None) -> str:
+def compose(body: str, config_path: str, tag: str, head_sha: str) -> str:
     """The full comment: markers first (so cutting the report never loses them), then the report."""
-    lines = [marker(config_path, tag)]
-    if head_time is not None:
-        lines.append(valid_at_marker(head_sha, head_time))
-    header = "\n".join(lines) + "\n"
+    header = marker(config_path, tag) + "\n" + valid_at_marker(head_sha) + "\n"
     return header + truncate_middle(body, BODY_LIMIT - len(header))
 
 
-def plan(existing: list[dict], body: str, behavior: str, config_path: str, tag: str, head_time: int | None) -> Plan:
+def _ours(existing: list[dict], config_path: str, tag: str) -> list[dict]:
+    return [c for c in existing if marker(config_path, tag) in (c.get("body") or "")]
+
+
+def plan(existing: list[dict], body: str, behavior: str, config_path: str, tag: str) -> Plan:
     """Decide what to do given the PR's comments (oldest first) and the composed new body."""
     if behavior == "off":
         return Plan("off", None, [], [])
     if behavior not in BEHAVIORS:
         raise ValueError(f"unknown comment behavior {behavior!r}")
-    ours = [c for c in existing if marker(config_path, tag) in (c.get("body") or "")]
+    ours = _ours(existing, config_path, tag)
     visible = [c for c in ours if not c.get("minimized")]
-    # Hidden reports still count for staleness: they were written by a run for that head.
-    stamps = [(valid_at(c["body"]), c) for c in ours]
-    newer = [c for stamp, c in stamps if head_time is not None and stamp is not None and stamp[1] > head_time]
-    if newer:
-        return Plan("skipped-stale", newer[-1], [], [])
+    # The same report for another head is not news: nothing is sent (the marker keeps the first head).
     if visible and _without_valid_at(visible[-1]["body"]) == _without_valid_at(body):
         return Plan("unchanged", visible[-1], [], [])
     if behavior == "update" and visible:
@@ -95,6 +98,28 @@ def plan(existing: list[dict], body: str, behavior: str, config_path: str, tag: 
     return Plan("create", None, [], [])
 
 
+def pull_head(client: api.GitHubClient, repo: str, pr_number: int) -> str:
+    """The pull request's head commit as GitHub has it now; GitHubError when it cannot say."""
+    rule = "Nothing was written: only a run for the pull request's current head writes the comment, and GitHub did not say which commit that is."
+    try:
+        sha = (api.get_pull(client, repo, pr_number).get("head") or {}).get("sha")
+    except GitHubError as exc:
+        raise GitHubError(f"{exc} {rule}", exc.status) from None
+    if not isinstance(sha, str) or not sha:
+        raise GitHubError(f"GitHub's answer for pull request {repo}#{pr_number} has no head.sha. {rule} Check GITHUB_API_URL.")
+    return sha
+
+
+def _stale_note(pr_number: int, pull_sha: str, head_sha: str, kept: dict | None) -> str:
+    """The log line for a run whose head the pull request has left."""
+    if kept is None:
+        left = f"there is no report comment yet, the run for {pull_sha[:7]} writes it"
+    else:
+        left = f"the comment (for {(valid_at(kept['body']) or 'an unrecorded head')[:7]}) is unchanged"
+    this = head_sha[:7] or "no commit"
+    return f"pull request #{pr_number} is now at {pull_sha[:7]} and this report is for {this}, a commit it has left, so nothing was written; {left}"
+
+
 def post_sticky_comment(
     client: api.GitHubClient,
     repo: str,
@@ -104,18 +129,23 @@ def post_sticky_comment(
     behavior: str,
     tag: str,
     head_sha: str,
-    head_time: int | None,
 ) -> CommentResult:
-    """Put the report for `config_path` on the PR as `behavior` says; never overwrite a newer report.
-
-    `head_time` orders runs (the head commit's Unix time); None turns the stale guard off.
-    """
+    """Put the report for `config_path` on the PR as `behavior` says, only if `head_sha` is the PR's head."""
     if behavior == "off":
         return CommentResult("off", None)
-    full_body = compose(body, config_path, tag, head_sha, head_time)
-    decision = plan(api.list_comments(client, repo, pr_number), full_body, behavior, config_path, tag, head_time)
-    if decision.action in ("unchanged", "skipped-stale"):
-        return CommentResult(decision.action, decision.target["html_url"])
+    full_body = compose(body, config_path, tag, head_sha)
+    existing = api.list_comments(client, repo, pr_number)
+    decision = plan(existing, full_body, behavior, config_path, tag)
+    if decision.action == "unchanged":
+        return CommentResult("unchanged", decision.target["html_url"])
+    # Asked as late as possible: GitHub has no conditional write for comments, so the window in
+    # which a push can slip between this answer and the write is this one round trip.
+    pull_sha = pull_head(client, repo, pr_number)
+    if pull_sha != head_sha:
+        ours = _ours(existing, config_path, tag)
+        kept = ours[-1] if ours else None
+        note = _stale_note(pr_number, pull_sha, head_sha, kept)
+        return CommentResult("skipped-stale", kept["html_url"] if kept else None, note=note)
     if decision.action == "update":
         updated = api.update_comment(client, repo, decision.target["id"], full_body)
         return CommentResult("updated", updated["html_url"])
