@@ -121,6 +121,15 @@ def test_a_token_that_cannot_read_the_pull_request_writes_nothing_and_says_why(r
     assert "Nothing was written: only a run for the pull request's current head writes the comment" in result.run.stdout
 
 
+def test_without_a_token_nothing_is_written_and_the_log_says_so(repo, tmp_path, github) -> None:
+    work, base = repo
+    head = commit(work, {"data/train.jsonl": chat_examples(21)}, "change")
+    result = check(work, tmp_path, github, base, head, token="")
+    assert result.run.returncode == 0, result.run.stderr
+    assert "::warning::finetune-action: no GitHub token, so no PR comment" in result.run.stdout
+    assert github.comments(REPO, PR) == [] and github.requests == []
+
+
 def test_budget_violation_fails_after_commenting(repo, tmp_path, github) -> None:
     work, base = repo
     head = commit(work, {"finetune.yaml": minimal_config(budget={"max_usd": 100, "max_increase_usd": 0}), "data/train.jsonl": chat_examples(40)}, "grow")

@@ -39,14 +39,48 @@ def test_workflow_run_posts_the_artifact_report(repo, tmp_path, github) -> None:
     assert len(comments) == 1 and "| Training examples | 20 | 30 |" in comments[0]["body"]
 
 
-def test_workflow_run_for_an_outdated_head_posts_nothing(repo, tmp_path, github) -> None:
-    report, _ = fork_report(repo, tmp_path, github)
-    poster = tmp_path / "poster"
+def post_from_workflow_run(tmp_path: Path, github, report: Path, head_sha: str, name: str, token: str = TOKEN):
+    poster = tmp_path / name
     poster.mkdir()
     (poster / "finetune-report.json").write_bytes(report.read_bytes())
-    result = run_action(poster, tmp_path / "runner2", "workflow_run", workflow_run_event("b" * 40, listed=False),
-                        repository=REPO, api_url=github.base_url, sha="0" * 40, inputs={"github-token": TOKEN})
-    assert result.run.returncode == 0 and "not posting" in result.run.stderr
+    return run_action(poster, tmp_path / f"{name}-runner", "workflow_run", workflow_run_event(head_sha, listed=False),
+                      repository=REPO, api_url=github.base_url, sha="0" * 40, inputs={"github-token": token})
+
+
+def test_workflow_run_for_an_outdated_head_posts_nothing(repo, tmp_path, github) -> None:
+    report, head = fork_report(repo, tmp_path, github)
+    result = post_from_workflow_run(tmp_path, github, report, "b" * 40, "poster")
+    assert result.run.returncode == 0
+    assert (f"skipped-stale (pull request #{PR} is now at {head[:7]} and this report is for bbbbbbb, a commit it has left, "
+            f"so nothing was written; there is no report comment yet, the run for {head[:7]} writes it)") in result.run.stderr
+    assert github.comments(REPO, PR) == []
+
+
+def test_a_late_poster_for_an_abandoned_head_leaves_the_comment(repo, tmp_path, github) -> None:
+    """Two fork pushes, their posters finishing in the wrong order: the same guard as the check's."""
+    work, base = repo
+    old_report, old_head = fork_report(repo, tmp_path / "one", github)
+    new_head = commit(work, {"data/train.jsonl": chat_examples(33)}, "second fork push")
+    made = check(work, tmp_path / "two", github, base, new_head, token=FORK_TOKEN, **{"comment-behavior": "off"})
+    assert made.run.returncode == 0
+    first = post_from_workflow_run(tmp_path, github, Path(made.outputs["report-path"]), new_head, "poster-new")
+    assert first.run.returncode == 0, first.run.stderr
+    [comment] = github.comments(REPO, PR)
+    assert "| 20 | 33 |" in comment["body"] and new_head in comment["body"]
+    late = post_from_workflow_run(tmp_path, github, old_report, old_head, "poster-old")
+    assert late.run.returncode == 0, late.run.stderr
+    assert github.comments(REPO, PR) == [comment]
+    assert f"skipped-stale {comment['html_url']} (pull request #{PR} is now at {new_head[:7]}" in late.run.stderr
+    # The head was asked for just before the write that did not happen, as in the check.
+    assert [r.operation_id for r in github.requests[-2:]] == ["issues/list-comments", "pulls/get"]
+
+
+def test_a_poster_that_cannot_read_the_pull_request_fails_and_writes_nothing(repo, tmp_path, github) -> None:
+    report, head = fork_report(repo, tmp_path, github)
+    issues_only = github.add_token("ghs_issuesOnly0123456789abcdef", {"issues": "write", "actions": "read", "metadata": "read"})
+    result = post_from_workflow_run(tmp_path, github, report, head, "poster", token=issues_only)
+    assert result.run.returncode == 1 and "Traceback" not in result.run.stderr
+    assert "Nothing was written: only a run for the pull request's current head writes the comment" in result.run.stderr
     assert github.comments(REPO, PR) == []
 
 
@@ -62,12 +96,23 @@ def test_forged_report_is_rendered_escaped(repo, tmp_path, github) -> None:
     assert "@admin" not in body and "<script>" not in body and body.count("<details>") == body.count("</details>")
 
 
+def test_finetune_comment_for_a_head_the_pr_left_writes_nothing(repo, tmp_path, github) -> None:
+    report, head = fork_report(repo, tmp_path, github)
+    github.push(REPO, PR, "c" * 40)
+    result = run_finetune("comment", "--report", str(report), "--repo", REPO, cwd=tmp_path,
+                          env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.base_url})
+    assert result.returncode == 0, result.stderr
+    assert f"skipped-stale (pull request #{PR} is now at ccccccc and this report is for {head[:7]}" in result.stderr
+    assert github.comments(REPO, PR) == []
+
+
 def test_malformed_reports_are_refused(tmp_path, github) -> None:
     cases = {
         "missing.json": None,
         "notjson.json": "{nope",
         "other.json": json.dumps({"kind": "something-else"}),
         "broken.json": json.dumps({"kind": "finetune-action/review", "version": 1, "configs": [{"config": "a", "head": {"examples": "many"}}]}),
+        "headless.json": json.dumps({"kind": "finetune-action/review", "version": 1, "configs": [{"config": "a", "head": None, "base": None}]}),
     }
     for name, content in cases.items():
         if content is not None:

@@ -51,7 +51,7 @@ def load_report(path: Path) -> dict[str, Any]:
         except (TypeError, KeyError, ValueError, AttributeError, IndexError):
             raise ReportError(f"{path}: configs[{index}] ({entry['config'][:100]!r}) is malformed and cannot be rendered.") from None
     if not isinstance(data.get("head_sha"), str) or not data["head_sha"]:
-        raise ReportError(f"{path}: the report names no head commit (`head_sha`), so it cannot be matched to the pull request's head.")
+        raise ReportError(f"{path}: the report names no head commit (`head_sha`), so it cannot be matched to the pull request's head. Pass the file `finetune action` wrote (report-path).")
     return data
 
 
