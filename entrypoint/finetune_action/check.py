@@ -9,19 +9,35 @@ from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from itertools import accumulate
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from finetune_action import cost, models
-from finetune_action.config import Config, DataFile, Split
+from finetune_action import compare as comparing
+from finetune_action import cost, lifecycle, models
+from finetune_action.config import CompareSpec, Config, DataFile, Split
 from finetune_action.dataset import formats, validate
 from finetune_action.dataset.codes import CODES, ERROR, Problem
 from finetune_action.tokens import count as token_count
+from finetune_action.tokens import encodings
 
 MIN_EXAMPLES = 10
 RECOMMENDED_EXAMPLES = 50
 DISTRIBUTIONS = ("messages_per_example", "tokens_per_example", "assistant_tokens_per_example")
+LIFECYCLE_CODES = ("model-not-trainable", "training-closing", "serving-ending")
+
+#: Until tokens/ bundles a model family's own tokenizer, its counts come from the closest one it
+#: has, and every report says "approximate": the Llama 3 and Qwen 2 vocabularies grew out of
+#: cl100k_base; harmony is o200k_base plus chat-format tokens.
+APPROXIMATIONS = {"o200k_harmony": "o200k_base", "llama3": "cl100k_base", "qwen2": "cl100k_base"}
+
+
+def counting_tokenizer(tokenizer: str) -> str:
+    """The tokenizer the counter uses for `tokenizer`: itself when bundled, else its approximation."""
+    if tokenizer in encodings.SPECS:
+        return tokenizer
+    return APPROXIMATIONS.get(tokenizer, models.FALLBACK_TOKENIZER)
 
 
 class Distribution(NamedTuple):
@@ -73,6 +89,12 @@ class ConfigReport(NamedTuple):
     errors: tuple[Problem, ...]  # at most validate.MAX_KEPT_PER_CODE per code and file
     warnings: tuple[Problem, ...]
     problem_counts: dict[str, int]  # code -> every occurrence, kept or not
+    provider: str = "openai"
+    tokenizer: str = models.FALLBACK_TOKENIZER  # the model's own; `encoding` is what counted
+    inference: models.InferencePrice | None = None
+    lifecycle: dict[str, str | None] | None = None  # today, training_ends, last_training_day, serving_ends, source
+    alternatives: tuple[comparing.Alternative, ...] = ()  # compare:, or suggestions
+    suggested: bool = False  # the alternatives were suggested (no compare: in the config)
 
     @property
     def ok(self) -> bool:
@@ -82,8 +104,8 @@ class ConfigReport(NamedTuple):
 Log = Callable[[str], None]
 
 
-def check_config(config: Config, workers: int | None = None, log: Log | None = None) -> ConfigReport:
-    """Validate, count and price the data of a loaded finetune.yaml."""
+def check_config(config: Config, workers: int | None = None, log: Log | None = None, today: date | None = None) -> ConfigReport:
+    """Validate, count and price the data of a loaded finetune.yaml, judged on `today` (default: lifecycle.today())."""
     return check_data(
         config=config.display_path,
         name=config.name,
@@ -95,6 +117,8 @@ def check_config(config: Config, workers: int | None = None, log: Log | None = N
         hyperparameters=config.hyperparameters,
         workers=workers,
         log=log,
+        compare=config.compare,
+        today=today,
     )
 
 
@@ -110,9 +134,16 @@ def check_data(
     hyperparameters: dict[str, Any] | None = None,
     workers: int | None = None,
     log: Log | None = None,
+    compare: Sequence[CompareSpec] = (),
+    today: date | None = None,
 ) -> ConfigReport:
-    """Validate, count and price training (and validation) files for `model` and `method`."""
+    """Validate, count and price training (and validation) files for `model` and `method`.
+
+    Lifecycle is judged on `today`; `compare` prices the same training examples elsewhere.
+    """
     hyperparameters = hyperparameters or {}
+    on = today or lifecycle.today()
+    counted_with = counting_tokenizer(model.tokenizer)
     problems: list[Problem] = []
     counts: dict[str, int] = {}
 
@@ -127,7 +158,10 @@ def check_data(
     where = config or (train[0].display_path if train else "")
     if not model.known:
         cost_note = "priced from finetune.yaml pricing" if model.price else "no cost estimate (add it under `pricing`)"
-        add(Problem(where, None, None, "unknown-model", f"{model.name} is not in the model table: tokens counted with {model.encoding} (a guess), no per-example limit, {cost_note}"))
+        add(Problem(where, None, None, "unknown-model", f"{model.name} is not in the {models.label(model.provider)} catalogue: tokens counted with {counted_with} (a guess), no per-example limit, {cost_note}"))
+    judgements = lifecycle.judge(model, on)
+    for judgement in judgements:
+        add(Problem(where, None, None, judgement.code, judgement.message))
     if method == "reinforcement" and not validation and split is None:
         add(Problem(where, None, None, "validation-required", "reinforcement fine-tuning requires a validation file: add data.validation (or --validation)"))
 
@@ -136,7 +170,7 @@ def check_data(
         for data in files:
             if log:
                 log(f"checking {data.display_path} ({_size(data.path)})")
-            scans.append(_scan(data, role, model, method, add, workers))
+            scans.append(_scan(data, role, model, method, add, workers, counted_with))
 
     file_reports, training_tokens, merged = _roles(scans, split, model.example_token_limit, add)
     examples = len(training_tokens)
@@ -147,9 +181,22 @@ def check_data(
         add(Problem(train[0].display_path, None, None, "few-examples", f"{examples} training examples; results usually improve with 50 to 100 or more"))
 
     billed_per_epoch = cost.billed_tokens_per_epoch(training_tokens, model.example_token_limit)
-    estimate = cost.estimate(billed_per_epoch, examples, hyperparameters, model.price, model.name)
+    billing = models.catalogue(model.provider).get("billing", "validation tokens are not billed") if model.known else "validation tokens are not billed"
+    estimate = cost.estimate(billed_per_epoch, examples, hyperparameters, model.price, model.name, model.default_epochs, models.label(model.provider), billing)
     formats_seen = sorted({f.format for f in file_reports}, key=formats.FORMATS.index)
-    counting = _counting(model, formats_seen, estimate, split)
+    counting = _counting(model, formats_seen, estimate, split, counted_with)
+
+    suggested = not compare and any(j.code in ("model-not-trainable", "training-closing") for j in judgements)
+    specs = comparing.suggestions(model, method, on) if suggested else tuple(compare)
+    by_tokenizer = {counted_with: training_tokens}  # each distinct tokenizer counts the data once
+    alternatives = []
+    for spec in specs:
+        other = counting_tokenizer(comparing.info_of(spec, method).tokenizer)
+        if other not in by_tokenizer:
+            if log:
+                log(f"counting again with {other} for compare")
+            by_tokenizer[other] = _recount(train, validation, split, model, method, workers, other)
+        alternatives.append(comparing.price(spec, method, other, by_tokenizer[other], hyperparameters, on))
 
     ordered = sorted(problems, key=lambda p: (_file_order(p.path, scans), p.line or 0))
     return ConfigReport(
@@ -158,7 +205,7 @@ def check_data(
         model=model.name,
         base_model=model.base,
         method=method,
-        encoding=model.encoding,
+        encoding=counted_with,
         example_token_limit=model.example_token_limit,
         examples=examples,
         validation_examples=validation_examples,
@@ -173,10 +220,32 @@ def check_data(
         errors=tuple(p for p in ordered if CODES[p.code] == ERROR),
         warnings=tuple(p for p in ordered if CODES[p.code] != ERROR),
         problem_counts=counts,
+        provider=model.provider,
+        tokenizer=model.tokenizer,
+        inference=model.inference,
+        lifecycle={
+            "today": on.isoformat(),
+            "training_ends": model.training_ends,
+            "last_training_day": lifecycle.last_training_day(model.training_ends),
+            "serving_ends": model.serving_ends,
+            "source": model.lifecycle_source or None,
+        },
+        alternatives=tuple(alternatives),
+        suggested=suggested and bool(alternatives),
     )
 
 
-def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: Callable, workers: int | None):
+def _recount(train: Sequence[DataFile], validation: Sequence[DataFile], split: Split | None, model: models.ModelInfo, method: str, workers: int | None, tokenizer: str) -> array:
+    """The training examples' token counts with another tokenizer (for compare); problems were reported already."""
+
+    def ignore(problem: Problem | None, times: int = 1, code: str = "") -> None:
+        return None
+
+    scans = [(*_scan(data, role, model, method, ignore, workers, tokenizer),) for role, files in (("train", train), ("validation", validation)) for data in files]
+    return _roles(scans, split, model.example_token_limit, ignore)[1]
+
+
+def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: Callable, workers: int | None, tokenizer: str):
     default = formats.default_format(method, model.legacy_completions)
     try:
         format = validate.first_format(data.path, method, default)
@@ -187,7 +256,7 @@ def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: 
     if mismatch:
         add(Problem(data.display_path, None, None, "format-mismatch", mismatch))
     # An unknown model may well take images: only the image checks themselves apply.
-    rules = validate.Rules(format, method, model.encoding, model.vision or not model.known, model.example_token_limit)
+    rules = validate.Rules(format, method, tokenizer, model.vision or not model.known, model.example_token_limit)
     try:
         scan = validate.scan_file(data.path, rules, workers)
     except OSError as exc:
@@ -361,12 +430,17 @@ def _interpolate(at: Callable[[int], int], size: int, q: float) -> float:
     return at(low) + (at(high) - at(low)) * (position - low)
 
 
-def _counting(model: models.ModelInfo, formats_seen: list[str], estimate: cost.Estimate, split: Split | None) -> dict[str, str]:
+def _counting(model: models.ModelInfo, formats_seen: list[str], estimate: cost.Estimate, split: Split | None, counted_with: str) -> dict[str, str]:
     limit = model.example_token_limit
+    if not model.known:
+        encoding = f"; {model.name} is unknown, so {counted_with} is a guess"
+    elif counted_with != model.tokenizer:
+        encoding = f"; approximate: {model.base} uses {model.tokenizer}, which is not bundled yet"
+    else:
+        encoding = ""
     counting = {
         "tokens": "; ".join(token_count.RULES[f] for f in formats_seen) or token_count.RULES["chat"],
-        "encoding": f"{model.encoding}, tiktoken with the rank files bundled in finetune-action (offline)"
-        + ("" if model.known else f"; {model.name} is unknown, so {model.encoding} is a guess"),
+        "encoding": f"{counted_with}, tiktoken with the rank files bundled in finetune-action (offline){encoding}",
         "example_token_limit": f"{limit} tokens per example ({model.base}): longer examples are cut and billed up to it"
         if limit
         else "no per-example limit known: examples are billed in full",

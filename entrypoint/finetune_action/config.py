@@ -31,6 +31,17 @@ class ProviderSettings(NamedTuple):
     endpoint: str | None  # azure: https://<resource>.openai.azure.com
     api_version: str | None  # azure
     api_key_env: str  # the environment variable holding the key
+    training_type: str | None = None  # azure: standard | global | developer (priced by the catalogue's tiers)
+
+
+class CompareSpec(NamedTuple):
+    """One alternative under `compare:`: the same data priced at another provider and model."""
+
+    provider: str
+    model: str
+    method: str | None  # None: the config's method
+    lora: bool | None  # None: the provider's default (LoRA where it distinguishes)
+    training_type: str | None  # azure tier
 
 
 class DataFile(NamedTuple):
@@ -78,10 +89,11 @@ class Config(NamedTuple):
     pricing: dict[str, float]
     retry_failed: bool
     normalised: dict[str, Any]  # the validated mapping with defaults, for fingerprints and diffs
+    compare: tuple[CompareSpec, ...] = ()  # report only: never part of the fingerprint
 
     @property
     def model_info(self) -> models.ModelInfo:
-        return models.resolve(self.model, self.pricing)
+        return models.resolve(self.model, self.pricing, self.provider.kind, method=self.method, tier=self.provider.training_type)
 
 
 # --- the schema of finetune.yaml, as the loader sees it --------------------------------------
@@ -104,8 +116,12 @@ TOP_LEVEL = {
     "release": "",
     "pricing": "",
     "retry_failed": "",
+    "compare": "",
 }
-PROVIDER_KEYS = ("type", "base_url", "endpoint", "api_version", "api_key_env")
+PROVIDER_KEYS = ("type", "base_url", "endpoint", "api_version", "api_key_env", "training_type")
+TRAINING_TYPES = ("standard", "global", "developer")  # Azure's training tiers
+COMPARE_KEYS = ("provider", "model", "method", "lora", "training_type")
+MAX_COMPARE = 8
 DATA_KEYS = ("train", "validation", "split")
 SPLIT_KEYS = ("fraction", "seed")
 BUDGET_KEYS = ("max_usd", "max_increase_usd", "max_increase_pct")
@@ -277,10 +293,8 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
         method = None
     pricing = _pricing(doc.get("pricing", {}), problems)
     if isinstance(model, str) and method:
-        info = models.resolve(model, pricing)
-        if info.known and method not in info.methods:
-            can = ", ".join(info.methods)
-            problems.add("method", f"{model} cannot be fine-tuned with {method} (it supports: {can}). Change `method` or `model`.")
+        _offered(problems, "", provider, model, method, pricing)
+    compare = _compare(doc.get("compare", []), method, problems)
 
     grader = doc.get("grader")
     if method == "reinforcement" and grader is None:
@@ -356,23 +370,26 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
         pricing=pricing,
         retry_failed=retry_failed,
         normalised=normalised,
+        compare=compare,
     )
 
 
 def _provider(value: Any, problems: _Problems) -> ProviderSettings:
-    # The provider registry is the one list of providers; imported here to avoid a cycle
-    # (providers use ProviderSettings from this module).
+    # The provider registry and the catalogue are the lists of providers; imported here to
+    # avoid a cycle (providers use ProviderSettings from this module). A provider with a
+    # catalogue but no module yet can be checked (priced, limited), not trained.
     from finetune_action.providers import PROVIDERS
 
+    kinds = list(dict.fromkeys([*PROVIDERS, *models.providers()]))
     if isinstance(value, str):
         value = {"type": value}
     if not isinstance(value, dict):
-        problems.add("provider", f"must be a provider name ({', '.join(PROVIDERS)}) or a mapping with `type`, got {_type_name(value)}.")
+        problems.add("provider", f"must be a provider name ({', '.join(kinds)}) or a mapping with `type`, got {_type_name(value)}.")
         return ProviderSettings("openai", None, None, None, "OPENAI_API_KEY")
     _unknown_keys(problems, "provider", value, PROVIDER_KEYS)
     kind = value.get("type", "openai")
-    if kind not in PROVIDERS:
-        problems.add("provider.type" if "type" in value and len(value) > 1 else "provider", f"{kind!r} is not a supported provider.{_did_you_mean(str(kind), PROVIDERS)} Use one of: {', '.join(PROVIDERS)}.")
+    if kind not in kinds:
+        problems.add("provider.type" if "type" in value and len(value) > 1 else "provider", f"{kind!r} is not a supported provider.{_did_you_mean(str(kind), kinds)} Use one of: {', '.join(kinds)}.")
         kind = "openai"
     for key in ("base_url", "endpoint", "api_version", "api_key_env"):
         if key in value and not (isinstance(value[key], str) and value[key].strip()):
@@ -385,7 +402,14 @@ def _provider(value: Any, problems: _Problems) -> ProviderSettings:
         problems.add("provider", "endpoint and api_version are Azure settings; set `type: azure`, or use base_url for an OpenAI-compatible gateway.")
     if kind == "azure" and "base_url" in value:
         problems.add("provider.base_url", "Azure OpenAI uses `endpoint` (https://<resource>.openai.azure.com), not base_url.")
-    default_key = "AZURE_OPENAI_API_KEY" if kind == "azure" else "OPENAI_API_KEY"
+    training_type = value.get("training_type")
+    if training_type is not None and kind != "azure":
+        problems.add("provider.training_type", f"the training tier is an Azure OpenAI setting; remove it, or set `type: azure` (now {kind}).")
+        training_type = None
+    elif training_type is not None and training_type not in TRAINING_TYPES:
+        problems.add("provider.training_type", f"{training_type!r} is not an Azure training tier.{_did_you_mean(str(training_type), TRAINING_TYPES)} Use one of: {', '.join(TRAINING_TYPES)}.")
+        training_type = None
+    default_key = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}.get(kind, f"{kind.upper()}_API_KEY")
     api_version = value.get("api_version") or (DEFAULT_AZURE_API_VERSION if kind == "azure" else None)
     return ProviderSettings(
         kind=kind,
@@ -393,7 +417,79 @@ def _provider(value: Any, problems: _Problems) -> ProviderSettings:
         endpoint=value.get("endpoint"),
         api_version=api_version,
         api_key_env=value.get("api_key_env") or default_key,
+        training_type=training_type,
     )
+
+
+def _offered(problems: _Problems, prefix: str, provider: ProviderSettings, model: str, method: str, pricing: dict[str, float], lora: bool | None = None) -> None:
+    """Is `model` one the provider fine-tunes, with `method` (and tier, LoRA/full)? A typo gets a did-you-mean.
+
+    A model the catalogue does not list is allowed when `pricing` names it (the catalogue may
+    lag the provider) or behind an OpenAI-compatible gateway (`base_url`), whose models are
+    not ours to know; the check then warns `unknown-model`.
+    """
+    where = f"{prefix}.model" if prefix else "model"
+    info = models.resolve(model, pricing, provider.kind, method=method, lora=lora, tier=provider.training_type)
+    label = models.label(provider.kind)
+    if not info.known:
+        if model.strip() in pricing or (provider.kind == "openai" and provider.base_url):
+            return
+        hint = _did_you_mean(model.strip(), models.spellings(provider.kind))
+        problems.add(
+            where,
+            f"{model!r} is not a model {label} fine-tunes.{hint} `finetune models --provider {provider.kind}` lists them; "
+            f"a model the catalogue does not list yet can be allowed by pricing it: `pricing: {{{model.strip()}: <USD per 1M training tokens>}}`.",
+        )
+        return
+    if method not in info.methods:
+        problems.add(f"{prefix}.method" if prefix else "method", f"{model} cannot be fine-tuned with {method} at {label} (it supports: {', '.join(info.methods)}). Change `method` or `model`.")
+    if info.training_tiers and (provider.training_type or "standard") not in info.training_tiers:
+        tiers = ", ".join(info.training_tiers)
+        problems.add(f"{prefix}.training_type" if prefix else "provider.training_type", f"{info.base} trains at {label} only on the {tiers} tier: set `training_type: {info.training_tiers[0]}`.")
+    if lora is False and info.lora == "only":
+        problems.add(f"{prefix}.lora", f"{label} trains {info.base} with LoRA only: remove `lora: false`.")
+    elif lora is not None and info.lora is None:
+        problems.add(f"{prefix}.lora", f"{label} does not distinguish LoRA from full fine-tuning: remove `lora`.")
+
+
+def _compare(value: Any, method: str | None, problems: _Problems) -> tuple[CompareSpec, ...]:
+    if not isinstance(value, list):
+        problems.add("compare", f"must be a list of alternatives such as [{{provider: together, model: openai/gpt-oss-20b}}], got {_type_name(value)}.")
+        return ()
+    if len(value) > MAX_COMPARE:
+        problems.add("compare", f"has {len(value)} alternatives; at most {MAX_COMPARE} are priced (each is counted with its own tokenizer).")
+    specs = []
+    for index, item in enumerate(value[:MAX_COMPARE]):
+        where = f"compare[{index}]"
+        if not isinstance(item, dict):
+            problems.add(where, f"must be a mapping with provider and model, got {_type_name(item)}.")
+            continue
+        _unknown_keys(problems, where, item, COMPARE_KEYS)
+        kind, model = item.get("provider"), item.get("model")
+        if kind not in models.providers():
+            problems.add(f"{where}.provider", f"{kind!r} has no catalogue.{_did_you_mean(str(kind), models.providers())} Use one of: {', '.join(models.providers())}.")
+            continue
+        if not (isinstance(model, str) and model.strip()):
+            problems.add(f"{where}.model", f"must be a model name (see `finetune models --provider {kind}`), got {_type_name(model)}.")
+            continue
+        alt_method = item.get("method", method)
+        if alt_method not in METHODS:
+            problems.add(f"{where}.method", f"{alt_method!r} is not a method. Use one of: {', '.join(METHODS)}.")
+            continue
+        lora = item.get("lora")
+        if lora is not None and not isinstance(lora, bool):
+            problems.add(f"{where}.lora", f"must be true (LoRA) or false (full fine-tuning), got {lora!r}.")
+            lora = None
+        tier = item.get("training_type")
+        if tier is not None and (kind != "azure" or tier not in TRAINING_TYPES):
+            problems.add(f"{where}.training_type", f"{tier!r}: only Azure has training tiers ({', '.join(TRAINING_TYPES)}).")
+            tier = None
+        settings = ProviderSettings(kind, None, None, None, "", tier)
+        count = len(problems.lines)
+        _offered(problems, where, settings, model, alt_method, {}, lora)
+        if len(problems.lines) == count:
+            specs.append(CompareSpec(kind, model.strip(), item.get("method"), lora, tier))
+    return tuple(specs)
 
 
 def _pricing(value: Any, problems: _Problems) -> dict[str, float]:

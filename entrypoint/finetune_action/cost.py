@@ -37,11 +37,17 @@ def default_epochs(examples: int) -> int:
     return TARGET_EPOCHS
 
 
-def epochs(hyperparameters: dict[str, Any], examples: int) -> tuple[int, str]:
-    """(n_epochs, the rule it came from): an explicit n_epochs wins over "auto"."""
+def epochs(hyperparameters: dict[str, Any], examples: int, provider_default: int | None = None, provider: str = "") -> tuple[int, str]:
+    """(n_epochs, the rule it came from): an explicit n_epochs wins over "auto".
+
+    "auto" is OpenAI's published rule unless the provider's catalogue gives a fixed default
+    (Together and Fireworks default to 1 epoch).
+    """
     explicit = hyperparameters.get("n_epochs", "auto")
     if isinstance(explicit, int) and not isinstance(explicit, bool):
         return explicit, f"n_epochs: {explicit} (finetune.yaml)"
+    if provider_default is not None:
+        return provider_default, f"n_epochs auto: {provider_default}, the default of {provider or 'the provider'}"
     return default_epochs(examples), AUTO_EPOCHS_RULE
 
 
@@ -52,9 +58,18 @@ def billed_tokens_per_epoch(example_tokens: Iterable[int], limit: int | None) ->
     return sum(n if n < limit else limit for n in example_tokens)
 
 
-def estimate(billed_per_epoch: int, examples: int, hyperparameters: dict[str, Any], price: Price | None, model: str) -> Estimate:
+def estimate(
+    billed_per_epoch: int,
+    examples: int,
+    hyperparameters: dict[str, Any],
+    price: Price | None,
+    model: str,
+    provider_default: int | None = None,
+    provider: str = "",
+    billing: str = "validation tokens are not billed",
+) -> Estimate:
     """Epochs, billed tokens and USD for a training set; no price means no USD, never a guess."""
-    n_epochs, rule = epochs(hyperparameters, examples)
+    n_epochs, rule = epochs(hyperparameters, examples, provider_default, provider)
     billed = n_epochs * billed_per_epoch
     if price is None:
         note = f"no price known for {model}: add `pricing: {{{model}: <USD per 1M training tokens>}}` to finetune.yaml for an estimate"
@@ -66,5 +81,6 @@ def estimate(billed_per_epoch: int, examples: int, hyperparameters: dict[str, An
         )
         return Estimate(n_epochs, rule, billed, None, note)
     usd = round(billed * price.usd / 1_000_000, 4)
-    note = f"USD {price.usd:g} per 1M training tokens ({price.source}, {price.date}); validation tokens are not billed"
+    unverified = "" if price.verified else ", unverified"
+    note = f"USD {price.usd:g} per 1M training tokens ({price.source}, {price.date}{unverified}); {billing}"
     return Estimate(n_epochs, rule, billed, usd, note)

@@ -67,4 +67,8 @@ CODES: dict[str, str] = {
     "train-validation-overlap": WARNING,
     "example-truncated": WARNING,
     "unknown-model": WARNING,
+    # lifecycle (judged against today, or --today / FINETUNE_TODAY)
+    "model-not-trainable": ERROR,
+    "training-closing": WARNING,
+    "serving-ending": WARNING,
 }
