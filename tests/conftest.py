@@ -6,4 +6,4 @@ import os
 
 from finetune_action.lifecycle import TODAY_VARIABLE
 
-os.environ[TODAY_VARIABLE] = "2026-10-01"
+os.environ[TODAY_VARIABLE] = "2026-07-01"

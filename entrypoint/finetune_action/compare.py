@@ -44,7 +44,7 @@ def suggestions(info: models.ModelInfo, method: str, on: date) -> tuple[CompareS
     found = []
     for option in lifecycle.where_to_train(info, on):
         if method in models.resolve(option.model, provider=option.provider).methods:
-            found.append(CompareSpec(option.provider, option.model, None, None, None))
+            found.append(CompareSpec(option.provider, option.model, None, None, option.training_type))
     return tuple(found)
 
 

@@ -31,6 +31,7 @@ class Option(NamedTuple):
     model: str
     training_ends: str | None
     same: bool  # the same model (family) rather than a close one
+    training_type: str | None  # the Azure tier it must train on, when it trains on one only
 
 
 def today(value: str | None = None, env: Mapping[str, str] | None = None) -> date:
@@ -62,7 +63,7 @@ def judge(info: models.ModelInfo, on: date) -> list[Judgement]:
     if not info.known:
         return []
     found = []
-    who = f"{models.label(info.provider)} ({info.lifecycle_source})"
+    who = f"{models.label(info.provider)}: {info.lifecycle_source}"
     if info.training_ends:
         ends = date.fromisoformat(info.training_ends)
         days = (ends - on).days
@@ -87,16 +88,19 @@ def judge(info: models.ModelInfo, on: date) -> list[Judgement]:
 
 
 def where_to_train(info: models.ModelInfo, on: date, limit: int = OPTIONS_SHOWN) -> list[Option]:
-    """Where the same model (first) or a close one still trains on `on`, at other providers."""
+    """Where the same model (first) or a close one (priced ones first) still trains on `on`, at other providers."""
     if not info.known:
         return []
+    same = [(p, m) for p, m in models.by_family(info.family or "") if p != info.provider]
+    close = [(p, m) for family in models.close_families(info.provider, info.base or "") for p, m in models.by_family(family)]
     found: list[Option] = []
-    candidates = [(p, m, True) for p, m in models.by_family(info.family or "") if p != info.provider]
-    candidates += [(p, m, False) for family in models.close_families(info.provider, info.base or "") for p, m in models.by_family(family)]
-    for provider, model, same in candidates:
-        other = models.resolve(model, provider=provider)
-        if trainable(other, on) and not any(o.provider == provider and o.model == model for o in found):
-            found.append(Option(provider, model, other.training_ends, same))
+    for group, is_same in ((same, True), (close, False)):
+        options = []
+        for provider, model in group:
+            other = models.resolve(model, provider=provider)
+            if trainable(other, on):
+                options.append((other.price is None, Option(provider, model, other.training_ends, is_same, other.training_tiers[0] if other.training_tiers else None)))
+        found += [option for _unpriced, option in sorted(options, key=lambda item: item[0])]
     return found[:limit]
 
 
@@ -110,6 +114,8 @@ def migration(info: models.ModelInfo, on: date) -> str:
         kind = "the same model" if option.same else "a close model"
         until = f"last day to train {last_training_day(option.training_ends)}" if option.training_ends else "no end announced"
         provider_line = models.catalogue(option.provider).get("provider_yaml", f"provider: {option.provider}")
+        if option.training_type:
+            provider_line = provider_line.rstrip("}") + f", training_type: {option.training_type}}}"
         lines.append(f"- {kind} at {models.label(option.provider)} ({until}): `{provider_line}` and `model: {option.model}`")
     return "\n".join(lines)
 

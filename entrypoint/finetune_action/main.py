@@ -32,6 +32,10 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_today(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--today", metavar="YYYY-MM-DD", help="judge training windows and serving ends on this day (default: FINETUNE_TODAY, else today)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="finetune",
@@ -54,7 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--validation", action="append", default=[], metavar="FILE.jsonl", help="with --data: a validation file (repeatable)")
     check.add_argument("--model", help="with --data: the model to fine-tune, e.g. gpt-4.1-mini-2025-04-14")
     check.add_argument("--method", choices=("supervised", "dpo", "reinforcement"), default="supervised", help="with --data: the method (default: supervised)")
+    check.add_argument("--provider", default="openai", help="with --data: the provider whose catalogue prices and limits the model (default: openai)")
+    _add_today(check)
     _add_format(check)
+
+    catalogue = commands.add_parser(
+        "models",
+        help="list the catalogue: fine-tunable models per provider, prices, limits, lifecycle dates",
+        description="List the fine-tunable models of each provider's catalogue with tokenizer, limits, methods, "
+        "training prices and the dates training closes and serving ends. Offline.",
+    )
+    catalogue.add_argument("--provider", help="only this provider (openai, azure, together, fireworks)")
+    catalogue.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
+    _add_today(catalogue)
 
     commands.add_parser(
         "schema",
@@ -104,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from finetune_action.lifecycle import today
+
     try:
         if args.command == "check":
             from finetune_action.commands.check import check, check_files
@@ -111,8 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.data or args.model or args.validation:
                 if args.configs or not (args.data and args.model):
                     parser.error("check: --data FILE.jsonl --model MODEL go together, without CONFIG arguments")
-                return check_files(args.data, args.validation, args.model, args.method, output_format=args.format)
-            return check(args.configs or ["finetune.yaml"], output_format=args.format)
+                return check_files(args.data, args.validation, args.model, args.method, output_format=args.format, provider=args.provider, today=today(args.today))
+            return check(args.configs or ["finetune.yaml"], output_format=args.format, today=today(args.today))
+        if args.command == "models":
+            from finetune_action.commands.models import list_models
+
+            return list_models(args.provider, args.format, today(args.today))
         if args.command == "schema":
             from finetune_action.commands.schema import schema
 

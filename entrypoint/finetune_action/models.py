@@ -222,7 +222,7 @@ def resolve(
         inference=_inference(facts, table),
         training_ends=life["training_ends"],
         serving_ends=life["serving_ends"],
-        lifecycle_source=f"{table['label']}: {life_source['title']}, {life_source.get('date', '')}" + ("" if verified else " (unverified)"),
+        lifecycle_source=f"{life_source['title']}, {life_source.get('date', '')}" + ("" if verified else ", unverified"),
         family=facts.get("family"),
         default_epochs=epochs.get("value"),
         lora=facts.get("lora"),

@@ -128,8 +128,9 @@ def test_problem_codes_through_the_cli(case: str) -> None:
 
 def test_every_code_is_exercised() -> None:
     exercised = {c for _args, expected in CASES.values() for _p, _l, c in expected}
-    # image-too-large needs an 11 MB line (made on the fly below); unreadable-file is tested in-process
-    assert set(CODES) - exercised == {"image-too-large", "unreadable-file"}
+    # image-too-large needs an 11 MB line (made on the fly below); unreadable-file is tested in-process;
+    # the lifecycle codes need a "today" (tests/commands/test_lifecycle.py)
+    assert set(CODES) - exercised == {"image-too-large", "unreadable-file", "model-not-trainable", "training-closing", "serving-ending"}
 
 
 def test_image_over_10_mb(tmp_path: Path) -> None:
@@ -190,7 +191,7 @@ def test_json_contract() -> None:
     assert (config["examples"], config["validation_examples"]) == (16, 4)
     assert config["billed_tokens"] == config["n_epochs"] * config["billed_tokens_per_epoch"]
     assert config["estimated_cost_usd"] == round(config["billed_tokens"] * config["price"]["usd"] / 1e6, 4)
-    assert set(config["price"]) == {"usd", "per", "source", "date"}
+    assert set(config["price"]) == {"usd", "per", "source", "date", "verified"}
     for f in config["files"]:
         assert {"path", "role", "format", "examples", "billed_tokens_per_epoch", "truncated_examples", "distributions"} <= set(f)
         assert set(f["distributions"]) == {"messages_per_example", "tokens_per_example", "assistant_tokens_per_example"}

@@ -6,6 +6,7 @@ has errors, 2 when a config (or the command line) is invalid.
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 
 from finetune_action import check as checking
@@ -17,7 +18,7 @@ from finetune_action.report import markdown as markdown_report
 from finetune_action.report import text as text_report
 
 
-def check(patterns: list[str], output_format: str = "text") -> int:
+def check(patterns: list[str], output_format: str = "text", today: date | None = None) -> int:
     """Check each config matching `patterns`; 2 if any config is invalid, else 1 on data errors."""
     entries = []
     exit_code = EXIT_OK
@@ -34,16 +35,20 @@ def check(patterns: list[str], output_format: str = "text") -> int:
                 print(f"### {markdown_report.cell(shown)}: FAILED (invalid config)\n\n```\n{exc}\n```\n")
             exit_code = EXIT_USAGE
             continue
-        report = checking.check_config(loaded, log=_log)
+        report = checking.check_config(loaded, log=_log, today=today)
         exit_code = _emit(report, output_format, entries, exit_code)
     if output_format == "json":
         print(json_report.render(entries))
     return exit_code
 
 
-def check_files(data: list[str], validation: list[str], model: str, method: str, output_format: str = "text") -> int:
-    """Check data files without a config: `finetune check --data FILE --model MODEL`."""
-    info = models.resolve(model)
+def check_files(
+    data: list[str], validation: list[str], model: str, method: str, output_format: str = "text", provider: str = "openai", today: date | None = None
+) -> int:
+    """Check data files without a config: `finetune check --data FILE --model MODEL [--provider P]`."""
+    if provider not in models.providers():
+        raise ConfigError(f"--provider {provider}: no catalogue for it. Use one of: {', '.join(models.providers())}.")
+    info = models.resolve(model, provider=provider, method=method)
     if info.known and method not in info.methods:
         raise ConfigError(f"{model} cannot be fine-tuned with {method} (it supports: {', '.join(info.methods)}). Change --method or --model.")
     train = tuple(_data_file(p) for p in data)
@@ -55,6 +60,7 @@ def check_files(data: list[str], validation: list[str], model: str, method: str,
         train=train,
         validation=tuple(_data_file(p) for p in validation),
         log=_log,
+        today=today,
     )
     entries: list[dict] = []
     exit_code = _emit(report, output_format, entries, EXIT_OK)

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from finetune_action import models
 from finetune_action.report import escape
 
 #: GitHub refuses comment bodies over 65,536 characters; stay well clear of it for the markers.
 COMMENT_LIMIT = 65_000
 FIRST_PROBLEMS = 10  # per level in the comment; the summary and report file have them all
+LIFECYCLE_CODES = ("model-not-trainable", "training-closing", "serving-ending")  # shown at the top, not in the lists
 
 ROWS = (
     ("examples", "Training examples", "int"),
@@ -134,12 +136,78 @@ def _problem_link(problem: Mapping[str, Any], links: Mapping[str, str] | None) -
     return escape.text(label)
 
 
+def with_code(line: str) -> str:
+    """One line of our own wording: `backticked` parts as code, the rest as text, all escaped."""
+    return "".join(escape.code(part, limit=200) if index % 2 else escape.text(part) for index, part in enumerate(line.split("`")))
+
+
+def _lifecycle(head: Mapping[str, Any]) -> list[str]:
+    """Training closed, closing soon, or serving ending: a GitHub alert at the top of the comment."""
+    lines: list[str] = []
+    for level, kind in (("errors", "CAUTION"), ("warnings", "WARNING")):
+        for p in head.get(level, []):
+            if p.get("code") not in LIFECYCLE_CODES:
+                continue
+            first, *rest = str(p.get("message", "")).splitlines() or [""]
+            lines += [*([">"] if lines else []), f"> [!{kind}]", f"> {escape.code(p['code'])} {with_code(first)}"]
+            lines += [f"> {'- ' + with_code(line.strip().removeprefix('- ')) if line.startswith('- ') else with_code(line)}" for line in rest[:10]]
+    return lines
+
+
+def _cell_usd(value: Any) -> str:
+    return usd(value) if isinstance(value, (int, float)) else "n/a"
+
+
+def _last_day(last_day: Any, trainable: Any) -> str:
+    if trainable is False:
+        return "closed"
+    return escape.text(last_day) if last_day else "no end announced"
+
+
+def _alternatives(head: Mapping[str, Any]) -> list[str]:
+    """The compare table: this config, then each alternative with its own tokenizer's counts."""
+    compare = head.get("compare") or {}
+    rows = [a for a in compare.get("alternatives") or [] if isinstance(a, Mapping)]
+    if not rows:
+        return []
+    if compare.get("suggested"):
+        title = "**Where else it trains** (suggested from the catalogue because training closes; choose your own with `compare:` in finetune.yaml):"
+    else:
+        title = "**Compare:** the same training data priced elsewhere (`compare:` in finetune.yaml):"
+    title = title.replace("`compare:`", escape.code("compare:"))
+    life = head.get("lifecycle") or {}
+    lines = [
+        title,
+        "",
+        "| provider | model | tokenizer | billed tokens/epoch | epochs | billed tokens | estimated cost | last day to train | rests on |",
+        "|---|---|---|---:|---:|---:|---:|---|---|",
+        f"| {escape.text(models.label(str(head.get('provider', 'openai'))))} (this config) | {escape.code(head.get('model', ''), in_table=True)} | {escape.text(head.get('encoding', ''))} "
+        f"| {_number(head.get('billed_tokens_per_epoch'), 'int')} | {_number(head.get('n_epochs'), 'int')} | {_number(head.get('billed_tokens'), 'int')} "
+        f"| {_cell_usd(head.get('estimated_cost_usd'))} | {_last_day(life.get('last_training_day'), not any(p.get('code') == 'model-not-trainable' for p in head.get('errors', [])))} | |",
+    ]
+    for a in rows:
+        variant = []
+        if a.get("method") != head.get("method"):
+            variant.append(str(a.get("method")))
+        if a.get("lora") is not None:
+            variant.append("LoRA" if a.get("lora") else "full")
+        if a.get("training_type"):
+            variant.append(str(a.get("training_type")))
+        model = escape.code(a.get("model", ""), in_table=True) + (f" ({escape.text(', '.join(variant))})" if variant else "")
+        lines.append(
+            f"| {escape.text(a.get('label', a.get('provider', '')))} | {model} | {escape.text(a.get('tokenizer', ''))} "
+            f"| {_number(a.get('billed_tokens_per_epoch'), 'int')} | {_number(a.get('n_epochs'), 'int')} | {_number(a.get('billed_tokens'), 'int')} "
+            f"| {_cell_usd(a.get('estimated_cost_usd'))} | {_last_day(a.get('last_training_day'), a.get('trainable'))} | {escape.text(a.get('note') or '-')} |"
+        )
+    return lines
+
+
 def _problems(title: str, head: Mapping[str, Any], level: str, links: Mapping[str, str] | None, limit: int | None) -> list[str]:
-    problems = head.get(level, [])
+    problems = [p for p in head.get(level, []) if p.get("code") not in LIFECYCLE_CODES]
     if not problems:
         return []
     shown = problems if limit is None else problems[:limit]
-    total = _total(head, level)
+    total = _total({**head, level: problems}, level)
     lines = [f"**{title} ({total:,}):**"]
     for p in shown:
         # Config errors list one problem a line: keep them as a nested list.
@@ -185,7 +253,8 @@ def _footnote(entry: Mapping[str, Any], review: Mapping[str, Any]) -> list[str]:
         parts.append(f"Estimates: tokens counted offline with {escape.text(head['encoding'])} by the approximation of OpenAI's data-prep notebook, so billed tokens can differ slightly.")
     price = head.get("price")
     if price:
-        parts.append(f"Price: ${price['usd']:,.2f} per {escape.text(price['per'])} ({escape.text(price['source'])}, {escape.text(price['date'])}).")
+        unverified = "" if price.get("verified", True) else ", unverified"
+        parts.append(f"Price: ${price['usd']:,.2f} per {escape.text(price['per'])} ({escape.text(price['source'])}, {escape.text(price['date'])}{unverified}).")
     elif head.get("encoding"):
         parts.append("No price is known for this model, so no cost is estimated: add `pricing` to finetune.yaml.")
     base_note = (review.get("base") or {}).get("note")
@@ -220,9 +289,11 @@ def render(review: Mapping[str, Any], entry: Mapping[str, Any], *, full: bool = 
     per_level = None if full else FIRST_PROBLEMS
     sections = [
         [f"### {icon} finetune check: {line}"],
+        _lifecycle(head),
         _table(entry),
         _changes(entry),
         _budget(entry),
+        _alternatives(head),
         _problems("Errors", head, "errors", links, per_level),
         _problems("Warnings", head, "warnings", links, per_level),
         _distributions(head),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from finetune_action.check import ConfigReport, FileReport
+from finetune_action.compare import Alternative
 from finetune_action.dataset.codes import Problem
 
 
@@ -34,10 +35,12 @@ def config_report(r: ConfigReport) -> dict[str, Any]:
         "config": r.config,
         "name": r.name,
         "ok": r.ok,
+        "provider": r.provider,
         "model": r.model,
         "base_model": r.base_model,
         "method": r.method,
         "encoding": r.encoding,
+        "tokenizer": r.tokenizer,
         "example_token_limit": r.example_token_limit,
         "examples": r.examples,
         "validation_examples": r.validation_examples,
@@ -46,12 +49,40 @@ def config_report(r: ConfigReport) -> dict[str, Any]:
         "billed_tokens": r.billed_tokens,
         "estimated_cost_usd": r.estimated_cost_usd,
         "price": r.price._asdict() if r.price else None,
+        "inference": r.inference._asdict() if r.inference else None,
+        "lifecycle": dict(r.lifecycle) if r.lifecycle else None,
+        "compare": {"suggested": r.suggested, "alternatives": [alternative(a) for a in r.alternatives]},
         "counting": dict(r.counting),
         "distributions": _distributions(r.distributions),
         "files": [file_report(f) for f in r.files],
         "errors": [problem(p) for p in r.errors],
         "warnings": [problem(p) for p in r.warnings],
         "problem_counts": dict(sorted(r.problem_counts.items())),
+    }
+
+
+def alternative(a: Alternative) -> dict[str, Any]:
+    """One row of the compare table."""
+    return {
+        "provider": a.provider,
+        "label": a.label,
+        "model": a.model,
+        "base_model": a.base,
+        "method": a.method,
+        "lora": a.lora,
+        "training_type": a.training_type,
+        "tokenizer": a.tokenizer,
+        "counted_with": a.counted_with,
+        "approximate": a.approximate,
+        "billed_tokens_per_epoch": a.billed_tokens_per_epoch,
+        "n_epochs": a.n_epochs,
+        "billed_tokens": a.billed_tokens,
+        "estimated_cost_usd": a.estimated_cost_usd,
+        "price": a.price._asdict() if a.price else None,
+        "training_ends": a.training_ends,
+        "last_training_day": a.last_training_day,
+        "trainable": a.trainable,
+        "note": a.note,
     }
 
 

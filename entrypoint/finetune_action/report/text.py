@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from finetune_action.check import ConfigReport
+from finetune_action import models
+from finetune_action.check import LIFECYCLE_CODES, ConfigReport
 from finetune_action.dataset.codes import Problem
 
 #: Problems shown per code; the JSON has them all.
@@ -46,13 +47,36 @@ def grouped(problems: Iterable[Problem], counts: dict[str, int]) -> list[tuple[s
     return [(code, max(counts.get(code, 0), len(items)), items[:SHOWN_PER_CODE]) for code, items in groups.items()]
 
 
+def alternatives(report: ConfigReport) -> list[str]:
+    """The compare table (or the suggestions), one line per alternative."""
+    if not report.alternatives:
+        return []
+    head = "  where else it trains (suggested; choose with compare: in finetune.yaml):" if report.suggested else "  compare (the same training data elsewhere):"
+    lines = [head]
+    for a in report.alternatives:
+        last = ("closed" if not a.trainable else f"last day to train {a.last_training_day}") if a.training_ends else "no end announced"
+        cost_text = usd(a.estimated_cost_usd) if a.price is None or a.price.per_token else f"billed per {a.price.per}"
+        note = f"; {a.note}" if a.note else ""
+        lines.append(
+            f"    {a.label} {a.model}: {a.tokenizer}, {a.billed_tokens_per_epoch:,} billed tokens/epoch x {a.n_epochs} = {a.billed_tokens:,}: {cost_text}; {last}{note}"
+        )
+    return lines
+
+
 def render(report: ConfigReport) -> str:
     """The text block for one config."""
     title = report.config or ", ".join(f.path for f in report.files)
     lines = [f"Checking {title}: {verdict(report)}"]
+    for p in (*report.errors, *report.warnings):
+        if p.code in LIFECYCLE_CODES:
+            first, *rest = p.message.splitlines()
+            lines.append(f"  ! {p.code}: {first}")
+            lines.extend(f"      {line}" for line in rest)
     limit = f", limit {report.example_token_limit:,} tokens/example" if report.example_token_limit else ""
     base = f" (base {report.base_model})" if report.base_model and report.base_model != report.model else ""
-    lines.append(f"  model {report.model}{base}, method {report.method}, encoding {report.encoding}{limit}")
+    where = f" at {models.label(report.provider)}" if report.provider != "openai" else ""
+    approximate = f" (approximating {report.tokenizer})" if report.tokenizer != report.encoding and report.base_model else ""
+    lines.append(f"  model {report.model}{base}{where}, method {report.method}, encoding {report.encoding}{approximate}{limit}")
     lines.append(f"  {report.examples:,} training examples, {report.validation_examples:,} validation examples")
     lines.append(
         f"  {report.billed_tokens_per_epoch:,} billed tokens/epoch x {report.n_epochs} epochs = "
@@ -66,7 +90,9 @@ def render(report: ConfigReport) -> str:
         tokens = f.distributions.get("tokens_per_example")
         if tokens:
             lines.append(f"    tokens/example min {tokens.min:,}, median {tokens.median:,.0f}, p95 {tokens.p95:,.0f}, max {tokens.max:,}")
+    lines += alternatives(report)
     for label, problems in (("errors", report.errors), ("warnings", report.warnings)):
+        problems = tuple(p for p in problems if p.code not in LIFECYCLE_CODES)
         if not problems:
             continue
         lines.append(f"  {label}:")
