@@ -55,12 +55,29 @@ CASES = [
     pytest.param({"integrations": {"wandb": {"entity": "me"}}}, ["integrations.wandb: must be a mapping with at least `project`"], id="wandb"),
     pytest.param({"grader": {"type": "string_check"}}, ["grader: only used with method: reinforcement"], id="grader-without-rl"),
     pytest.param({"pricing": {"gpt-4o": "cheap"}}, ["pricing.gpt-4o: must be a non-negative number"], id="pricing"),
+    # the model must be one the chosen provider fine-tunes (its catalogue)
+    pytest.param({"model": "gpt-4.1-mimi"}, ["model: 'gpt-4.1-mimi' is not a model OpenAI fine-tunes. Did you mean \"gpt-4.1-mini\"?", "finetune models --provider openai"], id="model-typo"),
+    pytest.param({"provider": "together", "model": "openai/gpt-oss-20"}, ['Did you mean "openai/gpt-oss-20b"?'], id="together-typo"),
+    pytest.param({"provider": "together", "model": "gpt-4.1-mini-2025-04-14"}, ["is not a model Together AI fine-tunes"], id="not-at-provider"),
+    pytest.param({"provider": "fireworks", "model": "qwen3-8b", "method": "dpo", "hyperparameters": {"beta": 0.1}}, [], id="fireworks-dpo-ok"),
+    pytest.param({"provider": {"type": "azure", "training_type": "globl"}}, ["provider.training_type: 'globl' is not an Azure training tier. Did you mean \"global\"?"], id="tier-typo"),
+    pytest.param({"provider": {"type": "openai", "training_type": "global"}}, ["provider.training_type: the training tier is an Azure OpenAI setting"], id="tier-not-azure"),
+    pytest.param({"provider": "azure", "model": "gpt-oss-20b"}, ["gpt-oss-20b trains at Azure OpenAI only on the global tier: set `training_type: global`"], id="azure-global-only"),
+    pytest.param({"compare": {"provider": "together"}}, ["compare: must be a list of alternatives"], id="compare-type"),
+    pytest.param({"compare": [{"provider": "togther", "model": "x"}]}, ["compare[0].provider: 'togther' has no catalogue. Did you mean \"together\"?"], id="compare-provider"),
+    pytest.param({"compare": [{"provider": "together", "model": "Qwen/Qwen3-8b"}]}, ["compare[0].model: 'Qwen/Qwen3-8b' is not a model Together AI fine-tunes. Did you mean \"Qwen/Qwen3-8B\"?"], id="compare-model"),
+    pytest.param({"compare": [{"provider": "fireworks", "model": "qwen3-8b", "lora": False}]}, ["compare[0].lora: Fireworks AI trains accounts/fireworks/models/qwen3-8b with LoRA only"], id="compare-lora"),
+    pytest.param({"compare": [{"provider": "openai", "model": "gpt-4o", "lora": True}]}, ["compare[0].lora: OpenAI does not distinguish LoRA from full"], id="compare-lora-openai"),
+    pytest.param({"compare": [{"provider": "openai", "model": "gpt-3.5-turbo", "method": "dpo", "modle": 1}]}, ["compare[0].modle: unknown key", "compare[0].method: gpt-3.5-turbo cannot be fine-tuned with dpo"], id="compare-keys"),
 ]
 
 
 @pytest.mark.parametrize("override, expected", CASES)
 def test_config_error_says_where_and_how_to_fix(repo: Path, override: dict, expected: list[str]) -> None:
     code, stderr = check_config(repo, minimal_config(**override))
+    if not expected:  # a valid config among the cases, to show the rule is not too strict
+        assert code != 2, stderr
+        return
     assert code == 2, stderr
     assert "finetune.yaml: " in stderr
     for text in expected:
@@ -131,3 +148,20 @@ def test_parse_duration(text, seconds) -> None:
 
 def test_render_template() -> None:
     assert config.render_template("{name}-{date}-{sha7}", name="bot", sha="0123456789abcdef", date="2026-11-22") == "bot-2026-11-22-0123456"
+
+
+def test_a_model_unknown_to_the_catalogue_is_allowed_when_priced_or_behind_a_gateway(repo: Path) -> None:
+    for override in ({"model": "gpt-5-ft-preview", "pricing": {"gpt-5-ft-preview": 4.0}},
+                     {"model": "my-llama", "provider": {"type": "openai", "base_url": "https://gateway.example/v1"}}):
+        write_files(repo, {"finetune.yaml": minimal_config(**override)})
+        result = run_finetune("check", "finetune.yaml", "--format", "json", cwd=repo)
+        assert result.returncode == 0, result.stderr
+        assert "unknown-model" in result.stdout and "is not in the OpenAI catalogue" in result.stdout
+
+
+def test_training_type_and_compare_are_loaded(repo: Path) -> None:
+    write_files(repo, {"finetune.yaml": minimal_config(provider={"type": "azure", "training_type": "developer"},
+                                                       compare=[{"provider": "together", "model": "Qwen/Qwen3-8B", "lora": False}])})
+    loaded = config.load(repo / "finetune.yaml")
+    assert loaded.provider.training_type == "developer" and loaded.model_info.price.usd == 2.25
+    assert loaded.compare == (config.CompareSpec("together", "Qwen/Qwen3-8B", None, False, None),)

@@ -169,6 +169,8 @@ def test_a_forbidden_provider_says_how_to_switch(work, tmp_path, github, openai_
     result = train_action(repo, tmp_path, github, openai_standin, sha)
     assert result.run.returncode == 1
     assert "HTTP 403, training_not_available" in result.run.stdout and "provider: {type: azure" in result.run.stdout
+    # the same migration advice as the check's model-not-trainable, from the catalogue
+    assert "the same model at Azure OpenAI" in result.run.stdout and "`model: openai/gpt-oss-20b`" in result.run.stdout
     assert result.run.stdout.count("::error ") == 1 and github.releases(REPO) == []
 
     # Once the provider accepts jobs again, a re-run creates the job from the files already uploaded.
@@ -264,6 +266,9 @@ def test_cli_train_status_and_resume_without_github(work, openai_standin) -> Non
     shown = run_finetune("status", cwd=repo, env=env)
     assert shown.returncode == 0 and f"job {model['job_id']}" in shown.stdout and f"model: {model['fine_tuned_model']}" in shown.stdout
     assert "The job has successfully completed" in shown.stdout
+    later = run_finetune("status", cwd=repo, env={**env, "FINETUNE_TODAY": "2026-12-01"})
+    assert "serves until: 2027-01-14" in later.stdout
+    assert "warning: gpt-4.1-mini-2025-04-14 and every fine-tune of it stop serving at OpenAI on 2027-01-14, in 44 days" in later.stdout
     no_secrets(nothing, none, trained, shown)
 
 

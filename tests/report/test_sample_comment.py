@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "docs" / "sample-comment.md"
 
 
-def test_sample_comment_matches_the_example(tmp_path: Path) -> None:
+def test_sample_comment_matches_the_example(tmp_path: Path, monkeypatch) -> None:
+    # A day in OpenAI's wind-down, so the sample shows the lifecycle warning and the suggestions.
+    monkeypatch.setenv("FINETUNE_TODAY", "2026-12-01")
     repo = init_repo(tmp_path / "repo")
     shutil.copytree(ROOT / "examples", repo / "examples")
     train = (repo / "examples/data/train.jsonl").read_text().splitlines(keepends=True)

@@ -36,6 +36,7 @@ def test_model_json_shape(tmp_path: Path) -> None:
         "status": "succeeded",
         "provider": {"type": "openai", "label": "OpenAI", "base_url": None, "endpoint": None},
         "base_model": "gpt-4.1-mini-2025-04-14",
+        "serving_ends": "2027-01-14",
         "method": "supervised",
         "hyperparameters": {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 2.0},
         "trained_tokens": 20_000,

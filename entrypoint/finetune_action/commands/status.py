@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from finetune_action import config as config_module
+from finetune_action import lifecycle
 from finetune_action.errors import EXIT_OK
 from finetune_action.training import launch, wait
 from finetune_action.training.fingerprint import short
@@ -26,6 +27,11 @@ def status(patterns: list[str], *, job_id: str | None, env: Mapping[str, str]) -
         print(f"{config.display_path}: job {job.id} at {provider.label}: {wait.describe(job, step.get('step'), step.get('total_steps'), time.time())}")
         if job.fine_tuned_model:
             print(f"  model: {job.fine_tuned_model}")
+            if config.model_info.serving_ends:
+                print(f"  serves until: {config.model_info.serving_ends} (the day its base model stops serving)")
+            for judgement in lifecycle.judge(config.model_info, lifecycle.today(env=env)):
+                if judgement.code == "serving-ending":
+                    print(f"  warning: {judgement.message}")
         if job.error:
             print(f"  error: {job.error.code}: {job.error.message}" + (f" (param {job.error.param})" if job.error.param else ""))
         if job.metadata.get("finetune_fingerprint") and job.metadata["finetune_fingerprint"] != fp:

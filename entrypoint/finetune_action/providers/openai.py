@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import openai
 
+from finetune_action import lifecycle
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import ProviderError
 from finetune_action.providers.base import (
@@ -179,7 +180,7 @@ class SDKProvider:
             "integrations": integrations,
             "metadata": dict(metadata) or None,
         }
-        with self._calling("create the fine-tuning job"):
+        with self._calling("create the fine-tuning job", model):
             return _job(self._client.fine_tuning.jobs.create(**{k: v for k, v in fields.items() if v is not None}))
 
     def get_job(self, job_id: str) -> Job:
@@ -223,11 +224,14 @@ class SDKProvider:
     # --- errors -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _calling(self, action: str) -> Iterator[None]:
+    def _calling(self, action: str, model: str | None = None) -> Iterator[None]:
         try:
             yield
         except openai.APIStatusError as exc:
             message = self._status_message(exc, action)
+            if exc.code == "training_not_available" and model:
+                # The same migration advice as the check's model-not-trainable, from the catalogue.
+                message += " " + lifecycle.migration_for(model, "azure" if self.label == "Azure OpenAI" else "openai")
             raise ProviderError(self._scrub(message[0].upper() + message[1:]), status=exc.status_code, code=exc.code) from exc
         except openai.APIConnectionError as exc:
             reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect"

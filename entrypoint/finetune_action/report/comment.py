@@ -138,7 +138,10 @@ def _problem_link(problem: Mapping[str, Any], links: Mapping[str, str] | None) -
 
 def with_code(line: str) -> str:
     """One line of our own wording: `backticked` parts as code, the rest as text, all escaped."""
-    return "".join(escape.code(part, limit=200) if index % 2 else escape.text(part) for index, part in enumerate(line.split("`")))
+    def text(part: str) -> str:  # escape.text trims; the spaces around code must stay
+        return (" " if part[:1].isspace() else "") + escape.text(part, limit=800) + (" " if part[-1:].isspace() and part.strip() else "")
+
+    return "".join(escape.code(part, limit=200) if index % 2 else text(part) for index, part in enumerate(line.split("`")))
 
 
 def _lifecycle(head: Mapping[str, Any]) -> list[str]:

@@ -78,7 +78,8 @@ def model_record(
     metrics_csv: bool,
 ) -> dict[str, Any]:
     """The model.json mapping for a succeeded job."""
-    price = config.model_info.price
+    info = config.model_info
+    price = info.price
     settings = config.provider
     return {
         "record_version": RECORD_VERSION,
@@ -88,6 +89,7 @@ def model_record(
         "status": job.status,
         "provider": {"type": settings.kind, "label": provider_label, "base_url": settings.base_url, "endpoint": settings.endpoint},
         "base_model": job.model,
+        "serving_ends": info.serving_ends,
         "method": job.method,
         "hyperparameters": job.hyperparameters,
         "trained_tokens": job.trained_tokens,
@@ -184,6 +186,12 @@ def loss_chart(rows: Sequence[dict[str, float]]) -> str | None:
     return "\n".join(lines)
 
 
+def _serving(serving_ends: str | None) -> str:
+    if not serving_ends:
+        return "no end announced"
+    return f"{serving_ends}: the base model and this fine-tune stop serving that day"
+
+
 def notes(record: dict[str, Any], rows: Sequence[dict[str, float]]) -> str:
     """Release notes and job summary: a table of what was trained and what it cost, checkpoints, the chart."""
     cost = record["cost"]
@@ -210,6 +218,7 @@ def notes(record: dict[str, Any], rows: Sequence[dict[str, float]]) -> str:
         ("Commit", code(record["commit"][:12] or "-", in_table=True)),
         ("Config", code(record["config"], in_table=True)),
         ("Finished", record["finished_at"] or "-"),
+        ("Serves until", _serving(record.get("serving_ends"))),
     ]
     lines = [f"## {record['name']}: {code(record['fine_tuned_model'])}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows_out]
