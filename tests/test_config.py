@@ -64,6 +64,7 @@ CASES = [
     pytest.param({"provider": {"type": "openai", "training_type": "global"}}, ["provider.training_type: the training tier is an Azure OpenAI setting"], id="tier-not-azure"),
     pytest.param({"provider": "azure", "model": "gpt-oss-20b"}, ["gpt-oss-20b trains at Azure OpenAI only on the global tier: set `training_type: global`"], id="azure-global-only"),
     pytest.param({"compare": {"provider": "together"}}, ["compare: must be a list of alternatives"], id="compare-type"),
+    pytest.param({"compare": [{"provider": "openai", "model": "gpt-4o"}] * 9}, ["compare: has 9 alternatives; at most 8 are priced"], id="compare-many"),
     pytest.param({"compare": [{"provider": "togther", "model": "x"}]}, ["compare[0].provider: 'togther' has no catalogue. Did you mean \"together\"?"], id="compare-provider"),
     pytest.param({"compare": [{"provider": "together", "model": "Qwen/Qwen3-8b"}]}, ["compare[0].model: 'Qwen/Qwen3-8b' is not a model Together AI fine-tunes. Did you mean \"Qwen/Qwen3-8B\"?"], id="compare-model"),
     pytest.param({"compare": [{"provider": "fireworks", "model": "qwen3-8b", "lora": False}]}, ["compare[0].lora: Fireworks AI trains accounts/fireworks/models/qwen3-8b with LoRA only"], id="compare-lora"),
