@@ -229,6 +229,7 @@ def check_data(
             "last_training_day": lifecycle.last_training_day(model.training_ends),
             "serving_ends": model.serving_ends,
             "source": model.lifecycle_source or None,
+            "training_source": model.training_source or None,
         },
         alternatives=tuple(alternatives),
         suggested=suggested and bool(alternatives),

@@ -63,7 +63,7 @@ def judge(info: models.ModelInfo, on: date) -> list[Judgement]:
     if not info.known:
         return []
     found = []
-    who = f"{models.label(info.provider)}: {info.lifecycle_source}"
+    who = f"{models.label(info.provider)}: {info.training_source}"
     if info.training_ends:
         ends = date.fromisoformat(info.training_ends)
         days = (ends - on).days

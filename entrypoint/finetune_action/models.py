@@ -59,7 +59,8 @@ class ModelInfo(NamedTuple):
     inference: InferencePrice | None = None
     training_ends: str | None = None  # ISO date new jobs stop being accepted
     serving_ends: str | None = None  # ISO date the base model (and its fine-tunes) stops serving
-    lifecycle_source: str = ""  # where the two dates come from, with its date
+    lifecycle_source: str = ""  # where serving_ends (and training_ends) come from, with its date
+    training_source: str = ""  # where training_ends comes from, with its date
     family: str | None = None  # the same model under other providers' names
     default_epochs: int | None = None  # what n_epochs auto means here; None: OpenAI's published rule
     lora: str | None = None  # "both", "only", or None when the provider does not distinguish
@@ -206,8 +207,12 @@ def resolve(
     if method == "dpo" and "dpo_token_limit" in facts:
         limit = facts["dpo_token_limit"]
     life = facts["lifecycle"]
-    life_source = _source(table, life["source"])
-    verified = life.get("verified", life_source.get("verified", False))
+
+    def described(key: str) -> str:
+        source = _source(table, key)
+        verified = life.get("verified", source.get("verified", False))
+        return f"{source['title']}, {source.get('date', '')}" + ("" if verified else ", unverified")
+
     epochs = table.get("epochs", {})
     return ModelInfo(
         name=name,
@@ -222,7 +227,8 @@ def resolve(
         inference=_inference(facts, table),
         training_ends=life["training_ends"],
         serving_ends=life["serving_ends"],
-        lifecycle_source=f"{life_source['title']}, {life_source.get('date', '')}" + ("" if verified else ", unverified"),
+        lifecycle_source=described(life["source"]),
+        training_source=described(life.get("training_source", life["source"])),
         family=facts.get("family"),
         default_epochs=epochs.get("value"),
         lora=facts.get("lora"),

@@ -32,7 +32,8 @@ def test_today_flag_wins_over_the_variable_and_json_carries_the_dates(tmp_path: 
     assert result.returncode == 0, result.stderr
     entry = json.loads(result.stdout)["configs"][0]
     assert entry["lifecycle"] == {"today": "2026-12-01", "training_ends": "2027-01-06", "last_training_day": "2027-01-05",
-                                  "serving_ends": "2027-01-14", "source": entry["lifecycle"]["source"]}
+                                  "serving_ends": "2027-01-14", "source": entry["lifecycle"]["source"], "training_source": entry["lifecycle"]["training_source"]}
+    assert "2027-01-06" in entry["lifecycle"]["training_source"]
     assert [w["code"] for w in entry["warnings"] if w["code"] in ("training-closing", "serving-ending")] == ["training-closing", "serving-ending"]
     assert entry["compare"]["suggested"] is True
     assert [a["provider"] for a in entry["compare"]["alternatives"]][0] == "azure"
