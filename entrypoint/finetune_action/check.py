@@ -25,7 +25,6 @@ from finetune_action.tokens import encodings
 MIN_EXAMPLES = 10
 RECOMMENDED_EXAMPLES = 50
 DISTRIBUTIONS = ("messages_per_example", "tokens_per_example", "assistant_tokens_per_example")
-LIFECYCLE_CODES = ("model-not-trainable", "training-closing", "serving-ending")
 
 #: Until tokens/ bundles a model family's own tokenizer, its counts come from the closest one it
 #: has, and every report says "approximate": the Llama 3 and Qwen 2 vocabularies grew out of

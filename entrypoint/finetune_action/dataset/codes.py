@@ -72,3 +72,6 @@ CODES: dict[str, str] = {
     "training-closing": WARNING,
     "serving-ending": WARNING,
 }
+
+#: Shown at the top of the text report and the PR comment rather than in the problem lists.
+LIFECYCLE_CODES = ("model-not-trainable", "training-closing", "serving-ending")

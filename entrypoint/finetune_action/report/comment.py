@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from finetune_action import models
+from finetune_action.dataset.codes import LIFECYCLE_CODES
 from finetune_action.report import escape
 
 #: GitHub refuses comment bodies over 65,536 characters; stay well clear of it for the markers.
 COMMENT_LIMIT = 65_000
 FIRST_PROBLEMS = 10  # per level in the comment; the summary and report file have them all
-LIFECYCLE_CODES = ("model-not-trainable", "training-closing", "serving-ending")  # shown at the top, not in the lists
 
 ROWS = (
     ("examples", "Training examples", "int"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from finetune_action import models
-from finetune_action.check import LIFECYCLE_CODES, ConfigReport
-from finetune_action.dataset.codes import Problem
+from finetune_action.check import ConfigReport
+from finetune_action.dataset.codes import LIFECYCLE_CODES, Problem
 
 #: Problems shown per code; the JSON has them all.
 SHOWN_PER_CODE = 3
