@@ -46,7 +46,7 @@ CASES = [
     pytest.param({"name": "has spaces"}, ["name: 'has spaces' is not a valid name"], id="name"),
     pytest.param({"provider": "anthropic"}, ["provider: 'anthropic' is not a supported provider"], id="provider"),
     pytest.param({"provider": "azur"}, ['Did you mean "azure"?'], id="misspelt-provider"),
-    pytest.param({"provider": {"type": "openai", "endpoint": "https://x.openai.azure.com"}}, ["endpoint and api_version are Azure settings"], id="provider-mix"),
+    pytest.param({"provider": {"type": "openai", "endpoint": "https://x.openai.azure.com"}}, ["endpoint, api_version and training_type are Azure settings"], id="provider-mix"),
     pytest.param({"suffix": "{name}-{sha}"}, ["suffix: unknown placeholder {sha}", 'Did you mean "sha7"?'], id="template"),
     pytest.param({"wait": {"timeout": "forever"}}, ["wait.timeout: 'forever' is not a duration"], id="duration"),
     pytest.param({"budget": {"max_usd": -1}}, ["budget.max_usd: must be a non-negative number"], id="budget"),
@@ -120,7 +120,7 @@ def test_load_normalises_and_defaults(repo: Path) -> None:
     loaded = config.load(repo / "finetune.yaml")
     assert [f.display_path for f in loaded.train] == ["data/train.jsonl", "data/valid.jsonl"]
     assert loaded.method == "supervised"
-    assert loaded.provider == config.ProviderSettings("azure", None, "https://r.openai.azure.com", config.DEFAULT_AZURE_API_VERSION, "AZURE_OPENAI_API_KEY")
+    assert loaded.provider == config.ProviderSettings("azure", None, "https://r.openai.azure.com", None, "AZURE_OPENAI_API_KEY")
     assert loaded.wait == config.Wait(5 * 3600, 30, False)
     assert loaded.release_tag == "{name}-{date}-{sha7}"
     assert loaded.normalised["data"]["train"] == ["data/train.jsonl", "data/valid.jsonl"]

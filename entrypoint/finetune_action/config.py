@@ -20,16 +20,17 @@ from finetune_action.errors import ConfigError
 
 CONFIG_VERSION = 1
 METHODS = ("supervised", "dpo", "reinforcement")
-DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
+#: The preview surface Azure's training tiers need; the GA v1 surface needs no version.
+AZURE_PREVIEW_API_VERSION = "2025-04-01-preview"
 TEMPLATE_FIELDS = ("name", "sha7", "date")
 MAX_USER_METADATA = 12  # 16 pairs allowed by the API, 4 are ours (fingerprint, repository, commit, config)
 
 
 class ProviderSettings(NamedTuple):
-    kind: str  # "openai" | "azure"
-    base_url: str | None  # openai: an OpenAI-compatible gateway
+    kind: str  # "openai" | "azure" | "together" | "fireworks"
+    base_url: str | None  # openai: an OpenAI-compatible gateway; together, fireworks: another API host
     endpoint: str | None  # azure: https://<resource>.openai.azure.com
-    api_version: str | None  # azure
+    api_version: str | None  # azure: only for preview features (None: the GA v1 surface)
     api_key_env: str  # the environment variable holding the key
     training_type: str | None = None  # azure: standard | global | developer (priced by the catalogue's tiers)
 
@@ -101,7 +102,7 @@ class Config(NamedTuple):
 TOP_LEVEL = {
     "version": "required, 1",
     "name": "required",
-    "provider": "openai | azure, or a mapping with type",
+    "provider": "openai | azure | together | fireworks, or a mapping with type",
     "model": "required",
     "method": "supervised | dpo | reinforcement",
     "grader": "reinforcement only",
@@ -147,6 +148,29 @@ HYPERPARAMETERS: dict[str, dict[str, tuple]] = {
         "reasoning_effort": ("choice", ("default", "low", "medium", "high"), None, True),
     },
 }
+
+#: Hyperparameters some providers take on top of the method's, in finetune.yaml's words
+#: (each provider module maps them to its API's names).
+_LORA = {"lora_r": ("int", 1, None, True)}
+PROVIDER_HYPERPARAMETERS: dict[str, dict[str, tuple]] = {
+    "together": {
+        "learning_rate": ("number", 0, None, False),
+        "lora": ("bool", None, None, True),
+        **_LORA,
+        "lora_alpha": ("int", 1, None, True),
+        "lora_dropout": ("number", 0, 1, True),
+        "n_evals": ("int", 0, None, True),
+        "n_checkpoints": ("int", 1, None, True),
+        "warmup_ratio": ("number", 0, 1, True),
+        "weight_decay": ("number", 0, None, True),
+        "max_seq_length": ("int", 1, None, True),
+    },
+    "fireworks": {"learning_rate": ("number", 0, None, False), **_LORA, "max_context_length": ("int", 1, None, True)},
+}
+#: OpenAI's relative learning rate: the open-model providers take an absolute one instead.
+OPENAI_ONLY = {"learning_rate_multiplier": "learning_rate (absolute, e.g. 0.00001)"}
+#: Methods each provider trains with (absent: every method).
+PROVIDER_METHODS = {"together": ("supervised", "dpo"), "fireworks": ("supervised", "dpo")}
 
 DEFAULTS = {
     "method": "supervised",
@@ -307,7 +331,9 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
     train, validation, split = _data(doc.get("data"), "data" in doc, config_path.parent, root, problems)
     if method == "reinforcement" and not validation and split is None and train:
         problems.add("data.validation", "reinforcement fine-tuning requires a validation file. Add data.validation or data.split.")
-    hyperparameters = _hyperparameters(doc.get("hyperparameters", {}), method, problems)
+    if method and method not in PROVIDER_METHODS.get(provider.kind, METHODS):
+        problems.add("method", f"{provider.kind} trains with {' or '.join(PROVIDER_METHODS[provider.kind])}, not {method}. Change `method` or `provider`.")
+    hyperparameters = _hyperparameters(doc.get("hyperparameters", {}), method, provider.kind, problems)
     suffix = _template(doc.get("suffix", DEFAULTS["suffix"]), "suffix", problems)
     seed = doc.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
@@ -391,15 +417,15 @@ def _provider(value: Any, problems: _Problems) -> ProviderSettings:
     if kind not in kinds:
         problems.add("provider.type" if "type" in value and len(value) > 1 else "provider", f"{kind!r} is not a supported provider.{_did_you_mean(str(kind), kinds)} Use one of: {', '.join(kinds)}.")
         kind = "openai"
-    for key in ("base_url", "endpoint", "api_version", "api_key_env"):
+    for key in ("base_url", "endpoint", "api_version", "api_key_env", "training_type"):
         if key in value and not (isinstance(value[key], str) and value[key].strip()):
             problems.add(f"provider.{key}", f"must be a non-empty string, got {_type_name(value[key])}.")
     for key in ("base_url", "endpoint"):
         url = value.get(key)
         if isinstance(url, str) and not re.match(r"^https?://", url):
             problems.add(f"provider.{key}", f"{url!r} is not a URL; write it as https://...")
-    if kind == "openai" and ("endpoint" in value or "api_version" in value):
-        problems.add("provider", "endpoint and api_version are Azure settings; set `type: azure`, or use base_url for an OpenAI-compatible gateway.")
+    if kind != "azure" and ("endpoint" in value or "api_version" in value):
+        problems.add("provider", f"endpoint and api_version are Azure settings; set `type: azure`{', or use base_url for an OpenAI-compatible gateway' if kind == 'openai' else ''}.")
     if kind == "azure" and "base_url" in value:
         problems.add("provider.base_url", "Azure OpenAI uses `endpoint` (https://<resource>.openai.azure.com), not base_url.")
     training_type = value.get("training_type")
@@ -410,7 +436,8 @@ def _provider(value: Any, problems: _Problems) -> ProviderSettings:
         problems.add("provider.training_type", f"{training_type!r} is not an Azure training tier.{_did_you_mean(str(training_type), TRAINING_TYPES)} Use one of: {', '.join(TRAINING_TYPES)}.")
         training_type = None
     default_key = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}.get(kind, f"{kind.upper()}_API_KEY")
-    api_version = value.get("api_version") or (DEFAULT_AZURE_API_VERSION if kind == "azure" else None)
+    # No version: Azure's GA v1 surface. The tiers exist only on the preview surface, so a tier without a version gets it.
+    api_version = value.get("api_version") or (AZURE_PREVIEW_API_VERSION if kind == "azure" and training_type else None)
     return ProviderSettings(
         kind=kind,
         base_url=value.get("base_url"),
@@ -569,17 +596,22 @@ def _data(value: Any, present: bool, config_dir: Path, root: Path, problems: _Pr
     return train, validation, split
 
 
-def _hyperparameters(value: Any, method: str | None, problems: _Problems) -> dict[str, Any]:
+def _hyperparameters(value: Any, method: str | None, provider: str, problems: _Problems) -> dict[str, Any]:
     if not isinstance(value, dict):
         problems.add("hyperparameters", f"must be a mapping such as {{n_epochs: 3}}, got {_type_name(value)}.")
         return {}
-    allowed = HYPERPARAMETERS.get(method or "supervised", {})
-    every = {k for spec in HYPERPARAMETERS.values() for k in spec}
+    extra = PROVIDER_HYPERPARAMETERS.get(provider, {})
+    allowed = {k: v for k, v in HYPERPARAMETERS.get(method or "supervised", {}).items() if not (extra and k in OPENAI_ONLY)} | extra
+    every = {k for spec in (*HYPERPARAMETERS.values(), *PROVIDER_HYPERPARAMETERS.values()) for k in spec}
     result: dict[str, Any] = {}
     for key, given in value.items():
         where = f"hyperparameters.{key}"
         if key not in allowed:
-            if key in every:
+            if extra and key in OPENAI_ONLY:
+                problems.add(where, f"is OpenAI's; {provider} takes {OPENAI_ONLY[key]}. Rename it.")
+            elif (takes := [p for p, spec in PROVIDER_HYPERPARAMETERS.items() if key in spec]) and not any(key in spec for spec in HYPERPARAMETERS.values()):
+                problems.add(where, f"only {' and '.join(takes)} take{'s' if len(takes) == 1 else ''} it, not {provider}. Remove it or change provider.")
+            elif key in every:
                 problems.add(where, f"not used by method {method}. Remove it or change method.")
             else:
                 problems.add(where, f"unknown hyperparameter.{_did_you_mean(str(key), allowed) or ' Allowed: ' + ', '.join(allowed) + '.'}")
@@ -587,6 +619,12 @@ def _hyperparameters(value: Any, method: str | None, problems: _Problems) -> dic
         kind, low, high, low_inclusive = allowed[key]
         if given == "auto":
             result[key] = "auto"
+            continue
+        if kind == "bool":
+            if not isinstance(given, bool):
+                problems.add(where, f"must be true or false, got {given!r}.")
+            else:
+                result[key] = given
             continue
         if kind == "choice":
             if given not in low:

@@ -40,11 +40,16 @@ class GitHubError(FinetuneError):
 
 
 class ProviderError(FinetuneError):
-    """The fine-tuning provider refused or failed a request."""
+    """The fine-tuning provider refused or failed a request.
+
+    `ambiguous` means the provider may have acted on a creating call (a 5xx, a timeout, a
+    connection dropped after the request was sent): look for what it made before retrying.
+    """
 
     exit_code = EXIT_PROBLEMS
 
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, code: str | None = None, ambiguous: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.ambiguous = ambiguous

@@ -23,12 +23,12 @@ from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EnvironmentProblem, F
 from finetune_action.github import actions, api, releases
 from finetune_action.github.context import Context
 from finetune_action.providers import get_provider
-from finetune_action.providers.base import ACTION_INPUTS, FINISHED, Job, Provider
+from finetune_action.providers.base import ACTION_INPUTS, ACTION_SETTINGS, FINISHED, Job, Provider
 from finetune_action.report import text as text_report
 from finetune_action.training import launch, record, wait
 from finetune_action.training.fingerprint import fingerprint, short
 
-KEY_VARIABLES = tuple(ACTION_INPUTS)  # OPENAI_API_KEY, AZURE_OPENAI_API_KEY
+KEY_VARIABLES = tuple(ACTION_INPUTS)  # OPENAI_API_KEY, AZURE_OPENAI_API_KEY, TOGETHER_API_KEY, FIREWORKS_API_KEY
 
 
 class GitHubTarget(NamedTuple):
@@ -90,7 +90,7 @@ def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: s
 def run_in_action(ctx: Context, env: Mapping[str, str]) -> int:
     """The action's train and resume modes; keys from the inputs, release with the job's token."""
     env = dict(env)
-    for variable, name in ACTION_INPUTS.items():
+    for variable, name in {**ACTION_INPUTS, **ACTION_SETTINGS}.items():
         value = ctx.inputs.get(name, "")
         if value:
             env[variable] = value
@@ -181,7 +181,7 @@ def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
     try:
         provider = get_provider(config.provider, run.env)
         job = launch.find_job(provider, fp)
-        job, ended = _attach_or_launch(config, run, provider, job, fp)
+        job, ended = _attach_or_launch(config, run, provider, job, fp, report.estimated_cost_usd)
         if ended is not None:
             return ended
         assert job is not None
@@ -201,7 +201,7 @@ def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
         return Outcome(exc.exit_code, job.status if job else "", job.id if job else ""), f"### {config.name}: {run.mode} failed\n\n{exc}\n"
 
 
-def _attach_or_launch(config: Config, run: Run, provider: Provider, job: Job | None, fp: str) -> tuple[Job | None, tuple[Outcome, str] | None]:
+def _attach_or_launch(config: Config, run: Run, provider: Provider, job: Job | None, fp: str, estimated_usd: float | None) -> tuple[Job | None, tuple[Outcome, str] | None]:
     """The job to wait for, or the outcome when there is nothing to wait for."""
     say = run.display.line
     if job is not None and job.status == "succeeded":
@@ -232,7 +232,7 @@ def _attach_or_launch(config: Config, run: Run, provider: Provider, job: Job | N
         prepared = launch.prepare_files(config, fp, Path(directory))
         commit = run.commit or _git_head(config.root)
         today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-        job = launch.launch(provider, config, prepared, fp, commit=commit, repository=run.repository, date=today, log=say)
+        job = launch.launch(provider, config, prepared, fp, commit=commit, repository=run.repository, date=today, log=say, estimated_usd=estimated_usd)
     return job, None
 
 

@@ -16,6 +16,8 @@ from finetune_action.providers.base import Provider, ProviderOptions
 PROVIDERS = {
     "openai": "finetune_action.providers.openai",
     "azure": "finetune_action.providers.azure",
+    "together": "finetune_action.providers.together",
+    "fireworks": "finetune_action.providers.fireworks",
 }
 
 

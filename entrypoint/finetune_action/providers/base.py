@@ -18,7 +18,15 @@ FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 OnProgress = Callable[[int, int], None]
 
 #: The action input that carries each default key variable into the container.
-ACTION_INPUTS = {"OPENAI_API_KEY": "openai-api-key", "AZURE_OPENAI_API_KEY": "azure-openai-api-key"}
+ACTION_INPUTS = {
+    "OPENAI_API_KEY": "openai-api-key",
+    "AZURE_OPENAI_API_KEY": "azure-openai-api-key",
+    "TOGETHER_API_KEY": "together-api-key",
+    "FIREWORKS_API_KEY": "fireworks-api-key",
+}
+#: Action inputs that carry other provider settings (not secrets: never masked, as masking
+#: an account id would blank the model ids that contain it).
+ACTION_SETTINGS = {"FIREWORKS_ACCOUNT_ID": "fireworks-account-id"}
 
 
 class JobError(NamedTuple):
@@ -43,6 +51,16 @@ class Job(NamedTuple):
     metadata: dict[str, str]
     hyperparameters: dict[str, Any]  # as resolved by the provider ("auto" until it decides)
     method: str  # supervised | dpo | reinforcement
+    billed_usd: float | None = None  # what the provider says the job cost, where it says so
+
+
+class Quote(NamedTuple):
+    """The provider's own price estimate for a job, asked before creating it."""
+
+    usd: float
+    billed_tokens: int | None
+    allowed: bool  # the provider lets this account proceed (credit limit)
+    limit_usd: float | None  # the account's credit limit, when the provider gives it
 
 
 class Event(NamedTuple):
@@ -77,6 +95,7 @@ class ProviderOptions(NamedTuple):
     parallel_parts: int = 4
     poll_interval: float = 2.0  # between file status checks
     file_wait_seconds: float = 1800.0
+    request_timeout: float = 60.0  # seconds for any one request to the provider
 
 
 class Provider(Protocol):
@@ -136,6 +155,9 @@ class Provider(Protocol):
     def file_content(self, file_id: str) -> bytes:
         """The bytes of a file, e.g. a job's result CSV."""
         ...
+
+    # Optional: `estimate_job(**create_job arguments) -> Quote` where the provider prices a job
+    # before it exists (Together); launch asks it and refuses what breaks budget.max_usd.
 
 
 def api_key(settings: ProviderSettings, env: Mapping[str, str], label: str) -> str:

@@ -15,7 +15,8 @@ from finetune_action import check
 from finetune_action.config import Config, render_template
 from finetune_action.dataset import read, validate
 from finetune_action.providers import get_provider
-from finetune_action.providers.base import FINISHED, Job, Provider
+from finetune_action.errors import ProviderError
+from finetune_action.providers.base import FINISHED, Job, Provider, Quote
 from finetune_action.training.fingerprint import METADATA_KEY, fingerprint, short
 
 MAX_SUFFIX = 64
@@ -130,8 +131,15 @@ def job_request(
     }
 
 
-def launch(provider: Provider, config: Config, prepared: Prepared, fingerprint: str, *, commit: str, repository: str, date: str, log: Log) -> Job:
-    """Upload the prepared files, wait until the provider has processed them, create the job."""
+def launch(
+    provider: Provider, config: Config, prepared: Prepared, fingerprint: str, *, commit: str, repository: str, date: str, log: Log,
+    estimated_usd: float | None = None,
+) -> Job:
+    """Upload the prepared files, wait until the provider has processed them, create the job.
+
+    Where the provider prices a job before it exists, its figure is shown beside ours and a
+    job it prices over budget.max_usd is not created.
+    """
     file_ids: dict[str, str | None] = {"train": None, "validation": None}
     for item in (prepared.train, prepared.validation):
         if item is None or item.path is None or not item.examples:
@@ -152,9 +160,28 @@ def launch(provider: Provider, config: Config, prepared: Prepared, fingerprint: 
         config, fingerprint, training_file=file_ids["train"] or "", validation_file=file_ids["validation"],
         commit=commit, repository=repository, date=date,
     )
+    estimate = getattr(provider, "estimate_job", None)
+    if estimate is not None:
+        check_quote(estimate(**request), config, provider.label, estimated_usd, log)
     job = provider.create_job(**request)
     log(f"created job {job.id} ({job.status}) for {config.model}, suffix {request['suffix']!r}")
     return job
+
+
+def check_quote(quote: Quote, config: Config, label: str, estimated_usd: float | None, log: Log) -> None:
+    """Show the provider's price beside ours; refuse (nothing created) what breaks the budget or the account's limit."""
+    ours = f"${estimated_usd:,.2f}" if estimated_usd is not None else "unknown (no price for this model in the table)"
+    tokens = f" for {quote.billed_tokens:,} billed tokens" if quote.billed_tokens is not None else ""
+    log(f"{label} estimates ${quote.usd:,.2f}{tokens}; finetune-action estimated {ours}")
+    limit = config.budget.max_usd
+    if limit is not None and quote.usd > limit:
+        raise ProviderError(
+            f"{config.display_path}: {label} prices this job at ${quote.usd:,.2f}, over budget.max_usd (${limit:,.2f}); no job was created. "
+            "Raise budget.max_usd, or train on less data, fewer epochs or a smaller model.", code="over_budget",
+        )
+    if not quote.allowed:
+        credit = f" (credit limit ${quote.limit_usd:,.2f})" if quote.limit_usd is not None else ""
+        raise ProviderError(f"{config.display_path}: {label} says this account may not start a ${quote.usd:,.2f} job{credit}; no job was created. Add credit at {label}, then re-run.", code="over_limit")
 
 
 def _size(n: int) -> str:

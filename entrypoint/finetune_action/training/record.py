@@ -94,7 +94,8 @@ def model_record(
         "hyperparameters": job.hyperparameters,
         "trained_tokens": job.trained_tokens,
         "cost": {
-            "actual_usd": actual_cost(job.trained_tokens, price),
+            # The provider's own bill where it gives one (Together's total_price), else tokens x price.
+            "actual_usd": job.billed_usd if job.billed_usd is not None else actual_cost(job.trained_tokens, price),
             "estimated_usd": estimated_cost_usd,
             "estimated_billed_tokens": estimated_billed_tokens,
             "price": {"usd": price.usd, "per": price.per, "source": price.source, "date": price.date} if price else None,

@@ -1,0 +1,163 @@
+"""The Together AI provider against the Together stand-in over real HTTP."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from finetune_action.config import ProviderSettings
+from finetune_action.errors import ProviderError
+from finetune_action.providers import get_provider
+from finetune_action.providers.base import ProviderOptions
+from finetune_action.providers.together import TogetherProvider, tagged_suffix
+from testing.together_standin import TogetherStandIn, serve
+
+KEY = "tgp_v1_SECRETvalue0123456789abcdefSECRET"
+FP = "0123456789abcdef" * 4
+FAST = ProviderOptions(max_retries=2, poll_interval=0, request_timeout=5)
+
+
+@pytest.fixture
+def standin() -> Iterator[TogetherStandIn]:
+    with serve(api_key=KEY) as server:
+        yield server
+
+
+def connect(standin: TogetherStandIn, key: str = KEY, env: dict[str, str] | None = None) -> TogetherProvider:
+    settings = ProviderSettings("together", standin.base_url, None, None, "TOGETHER_API_KEY")
+    return get_provider(settings, {"TOGETHER_API_KEY": key, **(env or {})}, FAST)  # type: ignore[return-value]
+
+
+def request(training_file: str, **overrides: object) -> dict:
+    base = {
+        "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "training_file": training_file, "validation_file": None,
+        "method": "supervised", "hyperparameters": {"n_epochs": 2, "learning_rate": 0.0002, "lora_r": 16, "lora_alpha": 32},
+        "grader": None, "suffix": "support-bot", "seed": 7, "integrations": None, "metadata": {"finetune_fingerprint": FP},
+    }
+    return base | overrides
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / f"{FP[:12]}-train.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n' * 40)
+    return path
+
+
+def test_upload_estimate_create_wait_and_find_again(standin, data) -> None:
+    provider = connect(standin)
+    uploaded = provider.upload_file(data)
+    form = standin.calls("files.upload")[0].body
+    assert form["purpose"] == "fine-tune" and form["file_name"] == data.name and form["file"].content == data.read_bytes()
+    assert provider.wait_file_processed(uploaded.id).status == "processed"
+    assert [f.id for f in provider.find_files(data.name)] == [uploaded.id]
+
+    quote = provider.estimate_job(**request(uploaded.id))
+    assert quote.usd == pytest.approx(len(data.read_bytes()) // 4 * 2 * 3 / 1e6) and quote.allowed
+    job = provider.create_job(**request(uploaded.id))
+    sent = standin.calls("fine_tunes.create")[0].body
+    assert sent["training_method"] == {"method": "sft", "train_on_inputs": False}  # the description's boolean, not "auto"
+    assert sent["training_type"] == {"type": "Lora", "lora_r": 16, "lora_alpha": 32} and sent["random_seed"] == 7
+    assert sent["suffix"] == f"support-bot-{FP[:12]}" and sent["learning_rate"] == 0.0002 and sent["n_epochs"] == 2
+
+    while job.status not in ("succeeded", "failed", "cancelled"):
+        job = provider.get_job(job.id)
+    assert job.status == "succeeded" and job.trained_tokens == 54_321 and job.billed_usd == pytest.approx(0.163)
+    assert job.fine_tuned_model == standin.jobs[job.id]["model_output_name"]
+    events = provider.list_events(job.id, None)
+    assert events[-1].message.startswith("Fine-tuning completed") and provider.list_events(job.id, events[-1].id) == []
+    assert any(e.data.get("step") == 2 and e.data.get("total_steps") == 4 for e in events)
+    [checkpoint] = provider.list_checkpoints(job.id)
+    assert checkpoint.model == f"{job.fine_tuned_model}:4"
+
+    assert [j.id for j in provider.find_jobs({"finetune_fingerprint": FP})] == [job.id]
+    assert provider.find_jobs({"finetune_fingerprint": "f" * 64}) == []
+
+
+def test_the_fingerprint_fits_togethers_suffix_limit() -> None:
+    assert tagged_suffix("x" * 80, FP) == "x" * 27 + "-" + FP[:12]
+    assert len(tagged_suffix("x" * 80, FP)) == 40 and tagged_suffix(None, FP) == FP[:12]
+
+
+def test_dpo_full_training_and_wandb(standin, data) -> None:
+    provider = connect(standin, env={"WANDB_API_KEY": "wandb-secret"})
+    uploaded = provider.upload_file(data)
+    wandb = [{"type": "wandb", "wandb": {"project": "bots", "name": "run-1"}}]
+    provider.create_job(**request(uploaded.id, method="dpo", hyperparameters={"beta": 0.2, "lora": False}, integrations=wandb))
+    sent = standin.calls("fine_tunes.create")[0].body
+    assert sent["training_method"] == {"method": "dpo", "dpo_beta": 0.2} and sent["training_type"] == {"type": "Full"}
+    assert sent["wandb_api_key"] == "wandb-secret" and sent["wandb_project_name"] == "bots" and sent["wandb_name"] == "run-1"
+
+    without = connect(standin)
+    with pytest.raises(ProviderError, match="set WANDB_API_KEY"):
+        without.create_job(**request(uploaded.id, integrations=wandb))
+
+
+def test_a_failed_job_carries_the_reason_from_its_events(standin, data) -> None:
+    provider = connect(standin)
+    standin.script_job(["pending", "running", "error"], error="Training file line 3: missing assistant message")
+    job = provider.create_job(**request(provider.upload_file(data).id))
+    while job.status not in ("succeeded", "failed", "cancelled"):
+        job = provider.get_job(job.id)
+    assert job.status == "failed" and job.error.message == "Training file line 3: missing assistant message"
+
+
+def test_cancel_and_unknown_statuses_mean_in_progress(standin, data) -> None:
+    provider = connect(standin)
+    standin.extra_statuses = ("tokenizing",)
+    standin.script_job(["pending", "tokenizing", "running", "completed"])
+    job = provider.create_job(**request(provider.upload_file(data).id))
+    assert provider.get_job(job.id).status == "tokenizing"  # unknown to us: still in progress
+    assert provider.cancel_job(job.id).status == "cancelled"
+
+
+def test_create_is_never_retried_and_a_5xx_or_drop_is_ambiguous(standin, data) -> None:
+    provider = connect(standin)
+    file_id = provider.upload_file(data).id
+    standin.fail("fine_tunes.create", 503, message="upstream overloaded")
+    with pytest.raises(ProviderError) as failed:
+        provider.create_job(**request(file_id))
+    assert failed.value.ambiguous and "HTTP 503" in str(failed.value) and "upstream overloaded" in str(failed.value)
+    standin.drop("fine_tunes.create")
+    with pytest.raises(ProviderError) as dropped:
+        provider.create_job(**request(file_id))
+    assert dropped.value.ambiguous and len(standin.calls("fine_tunes.create")) == 2
+
+    standin.fail("fine_tunes.create", 400, message="Model xyz is not supported for fine-tuning", code="invalid_model")
+    with pytest.raises(ProviderError) as refused:
+        provider.create_job(**request(file_id))
+    assert not refused.value.ambiguous and "HTTP 400, invalid_model): Model xyz is not supported" in str(refused.value)
+    standin.drop("files.upload")
+    with pytest.raises(ProviderError) as upload:
+        provider.upload_file(data)
+    assert upload.value.ambiguous and len(standin.calls("files.upload")) == 2
+
+
+def test_reads_retry_429_with_retry_after_and_5xx(standin) -> None:
+    provider = connect(standin)
+    standin.fail("fine_tunes.list", 429, message="Rate limit exceeded", headers={"retry-after": "0"})
+    standin.fail("fine_tunes.list", 502)
+    assert provider.find_jobs({"finetune_fingerprint": FP}) == [] and len(standin.calls("fine_tunes.list")) == 3
+    standin.fail("fine_tunes.list", 429, message="Rate limit exceeded", headers={"retry-after": "0"}, times=3)
+    with pytest.raises(ProviderError, match=r"HTTP 429, invalid_request_error\): rate limited or over a quota \(Rate limit exceeded\)\. Retry in 0 seconds"):
+        provider.find_jobs({"finetune_fingerprint": FP})
+
+
+def test_a_bad_key_is_named_and_never_echoed(standin) -> None:
+    provider = connect(standin, key="tgp_v1_WRONGkey0123456789")
+    with pytest.raises(ProviderError) as refused:
+        provider.find_files("x.jsonl")
+    message = str(refused.value)
+    assert "TOGETHER_API_KEY was not accepted" in message and "WRONGkey" not in message and refused.value.status == 401
+
+
+def test_the_stand_in_holds_requests_to_the_description(standin: TogetherStandIn, data) -> None:
+    provider = connect(standin)
+    file_id = provider.upload_file(data).id
+    body = request(file_id)
+    # What the SDK sends (train_on_inputs "auto") breaks the description: the stand-in refuses it.
+    import requests
+
+    answer = requests.post(standin.base_url + "/fine-tunes", json={"model": body["model"], "training_file": file_id, "training_method": {"method": "sft", "train_on_inputs": "auto"}}, headers={"authorization": f"Bearer {KEY}"}, timeout=5)
+    assert answer.status_code == 400 and "training_method" in answer.json()["error"]["message"]
