@@ -45,7 +45,7 @@ START_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z: a fixed clock keeps orders a
 
 
 class Request(NamedTuple):
-    api: str  # "openai" | "azure"
+    api: str  # "openai" | "azure" (dated, ?api-version=) | "azure-v1" (GA, /openai/v1/)
     route: str  # e.g. "fine_tuning.jobs.create"; "" when no route matched
     method: str
     path: str  # as sent, without the query
@@ -325,6 +325,8 @@ class StandIn:
         headers = {k.lower(): v for k, v in handler.headers.items() if k.lower() not in ("authorization", "api-key")}
         if url.path.startswith("/v1/"):
             api, path = "openai", url.path[len("/v1") :]
+        elif url.path.startswith("/openai/v1/"):
+            api, path = "azure-v1", url.path[len("/openai/v1") :]  # Azure's GA surface: no api-version
         elif url.path.startswith("/openai/"):
             api, path = "azure", url.path[len("/openai") :]
         else:
@@ -375,7 +377,9 @@ class StandIn:
         return raw
 
     def _authenticate(self, api: str, handler: BaseHTTPRequestHandler) -> tuple[int, dict[str, Any]] | None:
-        if api == "azure":
+        if api == "azure-v1" and handler.headers.get("api-key") == self.api_key:
+            return None
+        if api.startswith("azure"):
             sent = handler.headers.get("api-key")
             if sent == self.api_key:
                 return None

@@ -71,3 +71,41 @@ def test_missing_endpoint_or_key_is_an_environment_problem(standin: StandIn) -> 
     with pytest.raises(EnvironmentProblem, match=r"AZURE_OPENAI_API_KEY is not set.*azure-openai-api-key: \$\{\{ secrets.AZURE_OPENAI_API_KEY \}\}"):
         get_provider(ProviderSettings("azure", None, standin.azure_endpoint, VERSION, "AZURE_OPENAI_API_KEY"), {"OPENAI_API_KEY": "k"})
     assert standin.requests == []
+
+
+def _job_request(training_file: str) -> dict:
+    return {"model": "gpt-4.1-mini-2025-04-14", "training_file": training_file, "validation_file": None, "method": "supervised",
+            "hyperparameters": {}, "grader": None, "suffix": None, "seed": None, "integrations": None, "metadata": {"finetune_fingerprint": "abc"}}
+
+
+def test_the_ga_v1_surface_is_the_default_and_needs_no_api_version(standin: StandIn, tmp_path: Path) -> None:
+    settings = ProviderSettings("azure", None, standin.azure_endpoint, None, "AZURE_OPENAI_API_KEY")
+    azure = get_provider(settings, {"AZURE_OPENAI_API_KEY": standin.api_key})
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b'{"messages": []}\n' * 20)
+    uploaded = azure.upload_file(path)
+    job = azure.create_job(**_job_request(uploaded.id))
+    assert [j.id for j in azure.find_jobs({"finetune_fingerprint": "abc"})] == [job.id]
+    assert {r.api for r in standin.requests} == {"azure-v1"}
+    assert all(r.path.startswith("/openai/v1/") and "api-version" not in r.query for r in standin.requests)
+    assert "trainingType" not in standin.calls("fine_tuning.jobs.create")[0].body
+
+
+@pytest.mark.parametrize(("tier", "sent"), [("global", "globalstandard"), ("developer", "developerTier"), ("standard", "standard")])
+def test_a_training_tier_goes_to_the_preview_surface_as_training_type(standin: StandIn, tier: str, sent: str) -> None:
+    settings = ProviderSettings("azure", None, standin.azure_endpoint, VERSION, "AZURE_OPENAI_API_KEY", tier)
+    azure = get_provider(settings, {"AZURE_OPENAI_API_KEY": standin.api_key})
+    azure.create_job(**_job_request(standin.add_file(b"{}\n", "t.jsonl")["id"]))
+    [create] = standin.calls("fine_tuning.jobs.create")
+    assert create.api == "azure" and create.query["api-version"] == VERSION and create.body["trainingType"] == sent
+
+
+def test_one_running_job_per_resource_says_how_to_queue_or_retry(standin: StandIn) -> None:
+    settings = ProviderSettings("azure", None, standin.azure_endpoint, None, "AZURE_OPENAI_API_KEY")
+    azure = get_provider(settings, {"AZURE_OPENAI_API_KEY": standin.api_key})
+    standin.fail("fine_tuning.jobs.create", 429, message="Only 1 fine-tuning job may be running at a time for this resource.", code="quotaExceeded", headers={"retry-after-ms": "1"}, times=10)
+    with pytest.raises(ProviderError) as busy:
+        azure.create_job(**_job_request(standin.add_file(b"{}\n", "t.jsonl")["id"]))
+    message = str(busy.value)
+    assert "one fine-tuning job per resource" in message and "nothing was created" in message and "re-run" in message
+    assert "another resource" in message and not standin.jobs

@@ -211,7 +211,7 @@ def test_forbidden_job_creation_says_openai_stopped_and_how_to_switch(standin: S
     message = str(refused.value)
     assert (refused.value.status, refused.value.code) == (403, "training_not_available")
     assert "can no longer create fine-tuning jobs" in message and "2027-01-06" in message
-    assert "type: azure" in message and "endpoint" in message and "api_version" in message and "base_url" in message
+    assert "type: azure" in message and "endpoint" in message and "provider: together" in message and "base_url" in message
     assert len(standin.calls("fine_tuning.jobs.create")) == 1 and standin.jobs == {}
     assert_secret_free(standin, refused)
 

@@ -45,8 +45,8 @@ def test_a_third_provider_is_one_module_and_one_registry_line(monkeypatch: pytes
 
 
 def test_an_unknown_kind_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="'together' is not a supported provider. Use one of: openai, azure"):
-        get_provider(ProviderSettings("together", None, None, None, "TOGETHER_API_KEY"), {})
+    with pytest.raises(ConfigError, match="'bedrock' is not a supported provider. Use one of: openai, azure, together, fireworks"):
+        get_provider(ProviderSettings("bedrock", None, None, None, "BEDROCK_API_KEY"), {})
 
 
 def test_a_missing_key_says_how_to_pass_it_and_a_blank_one_counts_as_missing() -> None:

@@ -40,9 +40,10 @@ FILE_SCAN_LIMIT = 1000  # files read when looking for an earlier upload by name
 EVENT_PAGE = 100
 OPENAI_SHUTDOWN = "OpenAI stops new fine-tuning jobs for every customer on 2027-01-06"
 SWITCH_HINT = (
-    "To train elsewhere, set in finetune.yaml `provider: {type: azure, endpoint: https://<resource>.openai.azure.com, "
-    "api_version: <version>}` with AZURE_OPENAI_API_KEY, or `provider: {type: openai, base_url: https://<gateway>/v1}` "
-    "for an OpenAI-compatible service."
+    "To train elsewhere, change `provider` and `model` in finetune.yaml: `provider: together` (TOGETHER_API_KEY) or "
+    "`provider: fireworks` (FIREWORKS_API_KEY, FIREWORKS_ACCOUNT_ID) with an open model, or `provider: {type: azure, "
+    "endpoint: https://<resource>.openai.azure.com}` with AZURE_OPENAI_API_KEY, or `provider: {type: openai, base_url: "
+    "https://<gateway>/v1}` for an OpenAI-compatible service (README: Moving off OpenAI)."
 )
 
 
@@ -68,9 +69,10 @@ def connect(settings: ProviderSettings, env: Mapping[str, str], options: Provide
 class SDKProvider:
     """A Provider over an `openai.OpenAI` (or `AzureOpenAI`) client."""
 
-    def __init__(self, client: openai.OpenAI, wording: Wording, options: ProviderOptions, key: str) -> None:
+    def __init__(self, client: openai.OpenAI, wording: Wording, options: ProviderOptions, key: str, job_fields: Mapping[str, Any] | None = None) -> None:
         self.label = wording.label
         self._client = client
+        self._job_fields = dict(job_fields or {})  # service-specific job fields, e.g. Azure's trainingType
         self._wording = wording
         self._options = options
         self._key = key  # only to scrub it from messages
@@ -181,7 +183,7 @@ class SDKProvider:
             "metadata": dict(metadata) or None,
         }
         with self._calling("create the fine-tuning job", model):
-            return _job(self._client.fine_tuning.jobs.create(**{k: v for k, v in fields.items() if v is not None}))
+            return _job(self._client.fine_tuning.jobs.create(**{k: v for k, v in fields.items() if v is not None}, extra_body=self._job_fields or None))
 
     def get_job(self, job_id: str) -> Job:
         """The job as it is now."""
