@@ -25,7 +25,7 @@ def finetune_command() -> list[str]:
 
 def run_finetune(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
     """Run `finetune ARGS` in `cwd` with a clean environment plus `env`."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "OPENAI_", "AZURE_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "OPENAI_", "AZURE_", "TOGETHER_", "FIREWORKS_", "WANDB_"))}
     out = subprocess.run(
         [*finetune_command(), *args],
         cwd=cwd,

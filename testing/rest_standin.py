@@ -42,7 +42,7 @@ class Route(NamedTuple):
 
 
 class Failure(NamedTuple):
-    status: int  # 0 drops the connection without an answer
+    status: int  # 0 drops the connection without an answer; -1 acts on the request, then drops
     body: Any
     headers: dict[str, str]
 
@@ -83,11 +83,12 @@ class RestStandIn:
         with self._lock:
             self._failures.setdefault(name, []).extend([Failure(status, body, headers)] * times)
 
-    def drop(self, name: str, *, times: int = 1) -> None:
-        """Close the connection without an answer for the next `times` requests to `name`."""
+    def drop(self, name: str, *, times: int = 1, after_acting: bool = False) -> None:
+        """Close the connection without an answer for the next `times` requests to `name`
+        (`after_acting`: once the request has done its work, as when an answer is lost on the way back)."""
         self._known(name)
         with self._lock:
-            self._failures.setdefault(name, []).extend([Failure(0, None, {})] * times)
+            self._failures.setdefault(name, []).extend([Failure(-1 if after_acting else 0, None, {})] * times)
 
     def calls(self, name: str) -> list[Request]:
         """The recorded requests to route `name`."""
@@ -142,7 +143,9 @@ class RestStandIn:
                 problem = self.unauthorized()
             elif problem is None:
                 failure = self._next_failure(found[0].name)
-            if failure is not None and failure.status == 0:
+            if failure is not None and failure.status == -1:
+                self._serve(found[0], found[1], query, body)  # type: ignore[index]
+            if failure is not None and failure.status <= 0:
                 handler.close_connection = True
                 with contextlib.suppress(OSError):
                     handler.connection.shutdown(2)
