@@ -166,3 +166,32 @@ def test_training_type_and_compare_are_loaded(repo: Path) -> None:
     loaded = config.load(repo / "finetune.yaml")
     assert loaded.provider.training_type == "developer" and loaded.model_info.price.usd == 2.25
     assert loaded.compare == (config.CompareSpec("together", "Qwen/Qwen3-8B", None, False, None),)
+
+
+PROVIDER_CASES = [
+    pytest.param({"provider": "together", "hyperparameters": {"learning_rate_multiplier": 2}}, ["learning_rate_multiplier: is OpenAI's; together takes learning_rate"], id="together-multiplier"),
+    pytest.param({"provider": "fireworks", "hyperparameters": {"batch_size": 8}}, ["batch_size: is OpenAI's; fireworks takes no batch size in examples"], id="fireworks-batch"),
+    pytest.param({"provider": "openai", "hyperparameters": {"lora_alpha": 8}}, ["lora_alpha: only together takes it, not openai"], id="lora-at-openai"),
+    pytest.param({"provider": "together", "hyperparameters": {"lora": "yes"}}, ["hyperparameters.lora: must be true or false"], id="lora-bool"),
+    pytest.param({"provider": "together", "method": "reinforcement", "grader": {"type": "string_check"}}, ["together trains with supervised or dpo, not reinforcement"], id="together-rft"),
+    pytest.param({"provider": {"type": "together", "training_type": "global"}}, ["the training tier is an Azure OpenAI setting"], id="tier-not-azure"),
+    pytest.param({"provider": {"type": "azure", "training_type": "globl"}}, ["provider.training_type: 'globl' is not an Azure training tier", 'Did you mean "global"?'], id="tier-typo"),
+]
+
+
+@pytest.mark.parametrize("override, expected", PROVIDER_CASES)
+def test_provider_specific_settings_say_what_each_provider_takes(repo: Path, override: dict, expected: list[str]) -> None:
+    code, stderr = check_config(repo, minimal_config(**override))
+    assert code == 2, stderr
+    for text in expected:
+        assert text in stderr
+
+
+def test_provider_defaults_keys_and_tiers(repo: Path) -> None:
+    for kind, key, model in (("together", "TOGETHER_API_KEY", "Qwen/Qwen3-8B"), ("fireworks", "FIREWORKS_API_KEY", "accounts/fireworks/models/qwen3-8b")):
+        write_files(repo, {"finetune.yaml": minimal_config(provider=kind, model=model, hyperparameters={"learning_rate": 0.0001, "lora_r": 8})})
+        loaded = config.load(repo / "finetune.yaml")
+        assert loaded.provider == config.ProviderSettings(kind, None, None, None, key) and loaded.hyperparameters["lora_r"] == 8
+    write_files(repo, {"finetune.yaml": minimal_config(provider={"type": "azure", "endpoint": "https://r.openai.azure.com", "training_type": "developer"})})
+    tier = config.load(repo / "finetune.yaml").provider
+    assert tier.training_type == "developer" and tier.api_version == config.AZURE_PREVIEW_API_VERSION

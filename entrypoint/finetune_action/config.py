@@ -167,8 +167,12 @@ PROVIDER_HYPERPARAMETERS: dict[str, dict[str, tuple]] = {
     },
     "fireworks": {"learning_rate": ("number", 0, None, False), **_LORA, "max_context_length": ("int", 1, None, True)},
 }
-#: OpenAI's relative learning rate: the open-model providers take an absolute one instead.
-OPENAI_ONLY = {"learning_rate_multiplier": "learning_rate (absolute, e.g. 0.00001)"}
+#: OpenAI's words the open-model providers do not take, and what they take instead.
+_ABSOLUTE_RATE = "learning_rate (absolute, e.g. 0.00001)"
+OPENAI_ONLY: dict[str, dict[str, str]] = {
+    "together": {"learning_rate_multiplier": _ABSOLUTE_RATE},
+    "fireworks": {"learning_rate_multiplier": _ABSOLUTE_RATE, "batch_size": "no batch size in examples (its batch size counts tokens); leave it to Fireworks"},
+}
 #: Methods each provider trains with (absent: every method).
 PROVIDER_METHODS = {"together": ("supervised", "dpo"), "fireworks": ("supervised", "dpo")}
 
@@ -601,14 +605,15 @@ def _hyperparameters(value: Any, method: str | None, provider: str, problems: _P
         problems.add("hyperparameters", f"must be a mapping such as {{n_epochs: 3}}, got {_type_name(value)}.")
         return {}
     extra = PROVIDER_HYPERPARAMETERS.get(provider, {})
-    allowed = {k: v for k, v in HYPERPARAMETERS.get(method or "supervised", {}).items() if not (extra and k in OPENAI_ONLY)} | extra
+    refused = OPENAI_ONLY.get(provider, {})
+    allowed = {k: v for k, v in HYPERPARAMETERS.get(method or "supervised", {}).items() if k not in refused} | extra
     every = {k for spec in (*HYPERPARAMETERS.values(), *PROVIDER_HYPERPARAMETERS.values()) for k in spec}
     result: dict[str, Any] = {}
     for key, given in value.items():
         where = f"hyperparameters.{key}"
         if key not in allowed:
-            if extra and key in OPENAI_ONLY:
-                problems.add(where, f"is OpenAI's; {provider} takes {OPENAI_ONLY[key]}. Rename it.")
+            if key in refused:
+                problems.add(where, f"is OpenAI's; {provider} takes {refused[key]}.")
             elif (takes := [p for p, spec in PROVIDER_HYPERPARAMETERS.items() if key in spec]) and not any(key in spec for spec in HYPERPARAMETERS.values()):
                 problems.add(where, f"only {' and '.join(takes)} take{'s' if len(takes) == 1 else ''} it, not {provider}. Remove it or change provider.")
             elif key in every:
