@@ -61,7 +61,6 @@ class FireworksStandIn(RestStandIn):
         self.dataset_bytes: dict[str, bytes] = {}
         self.jobs: dict[str, dict[str, Any]] = {}  # by resource name
         self._scripts: list[JobScript] = []
-        self._progress: dict[str, dict[str, Any]] = {}
 
     # --- scripting ------------------------------------------------------------------------
 
@@ -69,13 +68,6 @@ class FireworksStandIn(RestStandIn):
         with self._lock:
             self._scripts.append(JobScript(tuple(states), error))
 
-    def hold(self, name: str) -> None:
-        with self._lock:
-            self._progress[name]["held"] = True
-
-    def release(self, name: str) -> None:
-        with self._lock:
-            self._progress[name]["held"] = False
 
     def error_body(self, status: int, message: str, code: str | None) -> Any:
         return {"code": GRPC_CODES.get(status, 2), "message": message, "details": []}

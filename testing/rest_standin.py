@@ -71,6 +71,7 @@ class RestStandIn:
         self._clock = START_TIME
         self._serial = 0
         self._failures: dict[str, list[Failure]] = {}
+        self._progress: dict[str, dict[str, Any]] = {}  # job id -> where its script is, and whether it is held
 
     # --- scripting ------------------------------------------------------------------------
 
@@ -89,6 +90,15 @@ class RestStandIn:
         self._known(name)
         with self._lock:
             self._failures.setdefault(name, []).extend([Failure(-1 if after_acting else 0, None, {})] * times)
+
+    def hold(self, job_id: str) -> None:
+        """Keep the job at its status, whatever reads it, until `release` (neither provider has a pause)."""
+        with self._lock:
+            self._progress[job_id]["held"] = True
+
+    def release(self, job_id: str) -> None:
+        with self._lock:
+            self._progress[job_id]["held"] = False
 
     def calls(self, name: str) -> list[Request]:
         """The recorded requests to route `name`."""

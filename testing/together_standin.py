@@ -63,7 +63,6 @@ class TogetherStandIn(RestStandIn):
         self.usd_per_million = 3.0  # what estimate-price charges per billed token
         self.credit_limit = 1000.0  # allowed_to_proceed is false above it
         self._scripts: list[JobScript] = []
-        self._progress: dict[str, dict[str, Any]] = {}
 
     @property
     def base_url(self) -> str:
@@ -76,14 +75,6 @@ class TogetherStandIn(RestStandIn):
         with self._lock:
             self._scripts.append(JobScript(tuple(statuses), token_count, total_price, error))
 
-    def hold(self, job_id: str) -> None:
-        """Keep the job at its status, whatever reads it, until `release`."""
-        with self._lock:
-            self._progress[job_id]["held"] = True
-
-    def release(self, job_id: str) -> None:
-        with self._lock:
-            self._progress[job_id]["held"] = False
 
     def error_body(self, status: int, message: str, code: str | None) -> Any:
         kind = "server_error" if status >= 500 else "invalid_request_error"

@@ -282,7 +282,7 @@ def test_cli_azure_detach_status_cancel_and_retry(tmp_path, openai_standin) -> N
     detached = run_finetune("train", "--wait-timeout", "0", cwd=repo, env=env)
     assert detached.returncode == 0, detached.stderr + detached.stdout
     assert "run `finetune resume finetune.yaml`" in detached.stdout
-    assert {r.api for r in openai_standin.requests} == {"azure"}
+    assert {r.api for r in openai_standin.requests} == {"azure-v1"}  # the GA surface by default
     [job_id] = openai_standin.jobs
 
     status = run_finetune("status", cwd=repo, env=env)
