@@ -20,7 +20,7 @@ from finetune_action.errors import ProviderError
 from finetune_action.providers.base import ProviderOptions
 
 MAX_BACKOFF = 30.0  # seconds between read retries, whatever Retry-After asks
-RETRIED = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+RETRIED = frozenset({408, 425, 429, 500, 502, 503, 504})  # for reads only
 
 
 class Said(NamedTuple):
