@@ -128,6 +128,7 @@ def test_create_is_never_retried_and_a_5xx_or_drop_is_ambiguous(standin, data) -
     with pytest.raises(ProviderError) as refused:
         provider.create_job(**request(file_id))
     assert not refused.value.ambiguous and "HTTP 400, invalid_model): Model xyz is not supported" in str(refused.value)
+    assert "Check `model`, `method` and `hyperparameters` in finetune.yaml" in str(refused.value)
     standin.drop("files.upload")
     with pytest.raises(ProviderError) as upload:
         provider.upload_file(data)

@@ -107,6 +107,8 @@ class RestClient:
         elif status >= 500:
             tries = f" after {attempts} attempts" if attempts > 1 else ""
             message = f"{refused}: {said.message}. The service failed{tries}; this is usually temporary, re-run later."
+        elif creates and status in (400, 404, 422):
+            message = f"{refused}: {said.message}. Check `model`, `method` and `hyperparameters` in finetune.yaml against what {self.wording.label} accepts; nothing was created."
         else:
             message = f"{refused}: {said.message}."
         return ProviderError(self.scrub(message), status=status, code=said.code, ambiguous=creates and status >= 500)
