@@ -35,7 +35,7 @@ LABEL = "Together AI"
 DEFAULT_BASE_URL = "https://api.together.ai/v1"
 METADATA_KEY = "finetune_fingerprint"  # the key launch looks jobs up by (training/fingerprint.py)
 FINGERPRINT_CHARS = 12
-MAX_SUFFIX = 40  # Together's documented suffix limit (docs.together.ai, fine-tuning create)
+MAX_SUFFIX = 40  # Together's suffix limit as its CLI enforces it (unverified against the API)
 NANODOLLARS = 1_000_000_000  # total_price is an integer in nanodollars
 #: Together's statuses that end a job, as ours; every other status means in progress.
 FINISHED = {"completed": "succeeded", "error": "failed", "cancelled": "cancelled"}
@@ -64,6 +64,8 @@ def _said(body: Any) -> Said:
 def tagged_suffix(suffix: str | None, fingerprint: str) -> str:
     """The job suffix carrying the fingerprint at its end, within Together's length limit."""
     tag = fingerprint[:FINGERPRINT_CHARS]
+    if not tag:
+        return (suffix or "")[:MAX_SUFFIX]
     head = (suffix or "")[: MAX_SUFFIX - len(tag) - 1].strip("-_.")
     return f"{head}-{tag}" if head else tag
 
