@@ -16,7 +16,7 @@ KEY = "sk-moveKEY0123456789abcdefKEY"
 #: provider -> (the two lines, as the README shows them).
 MOVES = {
     "together": ("provider: together", "model: meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"),
-    "fireworks": ("provider: fireworks", "model: llama-v3p1-8b-instruct"),
+    "fireworks": ("provider: fireworks", "model: accounts/fireworks/models/llama-v3p1-8b-instruct"),
     "azure": ("provider: azure", "model: gpt-4.1-mini-2025-04-14"),
 }
 

@@ -24,7 +24,7 @@ def fireworks() -> Iterator[FireworksStandIn]:
 @pytest.fixture
 def target(fireworks: FireworksStandIn) -> Target:
     return Target(
-        provider={"type": "fireworks", "base_url": fireworks.origin}, model="llama-v3p1-8b-instruct", key=KEY,
+        provider={"type": "fireworks", "base_url": fireworks.origin}, model="accounts/fireworks/models/llama-v3p1-8b-instruct", key=KEY,
         inputs={"fireworks-api-key": KEY, "fireworks-account-id": ACCOUNT}, env={"FIREWORKS_API_KEY": KEY, "FIREWORKS_ACCOUNT_ID": ACCOUNT},
         jobs=lambda: list(fireworks.jobs), uploads=lambda: len(fireworks.calls("datasets.upload")),
         creates=lambda: len(fireworks.calls("sft.create")), polls=lambda: len(fireworks.calls("sft.get")),
