@@ -70,6 +70,11 @@ CASES = [
     pytest.param({"compare": [{"provider": "fireworks", "model": "qwen3-8b", "lora": False}]}, ["compare[0].lora: Fireworks AI trains accounts/fireworks/models/qwen3-8b with LoRA only"], id="compare-lora"),
     pytest.param({"compare": [{"provider": "openai", "model": "gpt-4o", "lora": True}]}, ["compare[0].lora: OpenAI does not distinguish LoRA from full"], id="compare-lora-openai"),
     pytest.param({"compare": [{"provider": "openai", "model": "gpt-3.5-turbo", "method": "dpo", "modle": 1}]}, ["compare[0].modle: unknown key", "compare[0].method: gpt-3.5-turbo cannot be fine-tuned with dpo"], id="compare-keys"),
+    pytest.param({"scan": {"secret": "fatal"}}, ["scan.secret: must be one of error, warning, off"], id="scan-level"),
+    pytest.param({"scan": {"emails": "off"}}, ["scan.emails: unknown key", 'Did you mean "email"?'], id="scan-kind"),
+    pytest.param({"scan": {"allow": [{"sha256": "support@acme.io"}]}}, ["scan.allow[0].sha256: is not a sha256", "finetune scan-hash"], id="scan-allow-hash"),
+    pytest.param({"scan": {"allow": [{"pattern": "(unclosed"}]}}, ["scan.allow[0].pattern: is not a valid regular expression"], id="scan-allow-pattern"),
+    pytest.param({"scan": "sometimes"}, ["scan: must be a mapping"], id="scan-type"),
 ]
 
 

@@ -18,7 +18,9 @@ from finetune_action import compare as comparing
 from finetune_action import cost, lifecycle, models
 from finetune_action.config import CompareSpec, Config, DataFile, Split
 from finetune_action.dataset import formats, validate
-from finetune_action.dataset.codes import CODES, ERROR, Problem
+from finetune_action.dataset.scan import OFF as SCAN_OFF
+from finetune_action.dataset.scan import ScanRules
+from finetune_action.dataset.codes import ERROR, Problem
 from finetune_action.tokens import count as token_count
 from finetune_action.tokens import encodings
 
@@ -94,6 +96,7 @@ class ConfigReport(NamedTuple):
     lifecycle: dict[str, str | None] | None = None  # today, training_ends, last_training_day, serving_ends, source
     alternatives: tuple[comparing.Alternative, ...] = ()  # compare:, or suggestions
     suggested: bool = False  # the alternatives were suggested (no compare: in the config)
+    scan_counts: dict[str, dict[str, int]] = {}  # secret-in-data / personal-data -> rule or kind -> findings
 
     @property
     def ok(self) -> bool:
@@ -114,6 +117,7 @@ def check_config(config: Config, workers: int | None = None, log: Log | None = N
         validation=config.validation,
         split=config.split,
         hyperparameters=config.hyperparameters,
+        scan=config.scan,
         workers=workers,
         log=log,
         compare=config.compare,
@@ -131,6 +135,7 @@ def check_data(
     validation: Sequence[DataFile] = (),
     split: Split | None = None,
     hyperparameters: dict[str, Any] | None = None,
+    scan: ScanRules | None = None,
     workers: int | None = None,
     log: Log | None = None,
     compare: Sequence[CompareSpec] = (),
@@ -169,7 +174,7 @@ def check_data(
         for data in files:
             if log:
                 log(f"checking {data.display_path} ({_size(data.path)})")
-            scans.append(_scan(data, role, model, method, add, workers, counted_with))
+            scans.append(_scan(data, role, model, method, add, workers, counted_with, scan or ScanRules()))
 
     file_reports, training_tokens, merged = _roles(scans, split, model.example_token_limit, add)
     examples = len(training_tokens)
@@ -198,6 +203,10 @@ def check_data(
         alternatives.append(comparing.price(spec, method, other, by_tokenizer[other], hyperparameters, on))
 
     ordered = sorted(problems, key=lambda p: (_file_order(p.path, scans), p.line or 0))
+    scan_counts: dict[str, Counter] = {}
+    for _data, _role, _format, file_scan in scans:
+        for (code, label), n in (file_scan.findings.items() if file_scan else ()):
+            scan_counts.setdefault(code, Counter())[label] += n
     return ConfigReport(
         config=config,
         name=name,
@@ -216,8 +225,8 @@ def check_data(
         counting=counting,
         distributions=merged,
         files=tuple(file_reports),
-        errors=tuple(p for p in ordered if CODES[p.code] == ERROR),
-        warnings=tuple(p for p in ordered if CODES[p.code] != ERROR),
+        errors=tuple(p for p in ordered if p.severity == ERROR),
+        warnings=tuple(p for p in ordered if p.severity != ERROR),
         problem_counts=counts,
         provider=model.provider,
         tokenizer=model.tokenizer,
@@ -232,6 +241,7 @@ def check_data(
         },
         alternatives=tuple(alternatives),
         suggested=suggested and bool(alternatives),
+        scan_counts={code: dict(labels.most_common()) for code, labels in sorted(scan_counts.items())},
     )
 
 
@@ -241,11 +251,11 @@ def _recount(train: Sequence[DataFile], validation: Sequence[DataFile], split: S
     def ignore(problem: Problem | None, times: int = 1, code: str = "") -> None:
         return None
 
-    scans = [(*_scan(data, role, model, method, ignore, workers, tokenizer),) for role, files in (("train", train), ("validation", validation)) for data in files]
+    scans = [(*_scan(data, role, model, method, ignore, workers, tokenizer, SCAN_OFF),) for role, files in (("train", train), ("validation", validation)) for data in files]
     return _roles(scans, split, model.example_token_limit, ignore)[1]
 
 
-def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: Callable, workers: int | None, tokenizer: str):
+def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: Callable, workers: int | None, tokenizer: str, scan: ScanRules):
     default = formats.default_format(method, model.legacy_completions)
     try:
         format = validate.first_format(data.path, method, default)
@@ -256,17 +266,17 @@ def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: 
     if mismatch:
         add(Problem(data.display_path, None, None, "format-mismatch", mismatch))
     # An unknown model may well take images: only the image checks themselves apply.
-    rules = validate.Rules(format, method, tokenizer, model.vision or not model.known, model.example_token_limit)
+    rules = validate.Rules(format, method, tokenizer, model.vision or not model.known, model.example_token_limit, scan)
     try:
-        scan = validate.scan_file(data.path, rules, workers)
+        found = validate.scan_file(data.path, rules, workers)
     except OSError as exc:
         add(Problem(data.display_path, None, None, "unreadable-file", f"cannot read the file ({exc.strerror or exc}); check the path and permissions"))
         return data, role, format, None
-    for line, column, code, message in scan.problems:
-        add(Problem(data.display_path, line, column, code, message), times=0)
-    for code, n in scan.counts.items():
+    for problem in found.problems:
+        add(Problem(data.display_path, *problem), times=0)
+    for code, n in found.counts.items():
         add(None, times=n, code=code)
-    return data, role, format, scan
+    return data, role, format, found
 
 
 def _format_mismatch(format: str, method: str, model: models.ModelInfo) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from finetune_action import models
+from finetune_action.dataset import scan as data_scan
 from finetune_action.errors import ConfigError
 
 CONFIG_VERSION = 1
@@ -91,6 +92,7 @@ class Config(NamedTuple):
     retry_failed: bool
     normalised: dict[str, Any]  # the validated mapping with defaults, for fingerprints and diffs
     compare: tuple[CompareSpec, ...] = ()  # report only: never part of the fingerprint
+    scan: data_scan.ScanRules = data_scan.ScanRules()  # levels and allowlist of the secrets and personal-data scan
 
     @property
     def model_info(self) -> models.ModelInfo:
@@ -118,6 +120,7 @@ TOP_LEVEL = {
     "pricing": "",
     "retry_failed": "",
     "compare": "",
+    "scan": "",
 }
 PROVIDER_KEYS = ("type", "base_url", "endpoint", "api_version", "api_key_env", "training_type")
 TRAINING_TYPES = ("standard", "global", "developer")  # Azure's training tiers
@@ -128,6 +131,7 @@ SPLIT_KEYS = ("fraction", "seed")
 BUDGET_KEYS = ("max_usd", "max_increase_usd", "max_increase_pct")
 WAIT_KEYS = ("timeout", "poll_interval", "cancel_on_abort")
 RELEASE_KEYS = ("tag",)
+SCAN_KEYS = (*data_scan.KINDS, "allow")
 WANDB_KEYS = ("project", "entity", "name", "tags")
 INTEGRATION_KEYS = ("wandb",)
 
@@ -357,6 +361,8 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
     if not isinstance(retry_failed, bool):
         problems.add("retry_failed", f"must be true or false, got {retry_failed!r}.")
 
+    scan = _scan(doc.get("scan", {}), problems)
+
     problems.raise_if_any()
     normalised = {
         "version": CONFIG_VERSION,
@@ -401,6 +407,7 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
         retry_failed=retry_failed,
         normalised=normalised,
         compare=compare,
+        scan=scan,
     )
 
 
@@ -732,6 +739,55 @@ def _wait(value: Any, problems: _Problems) -> Wait:
         problems.add("wait.cancel_on_abort", f"must be true or false, got {cancel!r}.")
         cancel = False
     return Wait(seconds["timeout"], seconds["poll_interval"], cancel)
+
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _scan(value: Any, problems: _Problems) -> data_scan.ScanRules:
+    """`scan:` (off, or a level per kind and an allowlist). Messages never repeat an allow entry: it may be a pasted secret."""
+    if value == "off" or value is False:
+        return data_scan.OFF
+    if not isinstance(value, dict):
+        problems.add("scan", f"must be a mapping such as {{secret: error, email: off, allow: [...]}}, or off; got {_type_name(value)}.")
+        return data_scan.ScanRules()
+    _unknown_keys(problems, "scan", value, SCAN_KEYS)
+    levels = dict(data_scan.DEFAULT_LEVELS)
+    for kind in data_scan.KINDS:
+        level = value.get(kind, levels[kind])
+        level = "off" if level is False else level  # YAML reads a bare `off` as false
+        if level not in data_scan.LEVELS:
+            problems.add(f"scan.{kind}", f"must be one of {', '.join(data_scan.LEVELS)}, got {_type_name(level)}.")
+            continue
+        levels[kind] = level
+    hashes: list[str] = []
+    patterns: list[str] = []
+    allow = value.get("allow", [])
+    if not isinstance(allow, list):
+        problems.add("scan.allow", f"must be a list of {{sha256: ...}} or {{pattern: ...}} entries, got {_type_name(allow)}.")
+        allow = []
+    for index, entry in enumerate(allow):
+        where = f"scan.allow[{index}]"
+        if not isinstance(entry, dict) or len(entry) != 1 or next(iter(entry)) not in ("sha256", "pattern"):
+            problems.add(where, "must be {sha256: <64 hex digits from `finetune scan-hash`>} or {pattern: <regular expression>}.")
+            continue
+        (key, item), = entry.items()
+        if key == "sha256":
+            if not (isinstance(item, str) and _SHA256_RE.match(item.strip().lower())):
+                problems.add(f"{where}.sha256", "is not a sha256 (64 hex digits). Put the hash here, never the value: run `finetune scan-hash` and paste its output.")
+                continue
+            hashes.append(item.strip().lower())
+        else:
+            try:
+                re.compile(item) if isinstance(item, str) else None
+            except re.error as exc:
+                problems.add(f"{where}.pattern", f"is not a valid regular expression ({exc}).")
+                continue
+            if not isinstance(item, str):
+                problems.add(f"{where}.pattern", f"must be a regular expression as a string, got {_type_name(item)}.")
+                continue
+            patterns.append(item)
+    return data_scan.ScanRules(tuple(levels.items()), tuple(hashes), tuple(patterns))
 
 
 def render_template(template: str, *, name: str, sha: str, date: str) -> str:

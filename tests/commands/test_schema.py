@@ -15,7 +15,7 @@ from tests.test_config import CASES
 # Cases only the loader can judge: they depend on the files in the repository or the model table.
 NEEDS_FILES_OR_MODELS = {"escapes-repo", "missing-file", "glob-no-match", "method-model", "reinforcement-needs", "provider-mix", "split-and-validation", "absolute-path",
                          "model-typo", "together-typo", "not-at-provider", "fireworks-dpo-ok", "tier-not-azure", "azure-global-only",
-                         "compare-model", "compare-lora", "compare-lora-openai"}
+                         "compare-model", "compare-lora", "compare-lora-openai", "scan-allow-pattern"}
 
 VALID = [
     minimal_config(),
@@ -24,6 +24,8 @@ VALID = [
     minimal_config(data={"train": ["data/train.jsonl"], "split": {"fraction": 0.1, "seed": 3}}, suffix="{name}-{sha7}"),
     minimal_config(budget={"max_usd": 50, "max_increase_pct": 10}, wait={"timeout": "1h30m", "poll_interval": 10}, release={"tag": "{name}-{date}"}),
     minimal_config(integrations={"wandb": {"project": "p", "tags": ["a"]}}, metadata={"team": "support"}, pricing={"gpt-4.1-mini-2025-04-14": 4}),
+    minimal_config(scan={"secret": "error", "email": "off", "ip-address": False, "allow": [{"sha256": "a" * 64}, {"pattern": r"[^@]+@acme\.io"}]}),
+    minimal_config(scan="off"),
 ]
 
 

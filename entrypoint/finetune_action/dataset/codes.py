@@ -16,10 +16,11 @@ class Problem(NamedTuple):
     column: int | None  # 1-based character column, for JSON syntax errors
     code: str
     message: str
+    level: str | None = None  # overrides the code's severity (finetune.yaml scan: levels)
 
     @property
     def severity(self) -> str:
-        return CODES[self.code]
+        return self.level or CODES[self.code]
 
 
 CODES: dict[str, str] = {
@@ -51,6 +52,9 @@ CODES: dict[str, str] = {
     "invalid-preference-output": ERROR,
     "last-message-not-user": ERROR,
     "special-token": ERROR,
+    # scan (default levels; finetune.yaml scan: sets them per kind)
+    "secret-in-data": ERROR,
+    "personal-data": WARNING,
     # vision
     "images-not-supported": ERROR,
     "image-in-assistant": ERROR,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterator
+from functools import cache
 from typing import Any, NamedTuple
 
 from finetune_action.dataset import personal, secrets
@@ -44,6 +45,10 @@ class ScanRules(NamedTuple):
         return any(level != "off" for _kind, level in self.levels)
 
 
+#: Every kind off: no finder, nothing scanned (finetune.yaml `scan: off`; recounts for other tokenizers).
+OFF = ScanRules(tuple((kind, "off") for kind in KINDS))
+
+
 class Finding(NamedTuple):
     kind: str  # SECRET or one of personal.KINDS
     label: str  # the gitleaks rule (github-pat, ...) or the personal label (email, us-ssn, ...)
@@ -68,8 +73,9 @@ def mask(value: str) -> str:
     return f"{value[0]}…{value[-1]}" if len(value) >= 6 else "…"
 
 
+@cache
 def finder(rules: ScanRules) -> Find | None:
-    """The function giving the findings in a text under `rules`; None when every kind is off."""
+    """The function giving the findings in a text under `rules` (one per process); None when every kind is off."""
     if not rules.on:
         return None
     levels = dict(rules.levels)

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from finetune_action.dataset import formats, read
+from finetune_action.dataset import scan as data_scan
 from finetune_action.tokens import count as token_count
 from finetune_action.tokens import encodings
 
@@ -47,6 +48,7 @@ class Rules(NamedTuple):
     encoding: str
     vision: bool
     example_token_limit: int | None
+    scan: data_scan.ScanRules = data_scan.ScanRules()  # secrets and personal data
 
 
 class Scan(NamedTuple):
@@ -59,12 +61,13 @@ class Scan(NamedTuple):
     assistant_tokens: array
     messages: array
     features: set[str]  # tools, functions, images
-    problems: list[tuple[int | None, int | None, str, str]]  # line, column, code, message
+    problems: list[tuple]  # line, column, code, message (and for scan findings, their level)
     counts: Counter  # code -> number of problems, kept or not
+    findings: Counter  # (code, label) -> number of scan findings, e.g. ("secret-in-data", "github-pat")
 
 
 def empty_scan() -> Scan:
-    return Scan(0, bytearray(), array("I"), array("I"), array("I"), array("I"), set(), [], Counter())
+    return Scan(0, bytearray(), array("I"), array("I"), array("I"), array("I"), set(), [], Counter(), Counter())
 
 
 def available_cores() -> int:
@@ -105,27 +108,31 @@ def _merge(into: Scan, part: Scan) -> Scan:
     into.messages.extend(part.messages)
     into.features.update(part.features)
     kept = Counter(problem[2] for problem in into.problems)
-    for line, column, code, message in part.problems:
+    for problem in part.problems:
+        line, code = problem[0], problem[2]
         if kept[code] < MAX_KEPT_PER_CODE:
-            into.problems.append((None if line is None else line + offset, column, code, message))
+            into.problems.append((None if line is None else line + offset, *problem[1:]))
             kept[code] += 1
     into.counts.update(part.counts)
+    into.findings.update(part.findings)
     return into._replace(lines=into.lines + part.lines)
 
 
-_counters: dict[str, token_count.Count] = {}
+_counters: dict[tuple[str, data_scan.ScanRules], token_count.Count] = {}
 
 
-def _counter(encoding: str) -> token_count.Count:
-    found = _counters.get(encoding)
+def _counter(encoding: str, scan: data_scan.ScanRules = data_scan.ScanRules()) -> token_count.Count:
+    """The counter of an encoding, with the scan's finder hooked into it (see make_counter)."""
+    found = _counters.get((encoding, scan))
     if found is None:
-        found = _counters[encoding] = token_count.make_counter(encodings.get(encoding))
+        found = _counters[(encoding, scan)] = token_count.make_counter(encodings.get(encoding), data_scan.finder(scan))
     return found
 
 
 def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
     """Scan the lines in bytes [start, end) of `path`; line numbers are relative to `start`."""
-    count = _counter(rules.encoding)
+    count = _counter(rules.encoding, rules.scan)
+    find = data_scan.finder(rules.scan)
     flagged = count.flagged  # type: ignore[attr-defined]
     flagged.clear()
     specials = encodings.special_tokens(rules.encoding)
@@ -196,9 +203,15 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
             if "functions" in example:
                 scan.features.add("functions")
             total, assistant, n_messages = example_tokens(example, format, count)
-        # The counter flags the strings it counts that hold `<|`; reinforcement examples also
+        # The counter flags the strings it counts that hold `<|` or a scan finding; reinforcement examples also
         # carry free grader fields it does not count, so their raw line is searched too. An
         # escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a token.
+        if find is not None and (flagged or format == "reinforcement"):
+            for where, finding in data_scan.example_findings(example, find):
+                if counts[finding.code] < MAX_KEPT_PER_CODE:
+                    problems.append((line, None, finding.code, data_scan.message(where, finding), finding.level))
+                counts[finding.code] += 1
+                scan.findings[finding.code, finding.label] += 1
         if flagged or (format == "reinforcement" and (b"<|" in stripped or b"\\u003" in stripped)):
             for token in _special_tokens_in(example if format == "reinforcement" else flagged, specials):
                 report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")

@@ -58,7 +58,7 @@ _JSON_CACHE_LIMIT = 1024
 _JSON_CACHE_BYTES = 4_000_000
 
 
-def make_counter(encoding: tiktoken.Encoding) -> Count:
+def make_counter(encoding: tiktoken.Encoding, inspect: Callable[[str], Any] | None = None) -> Count:
     """A function giving the token count of a string, remembering strings that recur.
 
     Real datasets repeat their roles, system prompts and tool definitions in every example;
@@ -66,7 +66,8 @@ def make_counter(encoding: tiktoken.Encoding) -> Count:
 
     Every string holding `<|`, where the tokenizer's special tokens begin, is appended to
     `count.flagged` and never remembered, so the caller learns of each example holding one
-    without scanning the text again.
+    without scanning the text again. So is every string for which `inspect` (the secrets and
+    personal-data scan, dataset/scan.py) returns something: it sees each distinct string once.
     """
     public = encoding.encode_ordinary
     # The Rust core without tiktoken's Python wrapper: one frame less per string. The
@@ -87,7 +88,7 @@ def make_counter(encoding: tiktoken.Encoding) -> Count:
                 found = len(core(text))
             except UnicodeEncodeError:
                 found = len(public(text))
-            if "<|" in text:
+            if "<|" in text or (inspect is not None and inspect(text)):
                 flagged.append(text)
                 return found
             if size < _SHORT:
@@ -129,7 +130,11 @@ def json_tokens(value: Any, count: Count) -> int:
             if len(cache) >= _JSON_CACHE_LIMIT or size[0] > _JSON_CACHE_BYTES:
                 cache.clear()
                 size[0] = len(key)
-            found = cache[key] = count(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+            flagged = count.flagged  # type: ignore[attr-defined]
+            seen = len(flagged)
+            found = count(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+            if len(flagged) == seen:  # a flagged definition must reach the counter every time, as `<|` does
+                cache[key] = found
         return found
     return count(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
