@@ -101,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml); with --job, the provider settings")
         command.add_argument("--job", metavar="ID", help="a job id instead of the fingerprint's job")
 
+    hashing = commands.add_parser(
+        "scan-hash",
+        help="print the finetune.yaml scan.allow entry for a known-safe value (its sha256)",
+        description="Print `- sha256: <hash>` for each value, to paste under scan.allow in finetune.yaml: the scan then lets that exact value "
+        "through, and the repository holds only its hash. Without VALUE, reads one value per line from standard input "
+        "(which keeps it out of your shell history).",
+    )
+    hashing.add_argument("values", nargs="*", metavar="VALUE", help="the exact value as it appears in the data")
+
     post = commands.add_parser(
         "comment",
         help="post a report file as the sticky PR comment(s)",
@@ -156,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from finetune_action.commands.cancel import cancel
 
             return cancel(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
+        if args.command == "scan-hash":
+            from finetune_action.commands.scan_hash import scan_hash
+
+            return scan_hash(args.values)
         if args.command == "comment":
             from finetune_action.commands.comment import comment
 

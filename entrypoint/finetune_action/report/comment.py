@@ -12,6 +12,7 @@ from typing import Any
 from finetune_action import models
 from finetune_action.dataset.codes import LIFECYCLE_CODES
 from finetune_action.report import escape
+from finetune_action.report.text import scan_counts
 
 #: GitHub refuses comment bodies over 65,536 characters; stay well clear of it for the markers.
 COMMENT_LIMIT = 65_000
@@ -290,8 +291,10 @@ def render(review: Mapping[str, Any], entry: Mapping[str, Any], *, full: bool = 
     if review.get("repository") and review.get("head_sha"):
         links = {"server_url": review.get("server_url", "https://github.com"), "repository": review["repository"], "sha": review["head_sha"]}
     per_level = None if full else FIRST_PROBLEMS
+    found = scan_counts(head.get("scan_counts")) if isinstance(head.get("scan_counts"), Mapping) else ""
     sections = [
         [f"### {icon} finetune check: {line}"],
+        [f"🔐 **Secrets and personal data in the data:** {escape.text(found)}. The values are never shown: see the problems below for where."] if found else [],
         _lifecycle(head),
         _table(entry),
         _changes(entry),

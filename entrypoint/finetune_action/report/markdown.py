@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from finetune_action.check import ConfigReport
-from finetune_action.report.text import cost, grouped, location, verdict
+from finetune_action.report.text import cost, grouped, location, scan_counts, verdict
 
 
 def cell(text: object) -> str:
@@ -23,6 +23,8 @@ def render(report: ConfigReport) -> str:
         ("billed tokens", f"{report.billed_tokens:,}"),
         ("estimated cost", cost(report)),
     ]
+    if report.scan_counts:
+        rows.append(("secrets and personal data", scan_counts(report.scan_counts) + " (values not shown)"))
     lines = [f"### {cell(title)}: {verdict(report)}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {cell(value)} |" for name, value in rows]
     lines += ["", "| file | role | format | examples | billed tokens/epoch | truncated |", "|---|---|---|---:|---:|---:|"]

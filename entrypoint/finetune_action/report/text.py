@@ -1,7 +1,7 @@
 """`finetune check` for people: "Checking finetune.yaml: PASSED, with warnings", then the reasons."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from finetune_action import models
 from finetune_action.check import ConfigReport
@@ -63,6 +63,22 @@ def alternatives(report: ConfigReport) -> list[str]:
     return lines
 
 
+_SCAN_NOUNS = {"secret-in-data": ("secret", "secrets"), "personal-data": ("piece of personal data", "pieces of personal data")}
+
+
+def scan_counts(counts: Mapping[str, Mapping[str, int]] | None) -> str:
+    """What the secrets and personal-data scan found, counted per kind ("" when nothing): never the values."""
+    parts = []
+    for code, (one, many) in _SCAN_NOUNS.items():
+        labels = (counts or {}).get(code)
+        # The comment renders a report file that an untrusted run may have written: take only numbers.
+        labels = {str(label): n for label, n in labels.items() if type(n) is int and n > 0} if isinstance(labels, Mapping) else {}
+        total = sum(labels.values())
+        if total:
+            parts.append(f"{total:,} {one if total == 1 else many} ({', '.join(f'{label} {n:,}' for label, n in labels.items())})")
+    return "; ".join(parts)
+
+
 def render(report: ConfigReport) -> str:
     """The text block for one config."""
     title = report.config or ", ".join(f.path for f in report.files)
@@ -78,6 +94,9 @@ def render(report: ConfigReport) -> str:
     approximate = f" (approximating {report.tokenizer})" if report.tokenizer != report.encoding and report.base_model else ""
     lines.append(f"  model {report.model}{base}{where}, method {report.method}, encoding {report.encoding}{approximate}{limit}")
     lines.append(f"  {report.examples:,} training examples, {report.validation_examples:,} validation examples")
+    found = scan_counts(report.scan_counts)
+    if found:
+        lines.append(f"  scan found {found}: values are not shown")
     lines.append(
         f"  {report.billed_tokens_per_epoch:,} billed tokens/epoch x {report.n_epochs} epochs = "
         f"{report.billed_tokens:,} billed tokens: {cost(report)}"
