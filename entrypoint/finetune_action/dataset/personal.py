@@ -66,7 +66,7 @@ _CARD_NETWORKS = (
 def payment_card(value: str) -> bool:
     """Whether a digit run (spaces and dashes allowed) is a card number: a network's prefix and length, and Luhn."""
     digits = value.replace(" ", "").replace("-", "")
-    if len(set(digits)) < 3:  # 4111... test numbers stay flagged; 0000 0000 ... is no card
+    if len(set(digits)) < 2:  # 0000 0000 ... is no card; 4111 1111 ... (a test card) is still flagged
         return False
     return any(prefix.match(digits) and len(digits) in lengths for prefix, lengths in _CARD_NETWORKS) and luhn(digits)
 
@@ -181,14 +181,14 @@ def _ip(match: re.Match) -> tuple[str, str] | None:
 
 # (kind, RE2 gate: a superset of the candidates, candidate expression, validator)
 _DETECTORS: tuple[tuple[str, str, re.Pattern, Check], ...] = (
-    ("email", r"@", re.compile(r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"), _email),
+    ("email", r"@", re.compile(r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-]|:[\w~/])"), _email),  # not git@host:path
     ("phone", r"\+\d|\d{3}[ .-]\d{3}[ .-]\d{4}|\(\d{3}\) ?\d{3}[ .-]\d{4}", re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?![\w-])|(?<![\w.-])(?:\+?1[ .-])?(?:\(\d{3}\) ?|\d{3}([ .-]))\d{3}(?(1)\1|[ .-])\d{4}(?![\w-]|\.\d)"), _phone),
     ("payment-card", r"\d(?:[ -]?\d){12,18}", re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)"), _card),
     ("iban", r"[A-Z]{2}\d{2} ?[A-Z0-9]{4}", re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,32}(?![a-z0-9])"), _iban),
     ("national-id", r"\d{3}-\d{2}-\d{4}", re.compile(r"(?<![\w-])(\d{3})-(\d{2})-(\d{4})(?![\w-])"), _ssn),
     ("national-id", r"[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]", re.compile(r"(?<![A-Za-z0-9])([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"), _nino),
     ("national-id", r"\d{7}-?[A-Z]", re.compile(r"(?<![A-Za-z0-9])([XYZ]?)(\d{7,8})-?([A-Z])(?![A-Za-z0-9])"), _dni),
-    ("ip-address", r"\d\.\d{1,3}\.\d{1,3}\.\d", re.compile(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)"), _ip),
+    ("ip-address", r"\d\.\d{1,3}\.\d{1,3}\.\d", re.compile(r"(?<![\w.])(?<!version )(?<!Version )(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)"), _ip),
     ("ip-address", r"(?i)[0-9a-f]{0,4}:[0-9a-f]{0,4}:[0-9a-f]{0,4}", re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])"), _ip),
 )
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any, NamedTuple
 
+import orjson
+
 from finetune_action.dataset import personal, secrets
 
 SECRET = "secret"
@@ -89,6 +91,19 @@ def finder(rules: ScanRules) -> Find | None:
         return (allowed_pattern is not None and allowed_pattern.fullmatch(value) is not None) or (bool(allowed_hashes) and value_hash(value) in allowed_hashes)
 
     def find(text: str) -> list[Finding]:
+        found = find_in(text)
+        # Tool-call arguments and tool definitions (which the counter sees as one JSON text) are
+        # JSON: an escaped quote hides the end of a secret from rules written for source code.
+        if "\\" in text and text[:1] in "{[":
+            try:
+                decoded = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                return found
+            seen = {f.label for f in found}
+            found += [f for f in find_in("\n".join(value for _where, value, _key in strings(decoded))) if f.label not in seen]
+        return found
+
+    def find_in(text: str) -> list[Finding]:
         spans: list[tuple[int, int]] = []
         found: list[Finding] = []
         if rule_set is not None:
