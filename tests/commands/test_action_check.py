@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -197,3 +199,42 @@ def test_invalid_config_is_reported_and_exits_2(repo, tmp_path, github) -> None:
     assert result.run.returncode == 2
     assert "  - hyperparameters\\.n\\_epochs: 99 is out of range" in github.comments(REPO, PR)[0]["body"]
     assert "::error file=finetune.yaml,title=finetune.yaml hyperparameters.n_epochs::" in result.run.stdout
+
+
+def test_planted_secrets_and_personal_data_fail_the_check_and_are_never_echoed(repo, tmp_path, github) -> None:
+    from finetune_action.dataset import personal, secrets
+    from testing import planted
+
+    work, base = repo
+    texts = {**planted.secrets(), **planted.personal()}
+    values = {label: (secrets.find(text) or personal.find(text))[0].value for label, text in texts.items()}
+    rows = chat_examples(20)
+    for index, text in enumerate(texts.values()):
+        rows.append({"messages": [{"role": "system", "content": "Support bot."}, {"role": "user", "content": f"ticket {index}: {text}"}, {"role": "assistant", "content": "Noted."}]})
+    head = commit(work, {"data/train.jsonl": rows}, "paste a support export")
+    started = time.time()
+    result = check(work, tmp_path, github, base, head)
+    assert result.run.returncode == 1
+
+    body = github.comments(REPO, PR)[0]["body"]
+    top = body.split("\n\n")[1]
+    assert top.startswith("🔐 **Secrets and personal data in the data:** 16 secrets \\(") and "8 pieces of personal data \\(" in top
+    assert "github\\-pat 1" in top and "email 1" in top
+    assert "[data/train\\.jsonl:21](" in body and "`secret-in-data` messages\\[1\\]\\.content: a secret \\(github\\-pat" in body
+    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    head_report = report["configs"][0]["head"]
+    assert sum(head_report["scan_counts"]["secret-in-data"].values()) == 16
+    assert head_report["problem_counts"]["personal-data"] == 8
+
+    # Every channel: stdout (annotations, logs), stderr, every request sent to GitHub, the job
+    # summary, the step outputs, and every file the run left (report, crash files).
+    channels = {"stdout": result.run.stdout, "stderr": result.run.stderr, "summary": result.summary, "outputs": json.dumps(result.outputs)}
+    for number, request in enumerate(github.requests):
+        channels[f"request {number}"] = request.path + (request.body.decode("utf-8", "replace") if isinstance(request.body, bytes) else str(request.body or ""))
+    crash_files = [p for p in Path(tempfile.gettempdir()).glob("finetune-error-*.log") if p.stat().st_mtime >= started]
+    for path in [*(tmp_path / "runner").rglob("*"), *crash_files]:
+        if path.is_file():
+            channels[str(path)] = path.read_text("utf-8", "replace")
+    assert "::error file=data/train.jsonl,line=21" in result.run.stdout
+    leaks = [(label, channel) for label, value in values.items() for channel, text in channels.items() if value in text]
+    assert leaks == []

@@ -302,3 +302,18 @@ def test_cli_azure_detach_status_cancel_and_retry(tmp_path, openai_standin) -> N
     model = json.loads((repo / "finetune-output" / "support-bot" / "model.json").read_text())
     assert model["provider"]["type"] == "azure" and model["job_id"] != job_id
     no_secrets(missing, detached, status, cancelled, again, refused, retried)
+
+
+def test_data_with_a_planted_secret_is_never_uploaded(tmp_path, github, openai_standin) -> None:
+    from testing import planted
+
+    secret = planted.secrets()["aws-access-token"]
+    rows = chat_examples(12)
+    rows[4]["messages"][1]["content"] = f"our config says {secret}"
+    repo = init_repo(tmp_path / "work")
+    sha = commit(repo, {"finetune.yaml": minimal_config(wait=FAST), "data/train.jsonl": rows})
+    result = train_action(repo, tmp_path, github, openai_standin, sha)
+    assert result.run.returncode == 1
+    assert "secret-in-data" in result.run.stdout and "nothing was uploaded and no job started" in result.run.stdout
+    assert openai_standin.requests == [] and github.releases(REPO) == []
+    assert secret.split()[-1] not in result.run.stdout + result.run.stderr + result.summary

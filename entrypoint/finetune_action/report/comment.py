@@ -294,7 +294,7 @@ def render(review: Mapping[str, Any], entry: Mapping[str, Any], *, full: bool = 
     found = scan_counts(head.get("scan_counts")) if isinstance(head.get("scan_counts"), Mapping) else ""
     sections = [
         [f"### {icon} finetune check: {line}"],
-        [f"🔐 **Secrets and personal data in the data:** {escape.text(found)}. The values are never shown: see the problems below for where."] if found else [],
+        [f"🔐 **Secrets and personal data in the data:** {escape.text(found, limit=4000)}. The values are never shown: see the problems below for where."] if found else [],
         _lifecycle(head),
         _table(entry),
         _changes(entry),
