@@ -67,8 +67,9 @@ def high_water_mb(pid: int) -> float:
     return 0.0
 
 
-def run_ours(path: Path) -> tuple[float, dict[int, float], dict]:
-    """(seconds, peak RSS in MB per process, the JSON report).
+def run_ours(path: Path, check_args: list[str] | None = None) -> tuple[float, dict[int, float], dict]:
+    """(seconds, peak RSS in MB per process, the JSON report) of `finetune check` on `path`
+    (or with `check_args` instead of `--data path --model MODEL`).
 
     Peaks are sampled from /proc VmHWM while the command runs (getrusage would also count
     the memory of this benchmark process, inherited through fork before exec).
@@ -78,7 +79,7 @@ def run_ours(path: Path) -> tuple[float, dict[int, float], dict]:
     with open(out, "wb") as stdout:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "finetune_action", "check", "--data", str(path), "--model", MODEL, "--format", "json"],
+            [sys.executable, "-m", "finetune_action", "check", *(check_args or ["--data", str(path), "--model", MODEL]), "--format", "json"],
             stdout=stdout,
             stderr=subprocess.DEVNULL,
         )

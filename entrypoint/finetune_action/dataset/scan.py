@@ -86,6 +86,10 @@ def finder(rules: ScanRules) -> Find | None:
     kinds = frozenset(k for k in personal.KINDS if levels.get(k, "off") != "off")
     allowed_hashes = frozenset(rules.allow_sha256)
     allowed_pattern = re.compile("|".join(f"(?:{p})" for p in rules.allow_patterns)) if rules.allow_patterns else None
+    # One pass of one RE2 set per text says which secret rules and personal detectors may match.
+    patterns = [pattern for pattern, _rules in rule_set.gates] if rule_set is not None else []
+    secret_gates = len(patterns)
+    gate = secrets.gate_set(patterns + list(personal.GATES if kinds else ()))
 
     def allowed(value: str) -> bool:
         return (allowed_pattern is not None and allowed_pattern.fullmatch(value) is not None) or (bool(allowed_hashes) and value_hash(value) in allowed_hashes)
@@ -104,16 +108,21 @@ def finder(rules: ScanRules) -> Find | None:
         return found
 
     def find_in(text: str) -> list[Finding]:
+        hits = gate.Match(text)
+        if not hits:
+            return []
         spans: list[tuple[int, int]] = []
         found: list[Finding] = []
-        if rule_set is not None:
+        secret_hits = [i for i in hits if i < secret_gates]
+        personal_hits = [i - secret_gates for i in hits if i >= secret_gates]
+        if secret_hits:
             # Specific rules before gitleaks' generic one, so a key matched by both is named once, by its provider.
-            for secret in sorted(secrets.find(text, rule_set), key=lambda s: (s.rule.startswith("generic"), s.start)):
+            for secret in sorted(secrets.find(text, rule_set, secret_hits), key=lambda s: (s.rule.startswith("generic"), s.start)):
                 if not _overlaps(secret.start, secret.end, spans) and not allowed(secret.value):
                     spans.append((secret.start, secret.end))
                     found.append(Finding(SECRET, secret.rule, "", secret_level))
-        if kinds:
-            for item in personal.find(text, kinds):
+        if personal_hits:
+            for item in personal.find(text, kinds, personal_hits):
                 if not _overlaps(item.start, item.end, spans) and not allowed(item.value):
                     spans.append((item.start, item.end))
                     found.append(Finding(item.kind, item.label, mask(item.value), levels[item.kind]))

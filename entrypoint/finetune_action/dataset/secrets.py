@@ -3,14 +3,15 @@
 The rules are RE2 expressions (Go's syntax) and run on google-re2 as written: Python's `re`
 rejects 26 of them and could backtrack on others, RE2 runs in linear time. As in gitleaks, a
 rule's expression runs only on text holding one of its keywords; one RE2 set finds the
-keywords of every rule in a single pass over the lower-cased text, which is what keeps the
-scan cheap next to tokenizing.
+keywords of every rule in a single pass, which is what keeps the scan cheap next to
+tokenizing.
 """
 from __future__ import annotations
 
 import math
 import tomllib
 from collections import Counter
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from typing import Any, NamedTuple
@@ -18,6 +19,10 @@ from typing import Any, NamedTuple
 import re2
 
 RULES_FILE = "gitleaks.toml"
+#: Rules let through by their own expression rather than by their keywords: the generic
+#: rule's keywords (key, api, token, password, ...) are in a third of all English texts,
+#: its expression (a keyword, then an assignment, then a value) in very few.
+OWN_GATE = ("generic-api-key",)
 
 # gitleaks has no rule for a password inside a connection string (trufflehog's URI detector
 # covers it), so one rule of ours is added in gitleaks' shape: scheme://user:password@host,
@@ -50,8 +55,8 @@ class Rule(NamedTuple):
 
 class RuleSet(NamedTuple):
     rules: tuple[Rule, ...]
-    keywords: Any  # an RE2 set over every rule's keywords
-    rules_of_keyword: tuple[tuple[int, ...], ...]  # keyword index -> indices of the rules it triggers
+    gates: tuple[tuple[str, tuple[int, ...]], ...]  # (RE2 pattern, indices of the rules it lets run)
+    gate: Any  # an RE2 set of the gates' patterns: one pass says which rules may match
     allowlist: Allowlist  # gitleaks' global allowlist
 
 
@@ -81,7 +86,7 @@ def rule_set() -> RuleSet:
     """The shipped rules, compiled once per process."""
     data = tomllib.loads(resources.files(__package__).joinpath(RULES_FILE).read_text(encoding="utf-8"))
     rules: list[Rule] = []
-    keyword_rules: dict[str, list[int]] = {}
+    gates: dict[str, list[int]] = {}
     for entry in [*data["rules"], URI_RULE]:
         # Rules bound to a file path (e.g. PKCS#12 files) do not apply to a line of JSONL.
         if "regex" not in entry or "path" in entry:
@@ -89,15 +94,23 @@ def rule_set() -> RuleSet:
         allowlists = tuple(a for a in map(_allowlist, entry.get("allowlists") or []) if a)
         index = len(rules)
         rules.append(Rule(entry["id"], entry.get("description", ""), re2.compile(entry["regex"]), float(entry.get("entropy", 0)), int(entry.get("secretGroup", 0)), allowlists))
+        if entry["id"] in OWN_GATE:
+            gates.setdefault(entry["regex"], []).append(index)
+            continue
         for keyword in entry.get("keywords") or []:
-            keyword_rules.setdefault(keyword.lower(), []).append(index)
-    keywords = re2.Set.SearchSet(re2.Options())
-    ordered = sorted(keyword_rules)
-    for keyword in ordered:
-        keywords.Add(re2.escape(keyword))
-    keywords.Compile()
+            gates.setdefault("(?i)" + re2.escape(keyword.lower()), []).append(index)
+    ordered = tuple((pattern, tuple(indices)) for pattern, indices in gates.items())
     allowlist = _allowlist(data.get("allowlist") or {}) or Allowlist("secret", None, ())
-    return RuleSet(tuple(rules), keywords, tuple(tuple(keyword_rules[k]) for k in ordered), allowlist)
+    return RuleSet(tuple(rules), ordered, gate_set(pattern for pattern, _rules in ordered), allowlist)
+
+
+def gate_set(patterns: Iterable[str]) -> Any:
+    """One RE2 set of `patterns`: Match(text) lists the indices of those occurring in it, in one pass."""
+    found = re2.Set.SearchSet(re2.Options())
+    for pattern in patterns:
+        found.Add(pattern)
+    found.Compile()
+    return found
 
 
 def entropy(text: str) -> float:
@@ -117,21 +130,22 @@ def _allowed(allowlist: Allowlist, secret: str, match: str, line: str) -> bool:
     return any(word in lowered for word in allowlist.stopwords)
 
 
-def candidates(text: str, rules: RuleSet) -> list[int]:
-    """Indices of the rules whose keywords occur in `text` (usually none)."""
-    found = rules.keywords.Match(text.lower())
+def candidates(text: str, rules: RuleSet, gates: Iterable[int] | None = None) -> list[int]:
+    """Indices of the rules whose gates (keywords) occur in `text`, or of those `gates` found (usually none)."""
+    found = rules.gate.Match(text) if gates is None else gates
     if not found:
         return []
-    if len(found) == 1:
-        return list(rules.rules_of_keyword[found[0]])
-    return sorted({rule for keyword in found for rule in rules.rules_of_keyword[keyword]})
+    return sorted({rule for gate in found for rule in rules.gates[gate][1]})
 
 
-def find(text: str, rules: RuleSet | None = None) -> list[Secret]:
-    """Every secret the rules find in `text`, with gitleaks' entropy and allowlist checks."""
+def find(text: str, rules: RuleSet | None = None, gates: Iterable[int] | None = None) -> list[Secret]:
+    """Every secret the rules find in `text`, with gitleaks' entropy and allowlist checks.
+
+    `gates`: the indices of the gates that occur in `text`, when the caller matched them already.
+    """
     rules = rules or rule_set()
     found: list[Secret] = []
-    for index in candidates(text, rules):
+    for index in candidates(text, rules, gates):
         rule = rules.rules[index]
         for match in rule.regex.finditer(text):
             whole = match.group(0).strip("\n")

@@ -81,6 +81,7 @@ def available_cores() -> int:
 def scan_file(path: Path, rules: Rules, workers: int | None = None) -> Scan:
     """Scan a whole file; files over PARALLEL_MIN_BYTES are split across `workers` processes."""
     encodings.get(rules.encoding)  # load once here, so forked workers inherit it
+    data_scan.finder(rules.scan)  # and compile the scan's rules once
     workers = workers or available_cores()
     size = os.path.getsize(path)
     if workers < 2 or size < PARALLEL_MIN_BYTES:
