@@ -164,3 +164,15 @@ def test_keys_of_tool_definitions_are_scanned_and_never_shown_in_paths(tmp_path:
 def test_mask_shows_at_most_the_first_and_last_character() -> None:
     assert scan.mask("ana.lima@fastmail.fm") == "a…m"
     assert scan.mask("1.2.3") == "…"
+
+
+def test_other_problems_on_the_line_do_not_quote_the_value(tmp_path: Path) -> None:
+    text = PLANTED["github-pat"]
+    broken = {"id": "call_1", "type": "function", "function": {"name": "save_note", "arguments": '{"note": "' + text}}  # not JSON: its message quotes the first 40 characters
+    example = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "tool_calls": [broken]}, {"role": "assistant", "content": "ok"}]}
+    found = scan_lines(tmp_path, "chat", [example]).problems
+    codes = {p[2]: p[3] for p in found}
+    assert codes["invalid-tool-arguments"] == "messages[1].tool_calls[0]: arguments is not valid JSON: (quote withheld: it holds a secret or personal data)"
+    assert codes["secret-in-data"].startswith("messages[1].tool_calls[0].function.arguments: a secret (github-pat")
+    secret = value_of(text)
+    assert not any(secret[i : i + 8] in p[3] for p in found for i in range(len(secret) - 8))

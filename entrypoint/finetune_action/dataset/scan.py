@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -95,22 +95,26 @@ def finder(rules: ScanRules) -> Find | None:
         return (allowed_pattern is not None and allowed_pattern.fullmatch(value) is not None) or (bool(allowed_hashes) and value_hash(value) in allowed_hashes)
 
     def find(text: str) -> list[Finding]:
-        found = find_in(text)
+        if "\\" not in text:
+            hits = gate.Match(text)
+            return find_in(text, hits) if hits else []
         # Tool-call arguments and tool definitions (which the counter sees as one JSON text) are
         # JSON: an escaped quote hides the end of a secret from rules written for source code.
-        if "\\" in text and text[:1] in "{[":
+        # The gate looks at the text unescaped (cheaply), and only then is the JSON read.
+        hits = gate.Match(text.replace('\\"', '"').replace("\\n", "\n"))
+        if not hits:
+            return []
+        found = find_in(text, gate.Match(text) or ())
+        if text[:1] in "{[":
             try:
-                decoded = orjson.loads(text)
+                decoded = "\n".join(value for _where, value, _key in strings(orjson.loads(text)))
             except orjson.JSONDecodeError:
                 return found
             seen = {f.label for f in found}
-            found += [f for f in find_in("\n".join(value for _where, value, _key in strings(decoded))) if f.label not in seen]
+            found += [f for f in find_in(decoded, gate.Match(decoded) or ()) if f.label not in seen]
         return found
 
-    def find_in(text: str) -> list[Finding]:
-        hits = gate.Match(text)
-        if not hits:
-            return []
+    def find_in(text: str, hits: Iterable[int]) -> list[Finding]:
         spans: list[tuple[int, int]] = []
         found: list[Finding] = []
         secret_hits = [i for i in hits if i < secret_gates]
@@ -174,6 +178,20 @@ def example_findings(example: Any, find: Find) -> list[tuple[str, Finding]]:
                 seen.add((at, finding.label))
                 found.append((at or "example", finding))
     return found
+
+
+_QUOTE = re.compile(r"""['"`]""")
+_EXCERPT = re.compile(r"""[^\s'"`]{8,}""")
+
+
+def withhold(message: str, texts: list[str], find: Find) -> str:
+    """Another problem's message on a line with findings, cut before its quote of the data if the
+    quote holds a finding or a piece of a text that holds one (`texts`; quotes are often truncated)."""
+    if not (find(message) or any(piece in text for piece in _EXCERPT.findall(message) for text in texts)):
+        return message
+    quote = _QUOTE.search(message)
+    kept = message[: quote.start()] if quote else message.split(": ", 1)[0] + ": "
+    return kept + "(quote withheld: it holds a secret or personal data)"
 
 
 def message(where: str, finding: Finding) -> str:

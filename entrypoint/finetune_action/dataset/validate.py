@@ -208,7 +208,14 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
         # carry free grader fields it does not count, so their raw line is searched too. An
         # escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a token.
         if find is not None and (flagged or format == "reinforcement"):
-            for where, finding in data_scan.example_findings(example, find):
+            found = data_scan.example_findings(example, find)
+            if found:
+                # Other problems of this line may quote the text (a bad tool call's arguments): withhold the quote.
+                for index in range(len(problems) - 1, -1, -1):
+                    if problems[index][0] != line:
+                        break
+                    problems[index] = (*problems[index][:3], data_scan.withhold(problems[index][3], flagged, find), *problems[index][4:])
+            for where, finding in found:
                 if counts[finding.code] < MAX_KEPT_PER_CODE:
                     problems.append((line, None, finding.code, data_scan.message(where, finding), finding.level))
                 counts[finding.code] += 1
