@@ -20,9 +20,11 @@ import re2
 
 RULES_FILE = "gitleaks.toml"
 #: Rules let through by their own expression rather than by their keywords: the generic
-#: rule's keywords (key, api, token, password, ...) are in a third of all English texts,
-#: its expression (a keyword, then an assignment, then a value) in very few.
+#: rule's keywords (key, api, token, password, ...) are in a third of all English texts, its
+#: expression (a keyword, then an assignment, then a value) in very few; so are keywords of
+#: under four characters (ey, sk, s.: they, ask, every plural before a full stop).
 OWN_GATE = ("generic-api-key",)
+SHORT_KEYWORD = 4
 
 # gitleaks has no rule for a password inside a connection string (trufflehog's URI detector
 # covers it), so one rule of ours is added in gitleaks' shape: scheme://user:password@host,
@@ -94,7 +96,7 @@ def rule_set() -> RuleSet:
         allowlists = tuple(a for a in map(_allowlist, entry.get("allowlists") or []) if a)
         index = len(rules)
         rules.append(Rule(entry["id"], entry.get("description", ""), re2.compile(entry["regex"]), float(entry.get("entropy", 0)), int(entry.get("secretGroup", 0)), allowlists))
-        if entry["id"] in OWN_GATE:
+        if entry["id"] in OWN_GATE or any(len(k) < SHORT_KEYWORD for k in entry.get("keywords") or ()):
             gates.setdefault(entry["regex"], []).append(index)
             continue
         for keyword in entry.get("keywords") or []:
