@@ -176,3 +176,12 @@ def test_other_problems_on_the_line_do_not_quote_the_value(tmp_path: Path) -> No
     assert codes["secret-in-data"].startswith("messages[1].tool_calls[0].function.arguments: a secret (github-pat")
     secret = value_of(text)
     assert not any(secret[i : i + 8] in p[3] for p in found for i in range(len(secret) - 8))
+
+
+def test_lone_surrogates_are_scanned_not_a_crash(tmp_path: Path) -> None:
+    # orjson refuses "\ud800" and json reads it as a lone surrogate, which RE2 cannot take as UTF-8.
+    line = '{"messages": [{"role": "user", "content": "\\ud800 ' + PLANTED["github-pat"] + '"}, {"role": "assistant", "content": "ok"}]}\n'
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text(line, encoding="utf-8")
+    found = scan_problems(validate.scan_file(path, validate.Rules("chat", "supervised", "o200k_base", False, None), workers=1))
+    assert [(n, m.split(": ")[0]) for n, _c, _code, m, _l in found] == [(1, "messages[0].content")]

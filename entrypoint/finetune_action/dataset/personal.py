@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-import re2
+from finetune_action.dataset import secrets
 
 KINDS = ("email", "phone", "payment-card", "iban", "national-id", "ip-address")
 
@@ -198,15 +198,7 @@ _DETECTORS: tuple[tuple[str, str, re.Pattern, Check], ...] = (
 GATES = tuple(pattern for _kind, pattern, _expression, _check in _DETECTORS)
 
 
-def _gate():
-    gate = re2.Set.SearchSet(re2.Options())
-    for pattern in GATES:
-        gate.Add(pattern)
-    gate.Compile()
-    return gate
-
-
-_GATE = _gate()
+_GATE = secrets.gate_set(GATES)
 
 
 def find(text: str, kinds: frozenset[str] = frozenset(KINDS), gates: Iterable[int] | None = None) -> list[Personal]:
@@ -214,7 +206,7 @@ def find(text: str, kinds: frozenset[str] = frozenset(KINDS), gates: Iterable[in
 
     `gates`: the indices of the GATES that occur in `text`, when the caller matched them already.
     """
-    hits = _GATE.Match(text) if gates is None else gates
+    hits = _GATE(text) if gates is None else gates
     if not hits:
         return []
     found: list[Personal] = []

@@ -95,26 +95,33 @@ def finder(rules: ScanRules) -> Find | None:
         return (allowed_pattern is not None and allowed_pattern.fullmatch(value) is not None) or (bool(allowed_hashes) and value_hash(value) in allowed_hashes)
 
     def find(text: str) -> list[Finding]:
-        if "\\" not in text:
-            hits = gate.Match(text)
+        try:
+            if "\\" in text:
+                return find_escaped(text)
+            hits = gate(text)
             return find_in(text, hits) if hits else []
+        except UnicodeEncodeError:  # a lone surrogate (json reads "\ud800"): RE2 reads UTF-8 only
+            return find("".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text))
+
+    def find_escaped(text: str) -> list[Finding]:
         # Tool-call arguments and tool definitions (which the counter sees as one JSON text) are
         # JSON: an escaped quote hides the end of a secret from rules written for source code.
         # The gate looks at the text unescaped (cheaply), and only then is the JSON read.
-        hits = gate.Match(text.replace('\\"', '"').replace("\\n", "\n"))
-        if not hits:
+        if not gate(text.replace('\\"', '"').replace("\\n", "\n")):
             return []
-        found = find_in(text, gate.Match(text) or ())
+        found = find_in(text, gate(text) or ())
         if text[:1] in "{[":
             try:
                 decoded = "\n".join(value for _where, value, _key in strings(orjson.loads(text)))
             except orjson.JSONDecodeError:
                 return found
             seen = {f.label for f in found}
-            found += [f for f in find_in(decoded, gate.Match(decoded) or ()) if f.label not in seen]
+            found += [f for f in find_in(decoded, gate(decoded) or ()) if f.label not in seen]
         return found
 
     def find_in(text: str, hits: Iterable[int]) -> list[Finding]:
+        if not hits:
+            return []
         spans: list[tuple[int, int]] = []
         found: list[Finding] = []
         secret_hits = [i for i in hits if i < secret_gates]
