@@ -162,8 +162,9 @@ def run_loop_on_two_processes(path: Path) -> float:
         return max(pool.map(_loop_on_range, [(path, start, end, barrier) for start, end in halves]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def prepare(description: str) -> tuple[argparse.Namespace, Path, float]:
+    """Parse --megabytes/--workdir/--repeats, make the benchmark file if missing, byte-compile the package: (args, file, MB)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--megabytes", type=float, default=200)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/finetune-bench"))
     parser.add_argument("--repeats", type=int, default=3, help="rounds; each figure is the best of its rounds")
@@ -175,10 +176,14 @@ def main() -> None:
         generate(path, args.megabytes)
     size_mb = path.stat().st_size / 1e6
     print(f"file: {path} ({size_mb:.1f} MB), cores available: {len(os.sched_getaffinity(0))}, load average: {os.getloadavg()[0]:.2f}")
-
     # As installed by pip, the package's modules are byte-compiled: do the same, so that a
     # PYTHONDONTWRITEBYTECODE environment does not time compiling our sources at every run.
     compileall.compile_dir(Path(finetune_action.__file__).parent, quiet=1)
+    return args, path, size_mb
+
+
+def main() -> None:
+    args, path, size_mb = prepare(__doc__)
 
     # Other work on the machine comes and goes: alternate the measurements, keep each one's best.
     ours = cookbook = loop = batch = two = float("inf")

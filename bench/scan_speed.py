@@ -11,18 +11,13 @@ printed too. Not a test: the machine may be shared, so read the ratio, not the s
 """
 from __future__ import annotations
 
-import argparse
-import compileall
-import os
 import resource
 import sys
 from pathlib import Path
 
 import yaml
 
-import finetune_action
-from bench.check_speed import MODEL, run_ours
-from bench.generate import generate
+from bench.check_speed import MODEL, prepare, run_ours
 
 
 def write_config(workdir: Path, data: Path, scan: object) -> Path:
@@ -35,19 +30,7 @@ def write_config(workdir: Path, data: Path, scan: object) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--megabytes", type=float, default=200)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/finetune-bench"))
-    parser.add_argument("--repeats", type=int, default=3, help="rounds; each figure is the best of its rounds")
-    args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    path = args.workdir / f"chat-{args.megabytes:g}mb.jsonl"
-    if not path.exists():
-        print(f"generating {path} ...", file=sys.stderr)
-        generate(path, args.megabytes)
-    size_mb = path.stat().st_size / 1e6
-    print(f"file: {path} ({size_mb:.1f} MB), cores available: {len(os.sched_getaffinity(0))}, load average: {os.getloadavg()[0]:.2f}")
-    compileall.compile_dir(Path(finetune_action.__file__).parent, quiet=1)
+    args, path, size_mb = prepare(__doc__)
     on_config, off_config = write_config(args.workdir, path, None), write_config(args.workdir, path, "off")
 
     best = {"on": float("inf"), "off": float("inf")}
