@@ -1,0 +1,64 @@
+"""Mistral (tekken, v3): the tekken_240911.json shipped in mistral-common (Apache-2.0; 19 MB, so used from
+the package) and the instruct format of its encode_chat_completion.
+
+<s>, then [INST]{user}[/INST]{assistant}</s> per turn; the system message goes before the last
+user message, joined by "\n\n"; assistant text loses its trailing spaces. Without mistral-common, o200k_base stands in.
+"""
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+from pathlib import Path
+
+import tiktoken
+
+from finetune_action.tokens.count import Template
+from finetune_action.tokens.tokenizers import EXTRA, Tokenizer, approximate
+
+SPECIAL_TOKENS = ("<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]")
+FILE = "tekken_240911.json"
+
+
+def template(encoding: tiktoken.Encoding) -> Template:
+    return Template(
+        per_example=1,  # <s>
+        fixed={"system": 0, "user": 2, "assistant": 1, "tool": 2},  # [INST] [/INST]; </s>; approximate: [TOOL_RESULTS] [/TOOL_RESULTS]
+        unknown_role=0,
+        leads={},
+        no_system=0,
+        final_answer=0,
+        system_into_last_user="\n\n",
+        answer_rstrip=" ",
+    )
+
+
+def tokenizer_file() -> Path | None:
+    """mistral-common's tekken file, located without importing the package; None when not installed."""
+    spec = importlib.util.find_spec("mistral_common")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / FILE
+    return path if path.is_file() else None
+
+
+def load() -> Tokenizer:
+    path = tokenizer_file()
+    if path is None:
+        return approximate("mistral-tekken", "o200k_base", template, SPECIAL_TOKENS, f"mistral-common is not installed ({EXTRA})")
+    data = json.loads(path.read_bytes())
+    config = data["config"]
+    # As mistral-common's Tekkenizer: the first vocab_size - num_special entries are the vocabulary.
+    size = config["default_vocab_size"] - config["default_num_special_tokens"]
+    ranks = {base64.b64decode(token["token_bytes"]): token["rank"] for token in data["vocab"][:size]}
+    encoding = tiktoken.Encoding(name="mistral-tekken", pat_str=config["pattern"], mergeable_ranks=ranks, special_tokens={})
+    return Tokenizer(
+        name="mistral-tekken",
+        encoding=encoding,
+        template=template(encoding),
+        special_tokens=SPECIAL_TOKENS,
+        exact=True,
+        rests_on=f"mistral-tekken: {FILE} from mistral-common (installed) with its v3 instruct format, exact for text messages; "
+        "tool calls and definitions approximate",
+        counter="mistral-tekken",
+    )
