@@ -18,7 +18,7 @@ import orjson
 
 from finetune_action.dataset import formats, read
 from finetune_action.tokens import count as token_count
-from finetune_action.tokens import encodings
+from finetune_action.tokens import tokenizers
 
 #: Problems kept per code and file (all are counted); beyond this the JSON would only repeat itself.
 MAX_KEPT_PER_CODE = 1000
@@ -44,9 +44,10 @@ class Rules(NamedTuple):
 
     format: str  # the format every example must be in
     method: str
-    encoding: str
+    encoding: str  # the configured model's tokenizer name (tokens/tokenizers.py)
     vision: bool
     example_token_limit: int | None
+    extra_tokenizers: tuple[str, ...] = ()  # also count every example with these (compare: alternatives)
 
 
 class Scan(NamedTuple):
@@ -61,10 +62,11 @@ class Scan(NamedTuple):
     features: set[str]  # tools, functions, images
     problems: list[tuple[int | None, int | None, str, str]]  # line, column, code, message
     counts: Counter  # code -> number of problems, kept or not
+    extra_tokens: tuple[array, ...] = ()  # per example, by each of Rules.extra_tokenizers
 
 
-def empty_scan() -> Scan:
-    return Scan(0, bytearray(), array("I"), array("I"), array("I"), array("I"), set(), [], Counter())
+def empty_scan(extra: int = 0) -> Scan:
+    return Scan(0, bytearray(), array("I"), array("I"), array("I"), array("I"), set(), [], Counter(), tuple(array("I") for _ in range(extra)))
 
 
 def available_cores() -> int:
@@ -77,7 +79,8 @@ def available_cores() -> int:
 
 def scan_file(path: Path, rules: Rules, workers: int | None = None) -> Scan:
     """Scan a whole file; files over PARALLEL_MIN_BYTES are split across `workers` processes."""
-    encodings.get(rules.encoding)  # load once here, so forked workers inherit it
+    for name in (rules.encoding, *rules.extra_tokenizers):
+        tokenizers.get(name)  # load once here, so forked workers inherit them
     workers = workers or available_cores()
     size = os.path.getsize(path)
     if workers < 2 or size < PARALLEL_MIN_BYTES:
@@ -85,7 +88,7 @@ def scan_file(path: Path, rules: Rules, workers: int | None = None) -> Scan:
     # Many ranges per worker, so that the workers finish close together.
     ranges = read.byte_ranges(path, workers * 16, min_size=RANGE_MIN_BYTES)
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    merged = empty_scan()
+    merged = empty_scan(len(rules.extra_tokenizers))
     with context.Pool(min(workers, len(ranges))) as pool:
         for part in pool.imap(_scan_range_args, [(path, start, end, rules) for start, end in ranges]):
             merged = _merge(merged, part)
@@ -103,6 +106,8 @@ def _merge(into: Scan, part: Scan) -> Scan:
     into.tokens.extend(part.tokens)
     into.assistant_tokens.extend(part.assistant_tokens)
     into.messages.extend(part.messages)
+    for tokens, more in zip(into.extra_tokens, part.extra_tokens):
+        tokens.extend(more)
     into.features.update(part.features)
     kept = Counter(problem[2] for problem in into.problems)
     for line, column, code, message in part.problems:
@@ -116,22 +121,36 @@ def _merge(into: Scan, part: Scan) -> Scan:
 _counters: dict[str, token_count.Count] = {}
 
 
-def _counter(encoding: str) -> token_count.Count:
-    found = _counters.get(encoding)
+def _counter(tokenizer: tokenizers.Tokenizer) -> token_count.Count:
+    """One counter per way of tokenizing: tokenizers sharing an encoding share its remembered strings."""
+    found = _counters.get(tokenizer.counter)
     if found is None:
-        found = _counters[encoding] = token_count.make_counter(encodings.get(encoding))
+        found = _counters[tokenizer.counter] = token_count.make_counter(tokenizer.encoding, tokenizer.normalize)
     return found
+
+
+def _no_tokens(text: str) -> int:
+    return 0
 
 
 def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
     """Scan the lines in bytes [start, end) of `path`; line numbers are relative to `start`."""
-    count = _counter(rules.encoding)
+    tokenizer = tokenizers.get(rules.encoding)
+    count = _counter(tokenizer)
+    template = tokenizer.template
+    # With a chat template the one-pass shortcut only checks the structure; the template counts.
+    structure_count = count if template is None else _no_tokens
     flagged = count.flagged  # type: ignore[attr-defined]
     flagged.clear()
-    specials = encodings.special_tokens(rules.encoding)
+    specials = tokenizer.special_tokens
+    extras = []
+    for name in rules.extra_tokenizers:
+        extra = tokenizers.get(name)
+        extras.append((_counter(extra), extra.template))
     limit = rules.example_token_limit
     expected = rules.format
-    scan = empty_scan()
+    scan = empty_scan(len(extras))
+    extra_appends = [tokens.append for tokens in scan.extra_tokens]
     problems = scan.problems
     counts = scan.counts
     hashes = scan.hashes
@@ -174,9 +193,11 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
             report(line, None, "not-an-object", "each line must be a JSON object (one example), not " + formats.kind(example))
             continue
         format = detect(example, method) or expected
-        common = _common_chat(example, count) if format == "chat" == expected else None
+        common = _common_chat(example, structure_count) if format == "chat" == expected else None
         if common is not None:
             total, assistant, n_messages, roles = common
+            if template is not None:
+                total, assistant, n_messages = example_tokens(example, format, count, template)
             if "tools" in example:
                 scan.features.add("tools")
             if roles != _ALL_PLAIN_ROLES:
@@ -195,7 +216,7 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
                 scan.features.add("tools")
             if "functions" in example:
                 scan.features.add("functions")
-            total, assistant, n_messages = example_tokens(example, format, count)
+            total, assistant, n_messages = example_tokens(example, format, count, template)
         # The counter flags the strings it counts that hold `<|`; reinforcement examples also
         # carry free grader fields it does not count, so their raw line is searched too. An
         # escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a token.
@@ -203,6 +224,10 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
             for token in _special_tokens_in(example if format == "reinforcement" else flagged, specials):
                 report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")
             flagged.clear()
+        if extras:
+            for (extra_count, extra_template), append in zip(extras, extra_appends):
+                append(example_tokens(example, format, extra_count, extra_template)[0])
+                extra_count.flagged.clear()  # type: ignore[attr-defined]  # special tokens are the configured model's concern
         if limit is not None and total > limit:
             report(line, None, "example-truncated", f"{total} tokens, over the model's {limit} per example: it will be cut to {limit} (and billed for {limit})")
         hashes += sha256(stripped).digest()[:HASH_BYTES]  # example_hash(), inlined

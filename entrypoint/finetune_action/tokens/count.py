@@ -35,6 +35,12 @@ RULES = {
     ),
     "completion": "legacy completions: tokens of prompt + tokens of completion",
 }
+#: The rule for chat-like formats when the model's tokenizer has a chat template (tokens/tokenizers.py).
+TEMPLATED_RULE = (
+    "{format}: tokens of each conversation as {tokenizer}'s chat template renders it (role headers, separators, "
+    "end-of-turn tokens, the template's defaults); tool calls count their strings, tool definitions their compact JSON; "
+    "images are not counted"
+)
 
 
 class Template(NamedTuple):

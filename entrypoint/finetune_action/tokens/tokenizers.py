@@ -40,7 +40,7 @@ def openai(name: str) -> Tokenizer:
         template=None,
         special_tokens=encodings.special_tokens(name),
         exact=False,
-        rests_on=f"{name}, tiktoken with the rank files bundled in finetune-action (offline); the chat overhead is OpenAI's published approximation",
+        rests_on=f"{name}, tiktoken with the rank files bundled in finetune-action (offline)",
         counter=name,
     )
 
