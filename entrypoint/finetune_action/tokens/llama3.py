@@ -14,7 +14,7 @@ import tiktoken
 
 from finetune_action.tokens import encodings
 from finetune_action.tokens.count import Template
-from finetune_action.tokens.tokenizers import EXTRA, Tokenizer, approximate
+from finetune_action.tokens.tokenizers import EXTRA, Tokenizer, approximate, release_ranks
 
 # llama_models/llama3/tokenizer.py
 PATTERN = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -52,6 +52,8 @@ def load() -> Tokenizer:
     ranks = encodings.parse_ranks(path.read_bytes())
     specials = {token: len(ranks) + i for i, token in enumerate(SPECIAL_TOKENS)}
     encoding = tiktoken.Encoding(name="llama3", pat_str=PATTERN, mergeable_ranks=ranks, special_tokens=specials)
+    del ranks
+    release_ranks(encoding)
     return Tokenizer(
         name="llama3",
         encoding=encoding,

@@ -13,7 +13,7 @@ import tiktoken
 
 from finetune_action.tokens import encodings
 from finetune_action.tokens.count import Template
-from finetune_action.tokens.tokenizers import Tokenizer
+from finetune_action.tokens.tokenizers import Tokenizer, release_ranks
 
 DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."  # Qwen2.5's template
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
@@ -43,6 +43,7 @@ def _nfc(text: str) -> str:
 @functools.lru_cache(maxsize=None)
 def load(version: str) -> Tokenizer:
     encoding = encodings.get("qwen")
+    release_ranks(encoding)
     return Tokenizer(
         name=version,
         encoding=encoding,
