@@ -53,12 +53,12 @@ class Template(NamedTuple):
     """
 
     per_example: int  # tokens added once per conversation: BOS, a default system block
-    fixed: dict[str, int]  # per role: tokens around the content (specials, the role header, separators)
+    fixed: dict[str, int]  # per role: tokens around the content (specials, the role header, separators, its lead alone)
     unknown_role: int  # the same for a role not in `fixed`, besides the tokens of the role name itself
-    leads: dict[str, str]  # per role: text the template writes right before the content
+    leads: dict[str, str]  # per role: text the template writes right before the content (its tokens are in `fixed`)
     no_system: int  # tokens added when the conversation does not open with a system message
     final_answer: int  # tokens added when the conversation ends with an assistant answer (Qwen3's empty think block)
-    final_lead: str = ""  # Qwen3: the text between that block and the answer, which loses its leading newlines
+    final_lead: str = ""  # Qwen3: the text between that block and the answer (its tokens in final_answer); the answer loses its leading newlines
     system_into_last_user: str | None = None  # Mistral: system text goes before the last user message, joined by this
     answer_rstrip: str = ""  # Mistral: characters stripped from the end of assistant text
 
@@ -249,11 +249,11 @@ def templated_chat_tokens(messages: Any, tools: Any, count: Count, template: Tem
     """Tokens of one conversation as `template` renders it (tool definitions: their compact JSON)."""
     total = template.per_example
     assistant = 0
-    if type(messages) is not list:
+    if type(messages) is not list or not messages:
         return ExampleTokens(total, 0, 0)
     fixed = template.fixed
     leads = template.leads
-    first = messages[0] if messages else None
+    first = messages[0]
     if not (type(first) is dict and first.get("role") == "system"):
         total += template.no_system
     joined = template.system_into_last_user
@@ -263,49 +263,60 @@ def templated_chat_tokens(messages: Any, tools: Any, count: Count, template: Tem
         users = [i for i, m in enumerate(messages) if type(m) is dict and m.get("role") == "user"]
         if texts and users:
             system_text, last_user = joined.join(texts) + joined, users[-1]
+    plain = system_text is None and not template.answer_rstrip
+    last = len(messages) - 1
+    final = last if template.final_lead else -1  # the message the final_lead goes before
     for index, message in enumerate(messages):
         if type(message) is not dict:
             continue
         role = message.get("role")
+        content = message.get("content")
+        overhead = fixed.get(role) if type(role) is str else None
+        # Most messages are a role and a text: counted without the general walk.
+        if plain and overhead is not None and len(message) == 2 and type(content) is str and index != final:
+            if leads and content and content[0].isspace() and role in leads:
+                n = _seam_tokens(leads[role], content, count)
+            else:
+                n = count(content)
+            total += overhead + n
+            if role == "assistant":
+                assistant += n
+            continue
         if system_text is not None and role == "system":
             continue  # counted with the last user message
-        if index == last_user:
-            message = {**message, "content": system_text + message["content"]} if type(message.get("content")) is str else message
-        overhead = fixed.get(role) if type(role) is str else None
+        if index == last_user and type(content) is str:
+            content = system_text + content
         if overhead is None:
             overhead = template.unknown_role + (count(role) if type(role) is str else 0)
         lead = leads.get(role, "")
-        content = message.get("content")
-        if template.answer_rstrip and role == "assistant" and type(content) is str:
-            content = content.rstrip(template.answer_rstrip)
-        if template.final_lead and role == "assistant" and index == len(messages) - 1 and type(content) is str:
-            total += count(lead)  # the role's lead stands alone before the block
-            lead = template.final_lead
-            content = content.lstrip("\n")
+        if role == "assistant" and type(content) is str:
+            if template.answer_rstrip:
+                content = content.rstrip(template.answer_rstrip)
+            if template.final_lead and index == last:
+                lead = template.final_lead  # the role's own lead stands alone before the final_answer block
+                content = content.lstrip("\n")
         if type(content) is str:
-            n = count(lead + content) if lead and content[:1].isspace() else count(lead) + count(content) if lead else count(content)
-            output = n - (count(lead) if lead else 0)
+            output = _seam_tokens(lead, content, count) if lead and content[:1].isspace() else count(content)
         else:
             output = _content_tokens(content, count)
-            n = output + (count(lead) if lead else 0)
         calls = message.get("tool_calls")
         if type(calls) is list:
-            called = sum(_call_tokens(call, count) for call in calls)
-            n += called
-            output += called
+            output += sum(_call_tokens(call, count) for call in calls)
         elif "function_call" in message:
-            called = _call_tokens(message["function_call"], count)
-            n += called
-            output += called
-        total += overhead + n
+            output += _call_tokens(message["function_call"], count)
+        total += overhead + output
         if role == "assistant":
             assistant += output
-    last = messages[-1] if messages else None
-    if type(last) is dict and last.get("role") == "assistant":
+    if type(messages[last]) is dict and messages[last].get("role") == "assistant":
         total += template.final_answer
     if tools:
         total += json_tokens(tools, count)
     return ExampleTokens(total, assistant, len(messages))
+
+
+def _seam_tokens(lead: str, content: str, count: Count) -> int:
+    """Tokens `content` adds after `lead` when it starts with whitespace, which BPE may merge with the lead's end."""
+    return count(lead + content) - count(lead)
 
 
 def example_tokens(example: dict, format: str, count: Count, template: Template | None = None) -> ExampleTokens:

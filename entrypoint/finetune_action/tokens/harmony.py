@@ -30,8 +30,8 @@ def template(encoding: tiktoken.Encoding) -> Template:
     return Template(
         per_example=wrap + n("system") + n(SYSTEM),
         fixed={
-            "system": wrap + n("developer"),
-            "developer": wrap + n("developer"),
+            "system": wrap + n("developer") + n(INSTRUCTIONS),
+            "developer": wrap + n("developer") + n(INSTRUCTIONS),
             "user": wrap + n("user"),
             "assistant": wrap + n("assistant") + 1 + n("final"),  # <|channel|>final
             # approximate: the tool answer's header names the function ("functions.x to=assistant")

@@ -27,11 +27,11 @@ def template(encoding: tiktoken.Encoding, version: str) -> Template:
     wrap = 3  # <|im_start|>, <|im_end|>, the "\n" after it
     return Template(
         per_example=0,
-        fixed={**dict.fromkeys(ROLES, wrap), "tool": wrap + 2},  # approximate: a tool answer is a user turn in <tool_response> tags
+        fixed={**{role: wrap + n(role + "\n") for role in ROLES}, "tool": wrap + 2 + n("user\n")},  # approximate: a tool answer is a user turn in <tool_response> tags
         unknown_role=wrap + n("\n"),
         leads={**{role: role + "\n" for role in ROLES}, "tool": "user\n"},
         no_system=wrap + n("system\n" + DEFAULT_SYSTEM) if version == "qwen2.5" else 0,
-        final_answer=3 if version == "qwen3" else 0,  # <think>, "\n\n", </think>
+        final_answer=4 if version == "qwen3" else 0,  # <think>, "\n\n", </think>, "\n\n"
         final_lead="\n\n" if version == "qwen3" else "",
     )
 
