@@ -50,8 +50,9 @@ def load(version: str) -> Tokenizer:
         template=template(encoding, version),
         special_tokens=SPECIAL_TOKENS,
         exact=False,
-        rests_on=f"{version}: qwen.tiktoken (from dashscope, Apache-2.0, bundled) with NFC, and the ChatML template written out by hand "
-        "from Qwen's published template (no Qwen reference encoder installs offline to hold it to); tool calls and definitions approximate",
+        rests_on=f"approximate: {version} counted with qwen.tiktoken (from dashscope, Apache-2.0, bundled) after NFC, and ChatML written out "
+        "by hand from Qwen's published template, because no Qwen reference encoder installs offline to check it against; "
+        "tool calls and definitions approximate",
         counter="qwen",
         normalize=_nfc,
     )
