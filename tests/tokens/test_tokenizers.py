@@ -176,3 +176,29 @@ def test_missing_package_falls_back_and_says_so() -> None:
 def test_unknown_tokenizer_is_a_clear_error() -> None:
     with pytest.raises(EnvironmentProblem, match="no tokenizer named 'gpt2'; known: cl100k_base, o200k_base, o200k_harmony"):
         tokenizers.get("gpt2")
+
+
+ODD = [
+    {"messages": "not a list"},
+    {"messages": []},
+    {"messages": [None, 3, {"role": 7, "content": None}, {"content": "no role"}, {"role": "narrator", "content": "unknown role"}]},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": "parts"}, {"type": "image_url"}]}, {"role": "assistant", "content": None,
+                  "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                  {"role": "tool", "tool_call_id": "c1", "content": "42"}, {"role": "assistant", "content": "done"}],
+     "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]},
+    {"messages": [{"role": "system", "content": "only a system message"}]},
+    {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "function_call": {"name": "f", "arguments": "{}"}}]},
+]
+
+
+@pytest.mark.parametrize("name", tokenizers.names())
+def test_odd_examples_count_without_failing(name: str) -> None:
+    tokenizer = tokenizers.get(name)
+    counter = count.make_counter(tokenizer.encoding, tokenizer.normalize)
+    for example in ODD:
+        total, assistant, _messages = count.example_tokens(example, "chat", counter, tokenizer.template)
+        assert total >= assistant >= 0
+    preference = {"input": {"messages": [{"role": "user", "content": "q"}]}, "preferred_output": [{"role": "assistant", "content": "good"}],
+                  "non_preferred_output": [{"role": "assistant", "content": "bad"}]}
+    assert count.example_tokens(preference, "preference", counter, tokenizer.template).assistant > 0
+    assert count.example_tokens({"prompt": "p", "completion": "c"}, "completion", counter, tokenizer.template) == (2, 1, 2)
