@@ -12,19 +12,11 @@ import tiktoken_ext.openai_public as openai_public
 
 from finetune_action.errors import EnvironmentProblem
 from finetune_action.tokens import encodings
+from testing.offline import REFUSE_NETWORK
 
 ROOT = Path(__file__).resolve().parents[2]
 
-OFFLINE = r"""
-import socket, sys
-def refuse(*args, **kwargs):
-    raise AssertionError("network use: %r" % (args,))
-socket.socket.connect = refuse
-socket.socket.connect_ex = refuse
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
-import tiktoken.load
-tiktoken.load.read_file = refuse  # tiktoken's own downloader must not be reached
+OFFLINE = REFUSE_NETWORK + r"""
 from finetune_action.tokens import encodings
 print(encodings.get("cl100k_base").encode_ordinary("Hello, world!"))
 print(encodings.get("o200k_base").encode_ordinary("Hello, world!"))

@@ -20,6 +20,7 @@ import pytest
 from bench import generate
 from finetune_action.errors import EnvironmentProblem
 from finetune_action.tokens import count, encodings, qwen, tokenizers
+from testing.offline import REFUSE_NETWORK
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,16 +128,7 @@ def test_qwen_equals_chatml_written_out(version: str) -> None:
         assert ours(version, messages) == expected, messages
 
 
-OFFLINE = r"""
-import socket
-def refuse(*args, **kwargs):
-    raise AssertionError("network use: %r" % (args,))
-socket.socket.connect = refuse
-socket.socket.connect_ex = refuse
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
-import tiktoken.load
-tiktoken.load.read_file = refuse
+OFFLINE = REFUSE_NETWORK + r"""
 from finetune_action.tokens import tokenizers
 for name in tokenizers.names():
     tokenizer = tokenizers.get(name)

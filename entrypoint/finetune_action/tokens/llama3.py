@@ -7,14 +7,12 @@ vocabulary is cl100k's 100k tokens plus 28k more.
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import tiktoken
 
 from finetune_action.tokens import encodings
 from finetune_action.tokens.count import Template
-from finetune_action.tokens.tokenizers import EXTRA, Tokenizer, approximate, release_ranks
+from finetune_action.tokens.tokenizers import EXTRA, Tokenizer, approximate, package_file, release_ranks
 
 # llama_models/llama3/tokenizer.py
 PATTERN = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -36,17 +34,8 @@ def template(encoding: tiktoken.Encoding) -> Template:
     )
 
 
-def tokenizer_file() -> Path | None:
-    """llama-models' Llama 3 tokenizer.model, located without importing the package; None when not installed."""
-    spec = importlib.util.find_spec("llama_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "llama3" / "tokenizer.model"
-    return path if path.is_file() else None
-
-
 def load() -> Tokenizer:
-    path = tokenizer_file()
+    path = package_file("llama_models", "llama3/tokenizer.model")
     if path is None:
         return approximate("llama3", "cl100k_base", template, SPECIAL_TOKENS, f"llama-models is not installed ({EXTRA})")
     ranks = encodings.parse_ranks(path.read_bytes())

@@ -7,15 +7,13 @@ user message, joined by "\n\n"; assistant text loses its trailing spaces. Withou
 from __future__ import annotations
 
 import binascii
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import tiktoken
 
 from finetune_action.tokens.count import Template
-from finetune_action.tokens.tokenizers import EXTRA, Tokenizer, approximate, release_ranks
+from finetune_action.tokens.tokenizers import EXTRA, Tokenizer, approximate, package_file, release_ranks
 
 SPECIAL_TOKENS = ("<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]")
 FILE = "tekken_240911.json"
@@ -32,15 +30,6 @@ def template(encoding: tiktoken.Encoding) -> Template:
         system_into_last_user="\n\n",
         answer_rstrip=" ",
     )
-
-
-def tokenizer_file() -> Path | None:
-    """mistral-common's tekken file, located without importing the package; None when not installed."""
-    spec = importlib.util.find_spec("mistral_common")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / FILE
-    return path if path.is_file() else None
 
 
 def _tekken(data: bytes) -> dict:
@@ -60,7 +49,7 @@ def _tekken(data: bytes) -> dict:
 
 
 def load() -> Tokenizer:
-    path = tokenizer_file()
+    path = package_file("mistral_common", f"data/{FILE}")
     if path is None:
         return approximate("mistral-tekken", "o200k_base", template, SPECIAL_TOKENS, f"mistral-common is not installed ({EXTRA})")
     encoding = tiktoken.Encoding(name="mistral-tekken", special_tokens={}, **_tekken(path.read_bytes()))

@@ -8,7 +8,9 @@ and says so in `rests_on` instead of failing.
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import tiktoken
@@ -74,6 +76,15 @@ def get(name: str) -> Tokenizer:
     if name not in families:
         raise EnvironmentProblem(f"no tokenizer named {name!r}; known: {', '.join(families)}.")
     return families[name]()
+
+
+def package_file(package: str, relative: str) -> Path | None:
+    """A data file of an installed package, located without importing it (imports cost); None when absent."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    return path if path.is_file() else None
 
 
 def release_ranks(encoding: tiktoken.Encoding) -> None:
