@@ -150,7 +150,17 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
     limit = rules.example_token_limit
     expected = rules.format
     scan = empty_scan(len(extras))
-    extra_appends = [tokens.append for tokens in scan.extra_tokens]
+    # Extra tokenizers count a batch of examples each in turn, not each example in turn: two
+    # vocabularies used alternately evict each other from the CPU caches (1.7x the time).
+    pending: list[tuple[dict, str]] = []
+    pending_bytes = 0
+
+    def count_pending() -> None:
+        for (extra_count, extra_template), tokens in zip(extras, scan.extra_tokens):
+            tokens.extend([example_tokens(example, format, extra_count, extra_template)[0] for example, format in pending])
+            extra_count.flagged.clear()  # type: ignore[attr-defined]  # special tokens are the configured model's concern
+        pending.clear()
+
     problems = scan.problems
     counts = scan.counts
     hashes = scan.hashes
@@ -225,9 +235,11 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
                 report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")
             flagged.clear()
         if extras:
-            for (extra_count, extra_template), append in zip(extras, extra_appends):
-                append(example_tokens(example, format, extra_count, extra_template)[0])
-                extra_count.flagged.clear()  # type: ignore[attr-defined]  # special tokens are the configured model's concern
+            pending.append((example, format))
+            pending_bytes += len(raw)
+            if len(pending) >= _PENDING_EXAMPLES or pending_bytes >= _PENDING_BYTES:
+                count_pending()
+                pending_bytes = 0
         if limit is not None and total > limit:
             report(line, None, "example-truncated", f"{total} tokens, over the model's {limit} per example: it will be cut to {limit} (and billed for {limit})")
         hashes += sha256(stripped).digest()[:HASH_BYTES]  # example_hash(), inlined
@@ -235,9 +247,13 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
         tokens_append(total)
         assistant_append(assistant)
         messages_append(n_messages)
+    if pending:
+        count_pending()
     return scan._replace(lines=line)
 
 
+_PENDING_EXAMPLES = 256  # examples held for the extra tokenizers: a few MB at most
+_PENDING_BYTES = 4 << 20
 _SYSTEM, _USER, _ASSISTANT = 1, 2, 4
 _ALL_PLAIN_ROLES = _SYSTEM | _USER | _ASSISTANT
 _PLAIN_ROLE_PROBLEMS = ((_SYSTEM, formats.MISSING_SYSTEM), (_USER, formats.MISSING_USER), (_ASSISTANT, formats.NO_TRAINABLE))
