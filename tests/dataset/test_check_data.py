@@ -151,7 +151,7 @@ def test_a_configured_open_model_counts_with_its_template_and_flags_its_special_
     generate.generate(path, 0.06, seed=7)
     with path.open("a") as file:
         file.write(json.dumps({"messages": [{"role": "user", "content": "say <|eot_id|>"}, {"role": "assistant", "content": "no"}]}) + "\n")
-    model = models.resolve("gpt-4o-mini")._replace(encoding="llama3")
+    model = models.resolve("gpt-4o-mini")._replace(tokenizer="llama3")
     report = check.check_data(config="", name="t", model=model, method="supervised", train=(config.DataFile(path, "train.jsonl"),), workers=1)
     assert list(report.by_tokenizer["llama3"].training_tokens) == expected_counts(path, "llama3")
     assert report.billed_tokens_per_epoch == sum(expected_counts(path, "llama3"))

@@ -110,7 +110,7 @@ def test_mistral_equals_mistral_common() -> None:
         assert ours("mistral-tekken", messages) == expected, messages
 
 
-@pytest.mark.parametrize("version", ["qwen2.5", "qwen3"])
+@pytest.mark.parametrize("version", ["qwen2", "qwen2.5", "qwen3"])
 def test_qwen_equals_chatml_written_out(version: str) -> None:
     encoding = encodings.get("qwen")
     im_start, im_end, think = "\x00", "\x01", "\x02"  # stand-ins for special tokens, split on below

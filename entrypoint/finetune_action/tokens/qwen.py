@@ -30,7 +30,7 @@ def template(encoding: tiktoken.Encoding, version: str) -> Template:
         fixed={**{role: wrap + n(role + "\n") for role in ROLES}, "tool": wrap + 2 + n("user\n")},  # approximate: a tool answer is a user turn in <tool_response> tags
         unknown_role=wrap + n("\n"),
         leads={**{role: role + "\n" for role in ROLES}, "tool": "user\n"},
-        no_system=wrap + n("system\n" + DEFAULT_SYSTEM) if version == "qwen2.5" else 0,
+        no_system=wrap + n("system\n" + DEFAULT_SYSTEM) if version != "qwen3" else 0,
         final_answer=4 if version == "qwen3" else 0,  # <think>, "\n\n", </think>, "\n\n"
         final_lead="\n\n" if version == "qwen3" else "",
     )

@@ -57,6 +57,7 @@ def _families() -> dict[str, Callable[[], Tokenizer]]:
         "cl100k_base": lambda: openai("cl100k_base"),
         "o200k_base": lambda: openai("o200k_base"),
         "o200k_harmony": harmony.load,
+        "qwen2": lambda: qwen.load("qwen2"),  # the catalogue's name for the Qwen 2 vocabulary: Qwen2.5's template
         "qwen2.5": lambda: qwen.load("qwen2.5"),
         "qwen3": lambda: qwen.load("qwen3"),
         "llama3": llama3.load,
