@@ -18,27 +18,18 @@ from finetune_action import compare as comparing
 from finetune_action import cost, lifecycle, models
 from finetune_action.config import CompareSpec, Config, DataFile, Split
 from finetune_action.dataset import formats, validate
-from finetune_action.dataset.scan import OFF as SCAN_OFF
-from finetune_action.dataset.scan import ScanRules
 from finetune_action.dataset.codes import ERROR, Problem
+from finetune_action.dataset.scan import ScanRules
 from finetune_action.tokens import count as token_count
-from finetune_action.tokens import encodings
+from finetune_action.tokens import tokenizers
 
 MIN_EXAMPLES = 10
 RECOMMENDED_EXAMPLES = 50
 DISTRIBUTIONS = ("messages_per_example", "tokens_per_example", "assistant_tokens_per_example")
 
-#: Until tokens/ bundles a model family's own tokenizer, its counts come from the closest one it
-#: has, and every report says "approximate": the Llama 3 and Qwen 2 vocabularies grew out of
-#: cl100k_base; harmony is o200k_base plus chat-format tokens.
-APPROXIMATIONS = {"o200k_harmony": "o200k_base", "llama3": "cl100k_base", "qwen2": "cl100k_base"}
-
-
 def counting_tokenizer(tokenizer: str) -> str:
-    """The tokenizer the counter uses for `tokenizer`: itself when bundled, else its approximation."""
-    if tokenizer in encodings.SPECS:
-        return tokenizer
-    return APPROXIMATIONS.get(tokenizer, models.FALLBACK_TOKENIZER)
+    """The tokenizer the counter uses for `tokenizer`: itself when tokens/ knows it, else the fallback guess."""
+    return tokenizer if tokenizer in tokenizers.names() else models.FALLBACK_TOKENIZER
 
 
 class Distribution(NamedTuple):
@@ -69,6 +60,47 @@ class FileReport(NamedTuple):
         return (data[i : i + validate.HASH_BYTES] for i in range(0, len(data), validate.HASH_BYTES))
 
 
+class TokenizerCount(NamedTuple):
+    """The training and validation examples counted with one tokenizer (the configured one or a compare: alternative).
+
+    Limits and billing rules belong to each alternative's model: apply them with the methods.
+    """
+
+    tokenizer: str
+    exact: bool
+    rests_on: str  # what the counts rest on (tokenizers.Tokenizer.rests_on)
+    training_tokens: array  # per training example (after data.split), in file order
+    validation_tokens: array  # per validation example
+
+    @property
+    def examples(self) -> int:
+        return len(self.training_tokens)
+
+    def billed_tokens_per_epoch(self, limit: int | None, packing: bool = True) -> int:
+        """Training tokens billed per epoch: each example up to `limit`; without packing, every example at `limit`.
+
+        Together AI bills rows at max_seq_length when packing is off (its fine-tuning docs): pass
+        packing=False and limit=max_seq_length.
+        """
+        return _billed(self.training_tokens, limit, packing)
+
+    def validation_tokens_per_evaluation(self, limit: int | None, packing: bool = True) -> int:
+        """Validation tokens billed per evaluation (Together AI bills evaluations x this; OpenAI bills none)."""
+        return _billed(self.validation_tokens, limit, packing)
+
+    def truncated_examples(self, limit: int | None) -> int:
+        """Training examples longer than `limit`, which the provider cuts."""
+        return 0 if limit is None else sum(1 for n in self.training_tokens if n > limit)
+
+
+def _billed(tokens: array, limit: int | None, packing: bool) -> int:
+    if limit is None:
+        return sum(tokens)
+    if not packing:
+        return len(tokens) * limit
+    return sum(n if n < limit else limit for n in tokens)
+
+
 class ConfigReport(NamedTuple):
     config: str  # the finetune.yaml, relative to the repository root ("" without a config)
     name: str
@@ -97,6 +129,7 @@ class ConfigReport(NamedTuple):
     alternatives: tuple[comparing.Alternative, ...] = ()  # compare:, or suggestions
     suggested: bool = False  # the alternatives were suggested (no compare: in the config)
     scan_counts: dict[str, dict[str, int]] = {}  # secret-in-data / personal-data -> rule or kind -> findings
+    by_tokenizer: dict[str, TokenizerCount] = {}  # the configured tokenizer and each of check_data's extra_tokenizers
 
     @property
     def ok(self) -> bool:
@@ -140,10 +173,13 @@ def check_data(
     log: Log | None = None,
     compare: Sequence[CompareSpec] = (),
     today: date | None = None,
+    extra_tokenizers: Sequence[str] = (),
 ) -> ConfigReport:
     """Validate, count and price training (and validation) files for `model` and `method`.
 
     Lifecycle is judged on `today`; `compare` prices the same training examples elsewhere.
+    Every distinct tokenizer of `compare` (or the suggestions) and `extra_tokenizers` counts the
+    examples in the same pass; ConfigReport.by_tokenizer holds every tokenizer's counts.
     """
     hyperparameters = hyperparameters or {}
     on = today or lifecycle.today()
@@ -169,14 +205,20 @@ def check_data(
     if method == "reinforcement" and not validation and split is None:
         add(Problem(where, None, None, "validation-required", "reinforcement fine-tuning requires a validation file: add data.validation (or --validation)"))
 
+    suggested = not compare and any(j.code in ("model-not-trainable", "training-closing") for j in judgements)
+    specs = comparing.suggestions(model, method, on) if suggested else tuple(compare)
+    others = [counting_tokenizer(comparing.info_of(spec, method).tokenizer) for spec in specs]
+    extra = tuple(dict.fromkeys(name for name in (*others, *extra_tokenizers) if name != counted_with))
+
     scans: list[tuple[DataFile, str, str, validate.Scan | None]] = []
     for role, files in (("train", train), ("validation", validation)):
         for data in files:
             if log:
                 log(f"checking {data.display_path} ({_size(data.path)})")
-            scans.append(_scan(data, role, model, method, add, workers, counted_with, scan or ScanRules()))
+            scans.append(_scan(data, role, model, method, add, workers, counted_with, scan or ScanRules(), extra))
 
     file_reports, training_tokens, merged = _roles(scans, split, model.example_token_limit, add)
+    by_tokenizer = _by_tokenizer(scans, split, (counted_with, *extra))
     examples = len(training_tokens)
     validation_examples = sum(f.examples if f.role == "validation" else f.validation_examples for f in file_reports)
     if train and examples < MIN_EXAMPLES:
@@ -190,17 +232,9 @@ def check_data(
     formats_seen = sorted({f.format for f in file_reports}, key=formats.FORMATS.index)
     counting = _counting(model, formats_seen, estimate, split, counted_with)
 
-    suggested = not compare and any(j.code in ("model-not-trainable", "training-closing") for j in judgements)
-    specs = comparing.suggestions(model, method, on) if suggested else tuple(compare)
-    by_tokenizer = {counted_with: training_tokens}  # each distinct tokenizer counts the data once
-    alternatives = []
-    for spec in specs:
-        other = counting_tokenizer(comparing.info_of(spec, method).tokenizer)
-        if other not in by_tokenizer:
-            if log:
-                log(f"counting again with {other} for compare")
-            by_tokenizer[other] = _recount(train, validation, split, model, method, workers, other)
-        alternatives.append(comparing.price(spec, method, other, by_tokenizer[other], hyperparameters, on))
+    alternatives = [
+        comparing.price(spec, method, other, by_tokenizer[other].training_tokens, hyperparameters, on) for spec, other in zip(specs, others)
+    ]
 
     ordered = sorted(problems, key=lambda p: (_file_order(p.path, scans), p.line or 0))
     scan_counts: dict[str, Counter] = {}
@@ -242,20 +276,33 @@ def check_data(
         alternatives=tuple(alternatives),
         suggested=suggested and bool(alternatives),
         scan_counts={code: dict(labels.most_common()) for code, labels in sorted(scan_counts.items())},
+        by_tokenizer=by_tokenizer,
     )
 
 
-def _recount(train: Sequence[DataFile], validation: Sequence[DataFile], split: Split | None, model: models.ModelInfo, method: str, workers: int | None, tokenizer: str) -> array:
-    """The training examples' token counts with another tokenizer (for compare); problems were reported already."""
+def _by_tokenizer(scans: list, split: Split | None, names: tuple[str, ...]) -> dict[str, TokenizerCount]:
+    """Per tokenizer, the tokens of every training and validation example (the first name: the configured one)."""
+    found = {}
+    for index, name in enumerate(names):
+        training, validation = array("I"), array("I")
+        for _data, role, _format, scan in scans:
+            if scan is None:
+                continue
+            tokens = scan.tokens if index == 0 else scan.extra_tokens[index - 1]
+            roles = _example_roles(scan, role, split)
+            if not any(roles):
+                training.extend(tokens)
+            elif all(roles):
+                validation.extend(tokens)
+            else:
+                for n, moved in zip(tokens, roles):
+                    (validation if moved else training).append(n)
+        tokenizer = tokenizers.get(name)
+        found[name] = TokenizerCount(name, tokenizer.exact, tokenizer.rests_on, training, validation)
+    return found
 
-    def ignore(problem: Problem | None, times: int = 1, code: str = "") -> None:
-        return None
 
-    scans = [(*_scan(data, role, model, method, ignore, workers, tokenizer, SCAN_OFF),) for role, files in (("train", train), ("validation", validation)) for data in files]
-    return _roles(scans, split, model.example_token_limit, ignore)[1]
-
-
-def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: Callable, workers: int | None, tokenizer: str, scan: ScanRules):
+def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: Callable, workers: int | None, tokenizer: str, scan: ScanRules, extra: tuple[str, ...] = ()):
     default = formats.default_format(method, model.legacy_completions)
     try:
         format = validate.first_format(data.path, method, default)
@@ -266,7 +313,7 @@ def _scan(data: DataFile, role: str, model: models.ModelInfo, method: str, add: 
     if mismatch:
         add(Problem(data.display_path, None, None, "format-mismatch", mismatch))
     # An unknown model may well take images: only the image checks themselves apply.
-    rules = validate.Rules(format, method, tokenizer, model.vision or not model.known, model.example_token_limit, scan)
+    rules = validate.Rules(format, method, tokenizer, model.vision or not model.known, model.example_token_limit, scan, extra)
     try:
         found = validate.scan_file(data.path, rules, workers)
     except OSError as exc:
@@ -442,15 +489,22 @@ def _interpolate(at: Callable[[int], int], size: int, q: float) -> float:
 
 def _counting(model: models.ModelInfo, formats_seen: list[str], estimate: cost.Estimate, split: Split | None, counted_with: str) -> dict[str, str]:
     limit = model.example_token_limit
+    tokenizer = tokenizers.get(counted_with)
     if not model.known:
-        encoding = f"; {model.name} is unknown, so {counted_with} is a guess"
+        guess = f"; {model.name} is unknown, so {counted_with} is a guess"
     elif counted_with != model.tokenizer:
-        encoding = f"; approximate: {model.base} uses {model.tokenizer}, which is not bundled yet"
+        guess = f"; approximate: {model.base} uses {model.tokenizer}, which finetune-action does not know"
     else:
-        encoding = ""
+        guess = ""
+
+    def rule(format: str) -> str:
+        if tokenizer.template is None or format == "completion":
+            return token_count.RULES[format]
+        return token_count.TEMPLATED_RULE.format(format=format, tokenizer=tokenizer.name)
+
     counting = {
-        "tokens": "; ".join(token_count.RULES[f] for f in formats_seen) or token_count.RULES["chat"],
-        "encoding": f"{counted_with}, tiktoken with the rank files bundled in finetune-action (offline){encoding}",
+        "tokens": "; ".join(rule(f) for f in formats_seen) or rule("chat"),
+        "encoding": tokenizer.rests_on + guess,
         "example_token_limit": f"{limit} tokens per example ({model.base}): longer examples are cut and billed up to it"
         if limit
         else "no per-example limit known: examples are billed in full",

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from finetune_action import cost, lifecycle, models
 from finetune_action.config import CompareSpec
+from finetune_action.tokens import tokenizers
 
 
 class Alternative(NamedTuple):
@@ -36,7 +37,15 @@ class Alternative(NamedTuple):
 
     @property
     def approximate(self) -> bool:
-        return self.counted_with != self.tokenizer
+        return self.counted_with != self.tokenizer or _approximate_template(self.counted_with) is not None
+
+
+def _approximate_template(tokenizer: str) -> str | None:
+    """What an open-model family's approximate count rests on (its package missing, no reference encoder), else None."""
+    found = tokenizers.get(tokenizer)
+    if found.template is None or found.exact:
+        return None
+    return found.rests_on.split(" because ")[0].rstrip(",")
 
 
 def suggestions(info: models.ModelInfo, method: str, on: date) -> tuple[CompareSpec, ...]:
@@ -73,7 +82,9 @@ def price(
     lora = spec.lora if spec.lora is not None else (True if info.lora else None)
     notes = []
     if counted_with != info.tokenizer:
-        notes.append(f"approximate: counted with {counted_with} ({info.tokenizer} is not bundled yet)")
+        notes.append(f"approximate: counted with {counted_with} ({info.tokenizer} is not known to finetune-action)")
+    elif _approximate_template(counted_with):
+        notes.append(_approximate_template(counted_with))
     if info.price is None:
         notes.append(info.price_note or "no price known")
     elif not info.price.verified:

@@ -13,7 +13,7 @@ PACKAGE = Path(models.__file__).parent
 SCHEMA = json.loads((PACKAGE / "catalogue.schema.json").read_text("utf-8"))
 FILES = sorted((PACKAGE / "catalogue").glob("*.json"))
 #: The tokenizer names agreed with tokens/ (its registry maps each to something the counter uses).
-TOKENIZERS = {"o200k_base", "cl100k_base", "o200k_harmony", "qwen2", "llama3", "mistral-tekken"}
+TOKENIZERS = {"o200k_base", "cl100k_base", "o200k_harmony", "qwen2", "qwen3", "llama3", "mistral-tekken"}
 
 
 def test_one_file_per_provider() -> None:

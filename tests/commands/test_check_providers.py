@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {  # provider: (model, limit, USD per 1M, epochs for 16 examples, tokenizer the counts come from)
     "openai": ("gpt-4.1-mini-2025-04-14", 65536, 5.0, 6, "o200k_base"),
     "azure": ("gpt-4.1-mini-2025-04-14", 65536, 4.5, 6, "o200k_base"),  # the Global tier
-    "together": ("openai/gpt-oss-20b", 16384, 1.5, 1, "o200k_base"),  # gpt-oss-20b's o200k_harmony, approximated
-    "fireworks": ("accounts/fireworks/models/llama-v3p1-8b-instruct", None, 0.5, 1, "cl100k_base"),  # llama3, approximated
+    "together": ("openai/gpt-oss-20b", 16384, 1.5, 1, "o200k_harmony"),  # gpt-oss-20b's own
+    "fireworks": ("accounts/fireworks/models/llama-v3p1-8b-instruct", None, 0.5, 1, "llama3"),
 }
 
 
@@ -39,7 +39,7 @@ def test_the_openai_example_compares_three_providers_each_with_its_tokenizer() -
     rows = {a["provider"]: a for a in entry["compare"]["alternatives"]}
     assert entry["compare"]["suggested"] is False and list(rows) == ["azure", "together", "fireworks"]
     assert rows["azure"]["price"]["usd"] == 4.5 and rows["azure"]["billed_tokens"] == entry["billed_tokens"]
-    assert rows["together"]["n_epochs"] == 1 and rows["together"]["approximate"] and rows["together"]["counted_with"] == "o200k_base"
-    assert rows["fireworks"]["counted_with"] == "cl100k_base" and "approximate: counted with cl100k_base" in rows["fireworks"]["note"]
+    assert rows["together"]["n_epochs"] == 1 and not rows["together"]["approximate"] and rows["together"]["counted_with"] == "o200k_harmony"
+    assert rows["fireworks"]["counted_with"] == "qwen3" and "approximate: qwen3 counted with qwen.tiktoken" in rows["fireworks"]["note"]  # no Qwen reference encoder
     # another tokenizer gives other counts: the data was counted again
     assert rows["fireworks"]["billed_tokens_per_epoch"] != entry["billed_tokens_per_epoch"]

@@ -11,7 +11,9 @@ import numpy
 import pytest
 
 from finetune_action import check, config, models
+from bench import generate
 from finetune_action.dataset import validate
+from finetune_action.tokens import count, tokenizers
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 
@@ -93,3 +95,65 @@ def test_distribution_equals_numpy(seed: int) -> None:
     assert got.mean == pytest.approx(numpy.mean(values), rel=1e-12)
     for name, q in (("median", 0.5), ("p5", 0.05), ("p95", 0.95)):
         assert getattr(got, name) == pytest.approx(numpy.quantile(values, q), rel=1e-12), name
+
+
+ALTERNATIVES = ("o200k_harmony", "qwen3", "llama3", "mistral-tekken")
+
+
+def expected_counts(path: Path, name: str) -> list[int]:
+    """Each example counted on its own, with a fresh counter: what the single pass must give."""
+    tokenizer = tokenizers.get(name)
+    counter = count.make_counter(tokenizer.encoding, normalize=tokenizer.normalize)
+    return [count.example_tokens(json.loads(line), "chat", counter, tokenizer.template).total for line in path.read_text("utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_tokenizer_counted_in_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    path = tmp_path / "train.jsonl"
+    generate.generate(path, 0.4, seed=5)  # tools, tool calls and answers, eight scripts
+    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(validate, "RANGE_MIN_BYTES", 20_000)
+    single = run([path])
+    report = check.check_data(config="", name="t", model=models.resolve("gpt-4o-mini"), method="supervised",
+                              train=(config.DataFile(path, "train.jsonl"),), workers=workers, extra_tokenizers=(*ALTERNATIVES, "o200k_base", "qwen3"))
+    assert list(report.by_tokenizer) == ["o200k_base", *ALTERNATIVES]
+    assert report._replace(by_tokenizer={}) == single._replace(by_tokenizer={})  # the configured model's numbers do not move
+    main = report.by_tokenizer["o200k_base"]
+    assert list(main.training_tokens) == expected_counts(path, "o200k_base")
+    assert main.billed_tokens_per_epoch(report.example_token_limit) == report.billed_tokens_per_epoch
+    for name in ALTERNATIVES:
+        counted = report.by_tokenizer[name]
+        assert list(counted.training_tokens) == expected_counts(path, name), name
+        assert counted.rests_on == tokenizers.get(name).rests_on and not counted.validation_tokens
+
+
+def test_by_tokenizer_follows_the_split_and_the_billing_rules(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    generate.generate(path, 0.1, seed=6)
+    split = config.Split(0.25, 3)
+    report = check.check_data(config="", name="t", model=models.resolve("gpt-4o-mini"), method="supervised",
+                              train=(config.DataFile(path, "train.jsonl"),), split=split, workers=1, extra_tokenizers=("llama3",))
+    llama = report.by_tokenizer["llama3"]
+    every = expected_counts(path, "llama3")
+    moved = [check.in_validation(h, split) for h in report.files[0].hashes()]
+    assert list(llama.training_tokens) == [n for n, m in zip(every, moved) if not m]
+    assert list(llama.validation_tokens) == [n for n, m in zip(every, moved) if m]
+    assert llama.examples == report.examples and len(llama.validation_tokens) == report.validation_examples
+    limit = sorted(llama.training_tokens)[len(llama.training_tokens) // 2]
+    assert llama.billed_tokens_per_epoch(limit) == sum(min(n, limit) for n in llama.training_tokens)
+    assert llama.billed_tokens_per_epoch(8192, packing=False) == 8192 * llama.examples  # Together AI, packing off
+    assert llama.validation_tokens_per_evaluation(None) == sum(llama.validation_tokens)
+    assert llama.truncated_examples(limit) == sum(1 for n in llama.training_tokens if n > limit)
+
+
+def test_a_configured_open_model_counts_with_its_template_and_flags_its_special_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    generate.generate(path, 0.06, seed=7)
+    with path.open("a") as file:
+        file.write(json.dumps({"messages": [{"role": "user", "content": "say <|eot_id|>"}, {"role": "assistant", "content": "no"}]}) + "\n")
+    model = models.resolve("gpt-4o-mini")._replace(tokenizer="llama3")
+    report = check.check_data(config="", name="t", model=model, method="supervised", train=(config.DataFile(path, "train.jsonl"),), workers=1)
+    assert list(report.by_tokenizer["llama3"].training_tokens) == expected_counts(path, "llama3")
+    assert report.billed_tokens_per_epoch == sum(expected_counts(path, "llama3"))
+    assert [p.line for p in report.errors if p.code == "special-token"] == [report.files[0].lines]
+    assert "llama3's chat template" in report.counting["tokens"]

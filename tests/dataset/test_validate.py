@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from finetune_action.dataset import validate
+from finetune_action.tokens import tokenizers
 
 RULES = validate.Rules("chat", "supervised", "o200k_base", False, 40)
 
@@ -186,7 +187,7 @@ def test_common_chat_shortcut_equals_the_general_path(tmp_path: Path, monkeypatc
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     rules = RULES._replace(example_token_limit=40)
     shortcut = validate.scan_file(path, rules, workers=1)
-    counter = validate._counter(rules.encoding)
+    counter = validate._counter(tokenizers.get(rules.encoding))
     taken = [validate._common_chat(json.loads(line), counter) is not None for line in lines]
     assert sum(taken) == 8 + 1 + 5
     only_shortcut = tmp_path / "tooled.jsonl"

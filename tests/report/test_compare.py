@@ -25,7 +25,7 @@ def test_compare_table_in_comment_summary_and_report(tmp_path: Path) -> None:
     assert table[0] == "| provider | model | tokenizer | billed tokens/epoch | epochs | billed tokens | estimated cost | last day to train | rests on |"
     assert table[2].startswith("| OpenAI (this config) | `gpt-4.1-mini-2025-04-14` | o200k\\_base |")
     assert table[3].startswith("| Azure OpenAI | `gpt-4.1-mini` (developer) | o200k\\_base |") and "| 2027\\-04\\-13 |" in table[3]
-    assert table[4].startswith("| Together AI | `Qwen/Qwen3-8B` (full) | qwen2 |") and "approximate: counted with cl100k\\_base" in table[4]
+    assert table[4].startswith("| Together AI | `Qwen/Qwen3-8B` (full) | qwen3 |") and "approximate: qwen3 counted with" in table[4]
     assert "| n/a | no end announced |" in table[5] and "above the published brackets" in table[5]
     assert len(table) == 6
     assert "**Compare:**" in comment.render(data, data["configs"][0], full=True)  # the job summary

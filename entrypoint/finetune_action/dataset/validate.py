@@ -19,7 +19,7 @@ import orjson
 from finetune_action.dataset import formats, read
 from finetune_action.dataset import scan as data_scan
 from finetune_action.tokens import count as token_count
-from finetune_action.tokens import encodings
+from finetune_action.tokens import tokenizers
 
 #: Problems kept per code and file (all are counted); beyond this the JSON would only repeat itself.
 MAX_KEPT_PER_CODE = 1000
@@ -45,10 +45,11 @@ class Rules(NamedTuple):
 
     format: str  # the format every example must be in
     method: str
-    encoding: str
+    encoding: str  # the configured model's tokenizer name (tokens/tokenizers.py)
     vision: bool
     example_token_limit: int | None
     scan: data_scan.ScanRules = data_scan.ScanRules()  # secrets and personal data
+    extra_tokenizers: tuple[str, ...] = ()  # also count every example with these (compare: alternatives)
 
 
 class Scan(NamedTuple):
@@ -64,10 +65,11 @@ class Scan(NamedTuple):
     problems: list[tuple]  # line, column, code, message (and for scan findings, their level)
     counts: Counter  # code -> number of problems, kept or not
     findings: Counter  # (code, label) -> number of scan findings, e.g. ("secret-in-data", "github-pat")
+    extra_tokens: tuple[array, ...] = ()  # per example, by each of Rules.extra_tokenizers
 
 
-def empty_scan() -> Scan:
-    return Scan(0, bytearray(), array("I"), array("I"), array("I"), array("I"), set(), [], Counter(), Counter())
+def empty_scan(extra: int = 0) -> Scan:
+    return Scan(0, bytearray(), array("I"), array("I"), array("I"), array("I"), set(), [], Counter(), Counter(), tuple(array("I") for _ in range(extra)))
 
 
 def available_cores() -> int:
@@ -80,7 +82,8 @@ def available_cores() -> int:
 
 def scan_file(path: Path, rules: Rules, workers: int | None = None) -> Scan:
     """Scan a whole file; files over PARALLEL_MIN_BYTES are split across `workers` processes."""
-    encodings.get(rules.encoding)  # load once here, so forked workers inherit it
+    for name in (rules.encoding, *rules.extra_tokenizers):
+        tokenizers.get(name)  # load once here, so forked workers inherit them
     data_scan.finder(rules.scan)  # and compile the scan's rules once
     workers = workers or available_cores()
     size = os.path.getsize(path)
@@ -89,7 +92,7 @@ def scan_file(path: Path, rules: Rules, workers: int | None = None) -> Scan:
     # Many ranges per worker, so that the workers finish close together.
     ranges = read.byte_ranges(path, workers * 16, min_size=RANGE_MIN_BYTES)
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    merged = empty_scan()
+    merged = empty_scan(len(rules.extra_tokenizers))
     with context.Pool(min(workers, len(ranges))) as pool:
         for part in pool.imap(_scan_range_args, [(path, start, end, rules) for start, end in ranges]):
             merged = _merge(merged, part)
@@ -107,6 +110,8 @@ def _merge(into: Scan, part: Scan) -> Scan:
     into.tokens.extend(part.tokens)
     into.assistant_tokens.extend(part.assistant_tokens)
     into.messages.extend(part.messages)
+    for tokens, more in zip(into.extra_tokens, part.extra_tokens):
+        tokens.extend(more)
     into.features.update(part.features)
     kept = Counter(problem[2] for problem in into.problems)
     for problem in part.problems:
@@ -122,24 +127,52 @@ def _merge(into: Scan, part: Scan) -> Scan:
 _counters: dict[tuple[str, data_scan.ScanRules], token_count.Count] = {}
 
 
-def _counter(encoding: str, scan: data_scan.ScanRules = data_scan.ScanRules()) -> token_count.Count:
-    """The counter of an encoding, with the scan's finder hooked into it (see make_counter)."""
-    found = _counters.get((encoding, scan))
+def _counter(tokenizer: tokenizers.Tokenizer, scan: data_scan.ScanRules = data_scan.ScanRules()) -> token_count.Count:
+    """One counter per way of tokenizing and scan, with the scan's finder hooked into it (see make_counter).
+
+    Tokenizers sharing an encoding share its remembered strings.
+    """
+    key = (tokenizer.counter, scan)
+    found = _counters.get(key)
     if found is None:
-        found = _counters[(encoding, scan)] = token_count.make_counter(encodings.get(encoding), data_scan.finder(scan))
+        found = _counters[key] = token_count.make_counter(tokenizer.encoding, data_scan.finder(scan), normalize=tokenizer.normalize)
     return found
+
+
+def _no_tokens(text: str) -> int:
+    return 0
 
 
 def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
     """Scan the lines in bytes [start, end) of `path`; line numbers are relative to `start`."""
-    count = _counter(rules.encoding, rules.scan)
+    tokenizer = tokenizers.get(rules.encoding)
+    count = _counter(tokenizer, rules.scan)
     find = data_scan.finder(rules.scan)
+    template = tokenizer.template
+    # With a chat template the one-pass shortcut only checks the structure; the template counts.
+    structure_count = count if template is None else _no_tokens
     flagged = count.flagged  # type: ignore[attr-defined]
     flagged.clear()
-    specials = encodings.special_tokens(rules.encoding)
+    specials = tokenizer.special_tokens
+    extras = []
+    for name in rules.extra_tokenizers:
+        extra = tokenizers.get(name)
+        # Without the scan's finder: the configured tokenizer's counter sees every trained string, so secrets are scanned once.
+        extras.append((_counter(extra, data_scan.OFF), extra.template))
     limit = rules.example_token_limit
     expected = rules.format
-    scan = empty_scan()
+    scan = empty_scan(len(extras))
+    # Extra tokenizers count a batch of examples each in turn, not each example in turn: two
+    # vocabularies used alternately evict each other from the CPU caches (1.7x the time).
+    pending: list[tuple[dict, str]] = []
+    pending_bytes = 0
+
+    def count_pending() -> None:
+        for (extra_count, extra_template), tokens in zip(extras, scan.extra_tokens):
+            tokens.extend([example_tokens(example, format, extra_count, extra_template)[0] for example, format in pending])
+            extra_count.flagged.clear()  # type: ignore[attr-defined]  # special tokens are the configured model's concern
+        pending.clear()
+
     problems = scan.problems
     counts = scan.counts
     hashes = scan.hashes
@@ -182,9 +215,11 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
             report(line, None, "not-an-object", "each line must be a JSON object (one example), not " + formats.kind(example))
             continue
         format = detect(example, method) or expected
-        common = _common_chat(example, count) if format == "chat" == expected else None
+        common = _common_chat(example, structure_count) if format == "chat" == expected else None
         if common is not None:
             total, assistant, n_messages, roles = common
+            if template is not None:
+                total, assistant, n_messages = example_tokens(example, format, count, template)
             if "tools" in example:
                 scan.features.add("tools")
             if roles != _ALL_PLAIN_ROLES:
@@ -203,7 +238,7 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
                 scan.features.add("tools")
             if "functions" in example:
                 scan.features.add("functions")
-            total, assistant, n_messages = example_tokens(example, format, count)
+            total, assistant, n_messages = example_tokens(example, format, count, template)
         # The counter flags the strings it counts that hold `<|` or a scan finding; reinforcement examples also
         # carry free grader fields it does not count, so their raw line is searched too. An
         # escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a token.
@@ -224,6 +259,12 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
             for token in _special_tokens_in(example if format == "reinforcement" else flagged, specials):
                 report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")
             flagged.clear()
+        if extras:
+            pending.append((example, format))
+            pending_bytes += len(raw)
+            if len(pending) >= _PENDING_EXAMPLES or pending_bytes >= _PENDING_BYTES:
+                count_pending()
+                pending_bytes = 0
         if limit is not None and total > limit:
             report(line, None, "example-truncated", f"{total} tokens, over the model's {limit} per example: it will be cut to {limit} (and billed for {limit})")
         hashes += sha256(stripped).digest()[:HASH_BYTES]  # example_hash(), inlined
@@ -231,9 +272,13 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
         tokens_append(total)
         assistant_append(assistant)
         messages_append(n_messages)
+    if pending:
+        count_pending()
     return scan._replace(lines=line)
 
 
+_PENDING_EXAMPLES = 256  # examples held for the extra tokenizers: a few MB at most
+_PENDING_BYTES = 4 << 20
 _SYSTEM, _USER, _ASSISTANT = 1, 2, 4
 _ALL_PLAIN_ROLES = _SYSTEM | _USER | _ASSISTANT
 _PLAIN_ROLE_PROBLEMS = ((_SYSTEM, formats.MISSING_SYSTEM), (_USER, formats.MISSING_USER), (_ASSISTANT, formats.NO_TRAINABLE))

@@ -35,6 +35,32 @@ RULES = {
     ),
     "completion": "legacy completions: tokens of prompt + tokens of completion",
 }
+#: The rule for chat-like formats when the model's tokenizer has a chat template (tokens/tokenizers.py).
+TEMPLATED_RULE = (
+    "{format}: tokens of each conversation as {tokenizer}'s chat template renders it (role headers, separators, "
+    "end-of-turn tokens, the template's defaults); tool calls count their strings, tool definitions their compact JSON; "
+    "images are not counted"
+)
+
+
+class Template(NamedTuple):
+    """A model family's chat template as token overheads, so a chat example counts as its templated text.
+
+    Built by each family module (tokens/harmony.py, qwen.py, llama3.py, mistral.py) with its own
+    encoding. Text the template glues to the start of a message's content (`leads`) is counted
+    with it when the content starts with whitespace, where BPE would merge across the seam;
+    everywhere else special tokens separate the pieces, so counting them apart is exact.
+    """
+
+    per_example: int  # tokens added once per conversation: BOS, a default system block
+    fixed: dict[str, int]  # per role: tokens around the content (specials, the role header, separators, its lead alone)
+    unknown_role: int  # the same for a role not in `fixed`, besides the tokens of the role name itself
+    leads: dict[str, str]  # per role: text the template writes right before the content (its tokens are in `fixed`)
+    no_system: int  # tokens added when the conversation does not open with a system message
+    final_answer: int  # tokens added when the conversation ends with an assistant answer (Qwen3's empty think block)
+    final_lead: str = ""  # Qwen3: the text between that block and the answer (its tokens in final_answer); the answer loses its leading newlines
+    system_into_last_user: str | None = None  # Mistral: system text goes before the last user message, joined by this
+    answer_rstrip: str = ""  # Mistral: characters stripped from the end of assistant text
 
 
 class ExampleTokens(NamedTuple):
@@ -58,8 +84,15 @@ _JSON_CACHE_LIMIT = 1024
 _JSON_CACHE_BYTES = 4_000_000
 
 
-def make_counter(encoding: tiktoken.Encoding, inspect: Callable[[str], Any] | None = None) -> Count:
+def make_counter(
+    encoding: tiktoken.Encoding,
+    inspect: Callable[[str], Any] | None = None,
+    normalize: Callable[[str], str] | None = None,
+) -> Count:
     """A function giving the token count of a string, remembering strings that recur.
+
+    `normalize` is applied before counting (Qwen's tokenizer NFC-normalizes its input); the
+    cache stays keyed by the text as given.
 
     Real datasets repeat their roles, system prompts and tool definitions in every example;
     counting them once is the cheapest speed-up there is.
@@ -73,6 +106,10 @@ def make_counter(encoding: tiktoken.Encoding, inspect: Callable[[str], Any] | No
     # The Rust core without tiktoken's Python wrapper: one frame less per string. The
     # wrapper is still used for the rare text with lone surrogates, which it repairs.
     core = getattr(getattr(encoding, "_core_bpe", None), "encode_ordinary", public)
+    if normalize is not None:
+        raw_core, raw_public = core, public
+        core = lambda text: raw_core(normalize(text))  # noqa: E731  (only reached on a cache miss)
+        public = lambda text: raw_public(normalize(text))  # noqa: E731
     cache: dict[str, int] = {}
     short: dict[str, int] = {}
     flagged: list[str] = []
@@ -217,8 +254,86 @@ def chat_tokens(messages: Any, tools: Any, count: Count) -> ExampleTokens:
     return ExampleTokens(total, assistant, len(messages) if type(messages) is list else 0)
 
 
-def example_tokens(example: dict, format: str, count: Count) -> ExampleTokens:
-    """Token counts of one example of `format` (chat, preference, reinforcement, completion)."""
+def templated_chat_tokens(messages: Any, tools: Any, count: Count, template: Template) -> ExampleTokens:
+    """Tokens of one conversation as `template` renders it (tool definitions: their compact JSON)."""
+    total = template.per_example
+    assistant = 0
+    if type(messages) is not list or not messages:
+        return ExampleTokens(total, 0, 0)
+    fixed = template.fixed
+    leads = template.leads
+    first = messages[0]
+    if not (type(first) is dict and first.get("role") == "system"):
+        total += template.no_system
+    joined = template.system_into_last_user
+    system_text = last_user = None
+    if joined is not None:
+        texts = [m["content"] for m in messages if type(m) is dict and m.get("role") == "system" and type(m.get("content")) is str]
+        users = [i for i, m in enumerate(messages) if type(m) is dict and m.get("role") == "user"]
+        if texts and users:
+            system_text, last_user = joined.join(texts) + joined, users[-1]
+    plain = system_text is None and not template.answer_rstrip
+    last = len(messages) - 1
+    final = last if template.final_lead else -1  # the message the final_lead goes before
+    for index, message in enumerate(messages):
+        if type(message) is not dict:
+            continue
+        role = message.get("role")
+        content = message.get("content")
+        overhead = fixed.get(role) if type(role) is str else None
+        # Most messages are a role and a text: counted without the general walk.
+        if plain and overhead is not None and len(message) == 2 and type(content) is str and index != final:
+            if leads and content and content[0].isspace() and role in leads:
+                n = _seam_tokens(leads[role], content, count)
+            else:
+                n = count(content)
+            total += overhead + n
+            if role == "assistant":
+                assistant += n
+            continue
+        if system_text is not None and role == "system":
+            continue  # counted with the last user message
+        if index == last_user and type(content) is str:
+            content = system_text + content
+        if overhead is None:
+            overhead = template.unknown_role + (count(role) if type(role) is str else 0)
+        lead = leads.get(role, "")
+        if role == "assistant" and type(content) is str:
+            if template.answer_rstrip:
+                content = content.rstrip(template.answer_rstrip)
+            if template.final_lead and index == last:
+                lead = template.final_lead  # the role's own lead stands alone before the final_answer block
+                content = content.lstrip("\n")
+        if type(content) is str:
+            output = _seam_tokens(lead, content, count) if lead and content[:1].isspace() else count(content)
+        else:
+            output = _content_tokens(content, count)
+        calls = message.get("tool_calls")
+        if type(calls) is list:
+            output += sum(_call_tokens(call, count) for call in calls)
+        elif "function_call" in message:
+            output += _call_tokens(message["function_call"], count)
+        total += overhead + output
+        if role == "assistant":
+            assistant += output
+    if type(messages[last]) is dict and messages[last].get("role") == "assistant":
+        total += template.final_answer
+    if tools:
+        total += json_tokens(tools, count)
+    return ExampleTokens(total, assistant, len(messages))
+
+
+def _seam_tokens(lead: str, content: str, count: Count) -> int:
+    """Tokens `content` adds after `lead` when it starts with whitespace, which BPE may merge with the lead's end."""
+    return count(lead + content) - count(lead)
+
+
+def example_tokens(example: dict, format: str, count: Count, template: Template | None = None) -> ExampleTokens:
+    """Token counts of one example of `format` (chat, preference, reinforcement, completion).
+
+    With a `template`, conversations count as that chat template renders them; without one, by
+    OpenAI's chat rule.
+    """
     if format == "completion":
         prompt = example.get("prompt")
         completion = example.get("completion")
@@ -235,10 +350,15 @@ def example_tokens(example: dict, format: str, count: Count) -> ExampleTokens:
             value = example.get(key)
             if type(value) is list:
                 outputs.extend(value)
-        whole = chat_tokens(messages + outputs, given.get("tools"), count)
+        if template is None:
+            whole = chat_tokens(messages + outputs, given.get("tools"), count)
+        else:
+            whole = templated_chat_tokens(messages + outputs, given.get("tools"), count, template)
         assistant = sum(_message_tokens(m, count)[1] for m in outputs)
         return ExampleTokens(whole.total, assistant, whole.messages)
     tools = example.get("tools")
     if format == "chat" and "functions" in example:
         tools = [tools, example["functions"]] if tools else example["functions"]
-    return chat_tokens(example.get("messages"), tools, count)
+    if template is None:
+        return chat_tokens(example.get("messages"), tools, count)
+    return templated_chat_tokens(example.get("messages"), tools, count, template)

@@ -57,6 +57,13 @@ SPECS: dict[str, EncodingSpec] = {
         ),
         special_tokens={ENDOFTEXT: 199999, ENDOFPROMPT: 200018},
     ),
+    # Qwen 2.5 and 3.x (tokens/qwen.py): dashscope's resources/qwen.tiktoken (Apache-2.0, see
+    # qwen.tiktoken.LICENSE), with the pattern of Qwen's tokenizer and its first special tokens.
+    "qwen": EncodingSpec(
+        sha256="b2b1b8dfb5cc5f024bafc373121c6aba3f66f9a5a0269e243470a1de16a33186",
+        pat_str=r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""",
+        special_tokens={ENDOFTEXT: 151643, "<|im_start|>": 151644, "<|im_end|>": 151645},
+    ),
 }
 
 
@@ -82,8 +89,8 @@ def rank_file_bytes(name: str) -> bytes:
 def parse_ranks(data: bytes, in_order: bool = False) -> dict[bytes, int]:
     """Mergeable ranks from the `<base64 token> <rank>` lines of a .tiktoken file.
 
-    `in_order`: the ranks are known to be 0, 1, 2, ... line by line, as in both bundled files
-    (their sha256 is checked first; tests/tokens proves the order), so they need not be parsed.
+    `in_order`: the ranks are known to be 0, 1, 2, ... line by line, as in every bundled file
+    (its sha256 is checked first; tests/tokens proves the order), so they need not be parsed.
     """
     # map/zip keep the 200k-line loop in C: this runs at every start.
     fields = data.split()
@@ -93,7 +100,7 @@ def parse_ranks(data: bytes, in_order: bool = False) -> dict[bytes, int]:
 
 @functools.lru_cache(maxsize=None)
 def get(name: str) -> tiktoken.Encoding:
-    """The tiktoken Encoding `name` (cl100k_base or o200k_base), built offline; cached per process."""
+    """The tiktoken Encoding `name` (cl100k_base, o200k_base or qwen), built offline; cached per process."""
     spec = _spec(name)
     return tiktoken.Encoding(
         name=name,
