@@ -34,7 +34,7 @@ def test_schema_is_the_packaged_one(docker_host: str, action_image: str, tmp_pat
 
 def test_image_runs_finetune_action_as_root_wherever_the_runner_says(docker_host: str, action_image: str) -> None:
     config = json.loads(docker(docker_host, "image", "inspect", "--format", "{{json .Config}}", action_image).stdout)
-    assert config["Entrypoint"] == ["finetune", "action"]
+    assert config["Entrypoint"] == ["/opt/finetune/bin/finetune", "action"]
     assert not config["User"] and not config["WorkingDir"]
 
 
