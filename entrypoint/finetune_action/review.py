@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from finetune_action import check as checking
 from finetune_action import config as config_module
 from finetune_action import git
+from finetune_action.dataset import results
 from finetune_action.errors import ConfigError
 from finetune_action.report import diff
 from finetune_action.report import json as json_report
@@ -67,11 +68,19 @@ def config_paths(patterns: list[str], workspace: Path, base_sha: str | None) -> 
 
 def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | None = None) -> dict[str, Any]:
     """The review entry for one config path (relative to the workspace)."""
+    # A data file is known by its git blob: one the base shares with the head (or that an earlier
+    # run's results cache holds) is not checked again, and a big one is not even written out whole.
+    if (workspace / path).is_file():
+        for data_path, blob in git.unchanged_blobs(workspace, (workspace / path).read_text("utf-8", "replace"), path).items():
+            results.register(workspace / data_path, blob)
     head = check_side(workspace / path, workspace, log)
     with tempfile.TemporaryDirectory(prefix="finetune-base-") as tmp:
         base_root = Path(tmp)
         base = Side(None, {}, None, None)
-        if base_sha and git.export_config(workspace, base_sha, path, base_root):
+        exported: list[git.Exported] = []
+        if base_sha and git.export_config(workspace, base_sha, path, base_root, exported):
+            for file in exported:
+                results.register(file.path, file.blob, file.write_whole)
             base = check_side(base_root / path, base_root, log)
     base_error = base.error
     base_report = None if base.error else base.report
