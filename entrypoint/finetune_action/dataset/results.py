@@ -53,7 +53,7 @@ class Table:
     def __init__(self, slots: array | None = None, store: bytearray | None = None) -> None:
         self.slots = slots if slots is not None else array("q", [-1]) * 1024  # offset into store, -1 empty
         self.store = store if store is not None else bytearray()  # key, record length, record; ...
-        self.used = sum(1 for offset in self.slots if offset >= 0) if slots is not None else 0
+        self.used = len(self.slots) - self.slots.count(-1)
 
     def get(self, key: bytes) -> bytes | None:
         slots, store = self.slots, self.store
@@ -191,28 +191,37 @@ def load(path: Path, log: Log | None) -> Table | None:
             if format != FORMAT or code != _code():
                 ignored("written by another version of finetune-action")
                 return None
-            if slots & (slots - 1) or slots == 0 or slots * 8 + store > 4 * (os.fstat(f.fileno()).st_size + 1):
+            size = os.fstat(f.fileno()).st_size - len(head)
+            if slots == 0 or slots & (slots - 1):
                 ignored("its header is damaged")
                 return None
-            body = f.read(slots * 8 + store + 1)
+            if size != slots * 8 + store:
+                ignored("truncated" if size < slots * 8 + store else "longer than its header says")
+                return None
+            # Read straight into the table's buffers: the file is never held twice.
+            digest = hashlib.sha256()
+            table_slots = array("q")
+            index = f.read(slots * 8)
+            digest.update(index)
+            table_slots.frombytes(index)
+            del index
+            body = bytearray(store)
+            if f.readinto(body) != store:
+                ignored("truncated")
+                return None
+            digest.update(body)
     except FileNotFoundError:
         return None  # the first run: nothing to restore yet
-    except OSError as exc:
-        ignored(f"cannot read it: {exc.strerror or exc}")
+    except (OSError, ValueError) as exc:
+        ignored(f"cannot read it: {getattr(exc, 'strerror', None) or exc}")
         return None
-    if len(body) != slots * 8 + store:
-        ignored("truncated" if len(body) < slots * 8 + store else "longer than its header says")
-        return None
-    if hashlib.sha256(body).digest() != checksum:
+    if digest.digest() != checksum:
         ignored("its checksum does not match: corrupt")
         return None
-    table_slots = array("q")
-    table_slots.frombytes(body[: slots * 8])
-    table = Table(table_slots, bytearray(body[slots * 8 :]))
-    if any(offset >= store for offset in table_slots):
+    if max(table_slots) >= store:
         ignored("its index is damaged")
         return None
-    return table
+    return Table(table_slots, body)
 
 
 def save(cache: Cache) -> None:
