@@ -1,12 +1,14 @@
 """review.py: a data file is known by its git blob, so the base costs only what changed."""
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
 from finetune_action import git as gitmod
 from finetune_action import review
+from finetune_action.report import diff
 from finetune_action.dataset import results, validate
 from testing.repo import chat_examples, commit, git, init_repo, minimal_config
 
@@ -88,3 +90,18 @@ def test_a_touched_checkout_is_not_taken_for_its_blob(tmp_path: Path, scanned: l
     with results.session(None):
         entry = review.review_config("finetune.yaml", repo, base)
     assert (entry["diff"]["examples_added"], entry["diff"]["examples_removed"], entry["diff"]["examples_changed"]) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_only_the_places_that_differ_reach_the_diff_and_it_says_the_same(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = [bytes([i]) * validate.HASH_BYTES for i in range(12)]
+
+    def side() -> dict[str, list[bytes]]:
+        return {path: [rng.choice(pool) for _ in range(rng.randrange(0, 30))] for path in rng.sample(["a", "b", "c"], rng.randrange(1, 4))}
+
+    base = side()
+    head = {path: [h if rng.random() < 0.7 else rng.choice(pool) for h in hashes] + rng.sample(pool, rng.randrange(0, 3)) for path, hashes in base.items() if rng.random() < 0.8}
+    head.update({path: hashes for path, hashes in side().items() if path not in head and rng.random() < 0.5})
+    joined = (lambda s: {path: b"".join(hashes) for path, hashes in s.items()})
+    assert diff.example_changes(*review.differing(joined(base), joined(head))) == diff.example_changes(base, head)
