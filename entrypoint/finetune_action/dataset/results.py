@@ -237,14 +237,18 @@ def save(cache: Cache) -> None:
             if record is not None and len(kept.store) + len(kept.slots) * 8 + len(record) + KEY_BYTES + 12 <= cache.max_bytes:
                 kept.put(key, record)
         table = kept
-    body = table.slots.tobytes() + bytes(table.store)
-    header = MAGIC + _HEADER.pack(FORMAT, _code(), len(table.slots), len(table.store), hashlib.sha256(body).digest())
+    # Straight from the table's buffers: a copy of a big table would double the process's memory.
+    index, store = memoryview(table.slots).cast("B"), memoryview(table.store)
+    digest = hashlib.sha256(index)
+    digest.update(store)
+    header = MAGIC + _HEADER.pack(FORMAT, _code(), len(table.slots), len(table.store), digest.digest())
     cache.path.parent.mkdir(parents=True, exist_ok=True)
     temporary = cache.path.with_name(cache.path.name + f".{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as f:
             f.write(header)
-            f.write(body)
+            f.write(index)
+            f.write(store)
         os.replace(temporary, cache.path)  # a reader never sees half a file
     except OSError as exc:
         temporary.unlink(missing_ok=True)
@@ -522,6 +526,7 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     touched = bytearray()
     first = start == 0
     scan_lines = validate.scan_lines
+    row = 1 + shape.columns.size
     for raw in read.lines(path, start, end):
         if first:
             first = False
@@ -533,8 +538,14 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         key = digest.digest()[:KEY_BYTES]
         touched += key
         record = table.get(key)
-        if record is not None and builder.add(record):
-            continue
+        if record is not None:
+            if len(record) == row and record[0] == _EXAMPLE:  # the common record, added inline
+                builder.line += 1
+                builder.rows += record[1:]
+                builder.lines.append(builder.line)
+                continue
+            if builder.add(record):
+                continue
         scan = scan_lines((raw,), rules, file_start=False)
         record = encode(scan, shape)
         if record is None or not builder.add(record):
