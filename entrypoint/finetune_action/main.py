@@ -129,6 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in CHECKING:
+        from finetune_action.dataset import results
+
+        # Lines already checked (the base after the head, or an earlier run's FINETUNE_CACHE) are not checked again.
+        with results.session(os.environ.get(results.ENV), log=lambda line: print(line, file=sys.stderr)):
+            return _main(parser, args)
+    return _main(parser, args)
+
+
+#: Commands that check data.
+CHECKING = ("check", "action", "train", "resume")
+
+
+def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from finetune_action.lifecycle import today
 
     try:
