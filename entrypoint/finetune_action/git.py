@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import yaml
 
+from finetune_action import config
 from finetune_action.errors import GitError
 
 
@@ -68,9 +69,11 @@ def pull_request_base(repo: Path, base_sha: str, head: str) -> Base:
 
 def _data_prefixes(config_text: str, config_dir: PurePosixPath) -> list[str]:
     """Directories or files a config's data patterns can touch, relative to the repository root."""
+    if len(config_text) > config.MAX_CONFIG_BYTES:
+        return []  # the loader refuses it with a clear message; nothing to export
     try:
-        document = yaml.safe_load(config_text)
-    except yaml.YAMLError:
+        document = config.parse_yaml(config_text)[0]  # bounded like the head's: the base is untrusted too
+    except (yaml.YAMLError, RecursionError):
         return []
     data = document.get("data") if isinstance(document, dict) else None
     if isinstance(data, (str, list)):

@@ -40,7 +40,7 @@ def check_side(path: Path, root: Path, log: Log | None = None) -> Side:
     try:
         loaded = config_module.load(path, root=root)
     except ConfigError as exc:
-        return Side(json_report.invalid_config(display, str(exc)), {}, None, str(exc))
+        return Side(json_report.invalid_config(display, exc), {}, None, str(exc))
     report = checking.check_config(loaded, log=log)
     data = json_report.config_report(report)
     data["settings"] = loaded.normalised

@@ -28,7 +28,7 @@ def check(patterns: list[str], output_format: str = "text", today: date | None =
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             shown = _display(path)
-            entries.append(json_report.invalid_config(shown, str(exc)))
+            entries.append(json_report.invalid_config(shown, exc))
             if output_format == "text":
                 print(f"Checking {shown}: FAILED (invalid config, see stderr)")
             elif output_format == "markdown":
