@@ -116,9 +116,9 @@ def annotate(review_data: dict[str, Any]) -> None:
         for level, problems in (("error", head.get("errors", [])), ("warning", head.get("warnings", []))):
             for p in problems:
                 if p.get("code") == "config-invalid":
-                    for line in str(p["message"]).splitlines()[1:] or [p["message"]]:
-                        key = line.strip().removeprefix("- ").split(":", 1)[0]
-                        budget.annotate(level, line.strip().removeprefix("- "), file=p["path"], title=f"finetune.yaml {key}")
+                    key = str(p["message"]).split(": ", 1)[0] if ": " in str(p["message"]) else ""
+                    title = f"finetune.yaml {key}" if key and " " not in key else "finetune.yaml"
+                    budget.annotate(level, str(p["message"]), file=p["path"], line=p.get("line"), col=p.get("column"), title=title)
                     continue
                 budget.annotate(level, f"{p['code']}: {p['message']}", file=p["path"], line=p.get("line"), col=p.get("column"), title=f"finetune check: {p['code']}")
     budget.close()
