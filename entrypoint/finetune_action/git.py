@@ -49,6 +49,8 @@ def _fetch(repo: Path, *refs: str, deepen: int | None = None) -> bool:
 
 def pull_request_base(repo: Path, base_sha: str, head: str) -> Base:
     """The merge base of the PR's base commit and `head`, fetching history when the clone is shallow."""
+    if _git(repo, "rev-parse", "--git-dir", check=False).returncode != 0:
+        return Base(None, f"{repo} is not a git repository; check it out with actions/checkout (fetch-depth: 0) to compare with the base branch")
     missing = [sha for sha in (base_sha, head) if not has_commit(repo, sha)]
     if missing and not _fetch(repo, *missing):
         if not has_commit(repo, base_sha):

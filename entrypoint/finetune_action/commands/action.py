@@ -114,6 +114,8 @@ def annotate(review_data: dict[str, Any]) -> None:
     for entry in review_data["configs"]:
         head = entry.get("head") or {}
         for level, problems in (("error", head.get("errors", [])), ("warning", head.get("warnings", []))):
+            # The same total as the comment and the summary: kept problems plus those only counted.
+            budget.count_unkept(level, comment_report.total(head, level + "s") - len(problems))
             for p in problems:
                 if p.get("code") == "config-invalid":
                     key = str(p["message"]).split(": ", 1)[0] if ": " in str(p["message"]) else ""

@@ -172,6 +172,10 @@ def read_context(env: Mapping[str, str]) -> Context:
             raise EnvironmentProblem(f"input {flag}: {inputs[flag]!r} must be true or false.")
     output = env.get("GITHUB_OUTPUT")
     summary = env.get("GITHUB_STEP_SUMMARY")
+    # Before anything is posted or spent: a run that cannot report its outputs should not start.
+    for variable, path in (("GITHUB_OUTPUT", output), ("GITHUB_STEP_SUMMARY", summary)):
+        if path:
+            actions.check_runner_file(path, variable)
     return Context(
         event_name=event_name,
         event=event,
