@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -129,52 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from finetune_action.lifecycle import today
-
     try:
-        if args.command == "check":
-            from finetune_action.commands.check import check, check_files
-
-            if args.data or args.model or args.validation:
-                if args.configs or not (args.data and args.model):
-                    parser.error("check: --data FILE.jsonl --model MODEL go together, without CONFIG arguments")
-                return check_files(args.data, args.validation, args.model, args.method, output_format=args.format, provider=args.provider, today=today(args.today))
-            return check(args.configs or ["finetune.yaml"], output_format=args.format, today=today(args.today))
-        if args.command == "models":
-            from finetune_action.commands.models import list_models
-
-            return list_models(args.provider, args.format, today(args.today))
-        if args.command == "schema":
-            from finetune_action.commands.schema import schema
-
-            return schema()
-        if args.command == "action":
-            from finetune_action.commands.action import action
-
-            return action()
-        if args.command in ("train", "resume"):
-            from finetune_action.commands.train import train
-
-            retry = getattr(args, "retry_failed", False)
-            return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ)
-        if args.command == "status":
-            from finetune_action.commands.status import status
-
-            return status(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
-        if args.command == "cancel":
-            from finetune_action.commands.cancel import cancel
-
-            return cancel(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
-        if args.command == "scan-hash":
-            from finetune_action.commands.scan_hash import scan_hash
-
-            return scan_hash(args.values)
-        if args.command == "comment":
-            from finetune_action.commands.comment import comment
-
-            return comment(args.report, repository=args.repo, number=args.pr, behavior=args.behavior, tag=args.tag)
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        code = _dispatch(parser, args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a message at exit
+        return code
+    except BrokenPipeError:
+        return _closed_stdout()
     except FinetuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -183,6 +144,64 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug: one clear line for the user, the details on disk
         return _unexpected(exc)
+
+
+def _closed_stdout() -> int:
+    """The reader went away (`finetune check | head`): stop quietly, as Unix tools do on SIGPIPE."""
+    # Later writes (and the flush at exit) go nowhere instead of raising again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the command `args` names; its exit code."""
+    from finetune_action.lifecycle import today
+
+    if args.command == "check":
+        from finetune_action.commands.check import check, check_files
+
+        if args.data or args.model or args.validation:
+            if args.configs or not (args.data and args.model):
+                parser.error("check: --data FILE.jsonl --model MODEL go together, without CONFIG arguments")
+            return check_files(args.data, args.validation, args.model, args.method, output_format=args.format, provider=args.provider, today=today(args.today))
+        return check(args.configs or ["finetune.yaml"], output_format=args.format, today=today(args.today))
+    if args.command == "models":
+        from finetune_action.commands.models import list_models
+
+        return list_models(args.provider, args.format, today(args.today))
+    if args.command == "schema":
+        from finetune_action.commands.schema import schema
+
+        return schema()
+    if args.command == "action":
+        from finetune_action.commands.action import action
+
+        return action()
+    if args.command in ("train", "resume"):
+        from finetune_action.commands.train import train
+
+        retry = getattr(args, "retry_failed", False)
+        return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ)
+    if args.command == "status":
+        from finetune_action.commands.status import status
+
+        return status(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
+    if args.command == "cancel":
+        from finetune_action.commands.cancel import cancel
+
+        return cancel(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
+    if args.command == "scan-hash":
+        from finetune_action.commands.scan_hash import scan_hash
+
+        return scan_hash(args.values)
+    if args.command == "comment":
+        from finetune_action.commands.comment import comment
+
+        return comment(args.report, repository=args.repo, number=args.pr, behavior=args.behavior, tag=args.tag)
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 #: Environment variables whose values must never reach output, whatever went wrong.
