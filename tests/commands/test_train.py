@@ -278,6 +278,8 @@ def test_cli_azure_detach_status_cancel_and_retry(tmp_path, openai_standin) -> N
     env = {"AZURE_OPENAI_ENDPOINT": openai_standin.azure_endpoint, "AZURE_OPENAI_API_KEY": KEY}
     missing = run_finetune("train", cwd=repo, env={"AZURE_OPENAI_ENDPOINT": openai_standin.azure_endpoint})
     assert missing.returncode == 2 and "AZURE_OPENAI_API_KEY is not set" in missing.stderr and not openai_standin.requests
+    # The key is asked for before the data is checked: no check report, no "checking" log.
+    assert "checking data/train.jsonl" not in missing.stdout + missing.stderr and "Checking finetune.yaml" not in missing.stdout + missing.stderr
 
     detached = run_finetune("train", "--wait-timeout", "0", cwd=repo, env=env)
     assert detached.returncode == 0, detached.stderr + detached.stdout

@@ -168,6 +168,12 @@ def _finish(results: list[tuple[str, Outcome, str]], output_path: Path | None, s
 
 def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
     say = run.display.line
+    try:
+        # The key first: a missing key should not wait for a whole check of the data to be said.
+        provider = get_provider(config.provider, run.env)
+    except FinetuneError as exc:
+        _error(run, str(exc), f"finetune {run.mode}: {config.display_path}")
+        return Outcome(exc.exit_code), f"### {config.name}: {run.mode} failed\n\n{exc}\n"
     report = checking.check_config(config, log=say)
     _show_report(run, report)
     if run.mode == "train" and report.errors:
@@ -177,9 +183,7 @@ def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
     fp = fingerprint(config)
     say(f"{config.display_path}: fingerprint {short(fp)} (data + config + provider + model); estimate {text_report.usd(report.estimated_cost_usd)} for {report.billed_tokens:,} billed tokens")
     job: Job | None = None
-    provider: Provider | None = None
     try:
-        provider = get_provider(config.provider, run.env)
         job = launch.find_job(provider, fp)
         job, ended = _attach_or_launch(config, run, provider, job, fp, report.estimated_cost_usd)
         if ended is not None:
