@@ -67,7 +67,7 @@ class Outcome(NamedTuple):
 # --- entry points ---------------------------------------------------------------------------
 
 
-def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: str | None, env: Mapping[str, str]) -> int:
+def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: str | None, env: Mapping[str, str], verbosity: int = 0) -> int:
     """The CLI: train (or resume) each config; the release only when GITHUB_TOKEN and GITHUB_REPOSITORY are set."""
     in_actions = env.get("GITHUB_ACTIONS") == "true"
     if in_actions:
@@ -80,7 +80,7 @@ def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: s
         commit=env.get("GITHUB_SHA", ""),
         retry_failed=retry_failed,
         wait_timeout=_timeout(wait_timeout, "--wait-timeout"),
-        display=wait.Display(in_actions),
+        display=wait.Display(in_actions, verbosity=verbosity),
         github=GitHubTarget(token, repository, env, in_actions) if token and repository else None,
     )
     paths = config_module.expand_config_paths(patterns, Path.cwd())
@@ -174,7 +174,7 @@ def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
     except FinetuneError as exc:
         _error(run, str(exc), f"finetune {run.mode}: {config.display_path}")
         return Outcome(exc.exit_code), f"### {config.name}: {run.mode} failed\n\n{exc}\n"
-    report = checking.check_config(config, log=say)
+    report = checking.check_config(config, log=_note if run.display.verbosity >= 0 else None)
     _show_report(run, report)
     if run.mode == "train" and report.errors:
         message = f"{config.display_path}: the data fails the check ({len(report.errors)} errors above); nothing was uploaded and no job started. Fix the data and push again."
@@ -355,7 +355,7 @@ def _aborted(config: Config, run: Run, provider: Provider | None, job: Job | Non
 
 
 def _show_report(run: Run, report: checking.ConfigReport) -> None:
-    text = text_report.render(report)
+    text = text_report.render(report, run.display.verbosity)
     if run.display.in_actions:
         with actions.group(f"finetune check: {report.config}"), actions.stop_commands():
             run.display.line(text)
@@ -368,6 +368,11 @@ def _error(run: Run, message: str, title: str) -> None:
         actions.error(message, title=title)
     else:
         print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _note(message: str) -> None:
+    # Notes on the work in progress go to stderr, as in every command (README: Output).
+    print(message, file=sys.stderr, flush=True)
 
 
 def _warn(run: Run, message: str) -> None:
