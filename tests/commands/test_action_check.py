@@ -42,6 +42,8 @@ def test_comment_created_then_updated_in_place_then_stale_run_ignored(repo, tmp_
     assert "finetune check" in first.summary and "Training examples" in first.summary
     report = json.loads(Path(first.outputs["report-path"]).read_text())
     assert report["configs"][0]["diff"]["examples_added"] == 5
+    assert Path(first.outputs["report-path"]).parent.name == "finetune-output"
+    assert git(work, "status", "--porcelain") == ""  # the report leaves nothing untracked
 
     # The same head again: nothing to change, no API write.
     writes = len(github.sent("PATCH")) + len(github.sent("POST"))

@@ -18,7 +18,7 @@ import pytest
 from testing.action import ActionRun, event_payload, push_event, run_action
 from testing.github_standin import GitHubStandIn
 from testing.openai_standin import StandIn, serve
-from testing.repo import Run, chat_examples, commit, finetune_command, init_repo, minimal_config, run_finetune
+from testing.repo import Run, chat_examples, commit, finetune_command, git, init_repo, minimal_config, run_finetune
 from tests.commands.conftest import REPO, TOKEN
 
 KEY = "sk-proj-trainKEY0123456789abcdefKEY"
@@ -262,6 +262,7 @@ def test_cli_train_status_and_resume_without_github(work, openai_standin) -> Non
     assert "release skipped: set GITHUB_TOKEN and GITHUB_REPOSITORY" in trained.stdout
     model = json.loads((repo / "finetune-output" / "support-bot" / "model.json").read_text())
     assert model["status"] == "succeeded" and (repo / "finetune-output" / "support-bot" / "metrics.csv").exists()
+    assert git(repo, "status", "--porcelain") == ""  # finetune-output/ ignores itself: nothing untracked
 
     shown = run_finetune("status", cwd=repo, env=env)
     assert shown.returncode == 0 and f"job {model['job_id']}" in shown.stdout and f"model: {model['fine_tuned_model']}" in shown.stdout

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from finetune_action import git, review
+from finetune_action import git, outputs, review
 from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, GitHubError
 from finetune_action.github import actions, api, comments
 from finetune_action.github.context import Context, read_context
@@ -93,7 +93,7 @@ def exit_code(review_data: dict[str, Any], fail_on_budget: bool) -> int:
 def write_report(ctx: Context, review_data: dict[str, Any]) -> Path:
     """Write the review JSON where the `report-path` input says (inside the workspace)."""
     path = (ctx.workspace / ctx.inputs["report-path"]).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    outputs.prepare(path)  # the default, under finetune-output/, is ignored by git
     path.write_text(json.dumps(review_data, indent=2, ensure_ascii=False) + "\n", "utf-8")
     print(f"report written to {path}", file=sys.stderr)
     return path

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from finetune_action import outputs
 from finetune_action.errors import EnvironmentProblem
 from finetune_action.github import actions
 
@@ -28,7 +29,7 @@ INPUTS: dict[str, str] = {
     "fail-on-budget": "true",
     "wait-timeout": "",
     "retry-failed": "false",
-    "report-path": "finetune-report.json",
+    "report-path": outputs.REPORT,
 }
 
 #: Every output the entrypoint writes.

@@ -15,6 +15,7 @@ from typing import Any
 
 from finetune_action import __version__, models
 from finetune_action.config import Config, render_template
+from finetune_action.outputs import OUTPUT_DIR, prepare
 from finetune_action.providers.base import Checkpoint, Job
 from finetune_action.report.escape import code
 from finetune_action.report.text import usd
@@ -22,7 +23,6 @@ from finetune_action.training.fingerprint import short
 from finetune_action.training.launch import Prepared, PreparedFile
 
 RECORD_VERSION = 1
-OUTPUT_DIR = "finetune-output"
 MODEL_JSON = "model.json"
 METRICS_CSV = "metrics.csv"
 CHART_POINTS = 100
@@ -118,8 +118,8 @@ def model_record(
 
 def write_record(directory: Path, record: dict[str, Any], metrics: bytes | None) -> Path:
     """Write model.json (and the metrics CSV beside it); return the model.json path."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / MODEL_JSON
+    prepare(path)  # finetune-output/ ignores itself: no untracked files in the work tree
     path.write_text(record_json(record), "utf-8")
     if metrics is not None:
         (directory / METRICS_CSV).write_bytes(metrics)
