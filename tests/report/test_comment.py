@@ -69,9 +69,11 @@ def test_no_base_is_not_a_new_config() -> None:
 
 def test_unset_settings_are_not_python_none() -> None:
     e = entry()
-    e["diff"]["config_changes"] = [{"key": "seed", "base": None, "head": 3}, {"key": "hyperparameters.batch_size", "base": 8, "head": None}]
+    e["diff"]["config_changes"] = [{"key": "seed", "base": None, "head": 3}, {"key": "hyperparameters.batch_size", "base": 8, "head": None},
+                                   {"key": "data.validation", "base": [], "head": ["data/a.jsonl", "data/b.jsonl"]}]
     body = comment.render(review(e), e)
-    assert "None" not in body
+    assert "None" not in body and "[" not in body.split("Config changes:")[1].split("**Budget")[0]
+    assert "`data.validation`: `none` → `data/a.jsonl, data/b.jsonl`" in body
     assert "`seed`: `not set` → `3`" in body and "`hyperparameters.batch_size`: `8` → `auto (not set)`" in body
 
 

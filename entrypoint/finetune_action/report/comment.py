@@ -148,6 +148,8 @@ def setting(key: str, value: Any) -> str:
         return "auto (not set)" if key.startswith("hyperparameters.") else "not set"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(setting(key, item) for item in value) or "none"
     return str(value)
 
 
