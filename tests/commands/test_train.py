@@ -257,14 +257,18 @@ def test_cli_train_status_and_resume_without_github(work, openai_standin) -> Non
     none = run_finetune("status", cwd=repo, env=env)
     assert none.returncode == 0 and "no job for fingerprint" in none.stdout
 
-    trained = run_finetune("train", "finetune.yaml", cwd=repo, env=env)
+    trained = run_finetune("train", "-q", "finetune.yaml", cwd=repo, env=env)
     assert trained.returncode == 0, trained.stderr + trained.stdout
     assert "release skipped: set GITHUB_TOKEN and GITHUB_REPOSITORY" in trained.stdout
+    # -q: the check is one line, no notes on stderr.
+    assert "Checking finetune.yaml: PASSED" in trained.stdout and "the numbers rest on" not in trained.stdout and "checking data/" not in trained.stderr
     model = json.loads((repo / "finetune-output" / "support-bot" / "model.json").read_text())
     assert model["status"] == "succeeded" and (repo / "finetune-output" / "support-bot" / "metrics.csv").exists()
     assert git(repo, "status", "--porcelain") == ""  # finetune-output/ ignores itself: nothing untracked
 
-    shown = run_finetune("status", cwd=repo, env=env)
+    terse = run_finetune("status", "-q", cwd=repo, env=env)
+    assert terse.returncode == 0 and len(terse.stdout.splitlines()) == 1 and f"job {model['job_id']}" in terse.stdout
+    shown = run_finetune("status", "-v", cwd=repo, env=env)
     assert shown.returncode == 0 and f"job {model['job_id']}" in shown.stdout and f"model: {model['fine_tuned_model']}" in shown.stdout
     assert "The job has successfully completed" in shown.stdout
     later = run_finetune("status", cwd=repo, env={**env, "FINETUNE_TODAY": "2026-12-01"})
