@@ -99,6 +99,16 @@ def wait_for_polls(standin: StandIn, job_id: str, count: int = 2) -> None:
 # --- the action ---------------------------------------------------------------------------
 
 
+def test_push_with_an_invalid_config_annotates_each_problem_at_its_line(work, tmp_path, github, openai_standin) -> None:
+    repo, _sha = work
+    sha = commit(repo, {"finetune.yaml": minimal_config(wait=FAST, hyperparameters={"n_epochs": 99}, modle="x")}, "bad config")
+    result = train_action(repo, tmp_path, github, openai_standin, sha)
+    assert result.run.returncode == 2 and not openai_standin.requests
+    errors = [line for line in result.run.stdout.splitlines() if line.startswith("::error ")]
+    assert len(errors) == 2 and all(",line=" in line and ",col=" in line for line in errors), errors
+    assert any(line.startswith("::error file=finetune.yaml,line=") and "title=finetune.yaml hyperparameters.n_epochs::" in line for line in errors)
+
+
 def test_push_trains_records_and_a_rerun_spends_nothing(work, tmp_path, github, openai_standin) -> None:
     repo, sha = work
     first = train_action(repo, tmp_path, github, openai_standin, sha)

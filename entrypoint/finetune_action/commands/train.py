@@ -135,7 +135,7 @@ def _run_all(paths: list[Path], run: Run) -> list[tuple[str, Outcome, str]]:
             try:
                 config = config_module.load(path)
             except FinetuneError as exc:
-                _error(run, str(exc), "finetune.yaml")
+                _config_error(run, path, exc)
                 results.append((str(path), Outcome(exc.exit_code), ""))
                 continue
             if run.display.in_actions:
@@ -361,6 +361,17 @@ def _show_report(run: Run, report: checking.ConfigReport) -> None:
             run.display.line(text)
     else:
         run.display.line(text)
+
+
+def _config_error(run: Run, path: Path, exc: FinetuneError) -> None:
+    """In Actions, one annotation per config problem at its line, as the PR check does."""
+    problems = getattr(exc, "problems", ())
+    if not (run.display.in_actions and problems):
+        _error(run, str(exc), "finetune.yaml")
+        return
+    shown = os.path.relpath(path)  # the workspace is the working directory in Actions
+    for p in problems:
+        actions.error(f"{p.key}: {p.message}" if p.key else p.message, file=shown, line=p.line, col=p.column, title=f"finetune.yaml {p.key}".rstrip())
 
 
 def _error(run: Run, message: str, title: str) -> None:
