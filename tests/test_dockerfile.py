@@ -24,7 +24,7 @@ def test_no_user_and_no_workdir_because_the_runner_mounts_the_workspace_as_root(
 
 
 def test_entrypoint_is_finetune_action_in_exec_form() -> None:
-    assert [args for name, args in instructions() if name == "ENTRYPOINT"] == ['["finetune", "action"]']
+    assert [args for name, args in instructions() if name == "ENTRYPOINT"] == ['["/opt/finetune/bin/finetune", "action"]']
 
 
 def test_the_python_base_image_is_a_build_argument() -> None:

@@ -140,6 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in CHECKING:
+        from finetune_action.dataset import results
+
+        # Lines already checked (the base after the head, or an earlier run's FINETUNE_CACHE) are not checked again.
+        with results.session(os.environ.get(results.ENV), log=lambda line: print(line, file=sys.stderr)):
+            return _main(parser, args)
+    return _main(parser, args)
+
+
+#: Commands that check data.
+CHECKING = ("check", "action", "train", "resume")
+
+
+def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         code = _dispatch(parser, args)
         sys.stdout.flush()  # a closed pipe shows here, not as a message at exit
