@@ -31,4 +31,5 @@ RUN if ! command -v git >/dev/null; then \
 COPY --from=build /opt/finetune /opt/finetune
 # Unbuffered so stdout and stderr reach the Actions log in the order they were written.
 ENV PATH="/opt/finetune/bin:$PATH" PYTHONUNBUFFERED=1
-ENTRYPOINT ["finetune", "action"]
+# By absolute path: a workflow-level `env: PATH` replaces the image's PATH.
+ENTRYPOINT ["/opt/finetune/bin/finetune", "action"]

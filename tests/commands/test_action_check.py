@@ -39,7 +39,8 @@ def test_comment_created_then_updated_in_place_then_stale_run_ignored(repo, tmp_
     assert "**5** added, **0** removed, **0** changed" in body
     assert first.outputs["examples"] == "25" and first.outputs["cost-delta-usd"]
     assert "finetune check" in first.summary and "Training examples" in first.summary
-    report = json.loads(Path(first.outputs["report-path"]).read_text())
+    assert first.outputs["report-path"] == "finetune-report.json"  # relative: later steps run on the host
+    report = json.loads((work / first.outputs["report-path"]).read_text())
     assert report["configs"][0]["diff"]["examples_added"] == 5
 
     # The same head again: nothing to change, no API write.
@@ -161,7 +162,7 @@ def test_fork_token_cannot_comment_but_check_passes_with_summary(repo, tmp_path,
     # The runner swallows the ::add-mask:: line and hides the token everywhere after it.
     shown = [line for line in (result.run.stdout + result.run.stderr).splitlines() if not line.startswith("::add-mask::")]
     assert FORK_TOKEN not in "\n".join(shown)
-    assert Path(result.outputs["report-path"]).is_file()
+    assert (work / result.outputs["report-path"]).is_file()
 
 
 def test_untrusted_data_cannot_break_out(repo, tmp_path, github) -> None:

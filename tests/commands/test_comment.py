@@ -15,7 +15,7 @@ def fork_report(repo, tmp_path, github) -> tuple[Path, str]:
     head = commit(work, {"data/train.jsonl": chat_examples(30)}, "fork change")
     made = check(work, tmp_path / "fork", github, base, head, token=FORK_TOKEN, **{"comment-behavior": "off"})
     assert made.run.returncode == 0 and github.comments(REPO, PR) == []
-    return Path(made.outputs["report-path"]), head
+    return work / made.outputs["report-path"], head
 
 
 def workflow_run_event(head_sha: str, listed: bool) -> dict:

@@ -103,8 +103,9 @@ def test_push_trains_records_and_a_rerun_spends_nothing(work, tmp_path, github, 
     repo, sha = work
     first = train_action(repo, tmp_path, github, openai_standin, sha)
     assert first.run.returncode == 0, first.run.stderr + first.run.stdout
-    model_json = Path(first.outputs["model-json"])
-    assert model_json == repo / "finetune-output" / "support-bot" / "model.json"
+    # Relative to the workspace: later steps run on the host, where /github/workspace does not exist.
+    assert first.outputs["model-json"] == "finetune-output/support-bot/model.json"
+    model_json = repo / first.outputs["model-json"]
     model = json.loads(model_json.read_text())
     job_id = first.outputs["job-id"]
     assert first.outputs["status"] == "succeeded" and model["job_id"] == job_id

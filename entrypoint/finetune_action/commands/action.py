@@ -70,7 +70,7 @@ def run_check(ctx: Context) -> int:
     if pr:
         post_comments(ctx, review_data, pr.number)
     fail_on_budget = ctx.inputs["fail-on-budget"].lower() == "true"
-    outputs = {**review.totals(review_data), "report-path": str(report_path)}
+    outputs = {**review.totals(review_data), "report-path": actions.workspace_path(report_path, ctx.workspace)}
     write_outputs(ctx, outputs)
     return exit_code(review_data, fail_on_budget)
 

@@ -84,7 +84,7 @@ def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: s
         github=GitHubTarget(token, repository, env, in_actions) if token and repository else None,
     )
     paths = config_module.expand_config_paths(patterns, Path.cwd())
-    return _finish(_run_all(paths, run), None, None)
+    return _finish(_run_all(paths, run), None, None, Path.cwd())
 
 
 def run_in_action(ctx: Context, env: Mapping[str, str]) -> int:
@@ -108,7 +108,7 @@ def run_in_action(ctx: Context, env: Mapping[str, str]) -> int:
     if run.github is None:
         actions.warning("finetune-action: no GitHub token, so no release; pass `github-token` (model.json is still written).")
     paths = config_module.expand_config_paths(ctx.config_patterns, ctx.workspace)
-    return _finish(_run_all(paths, run), ctx.output_path, ctx.summary_path)
+    return _finish(_run_all(paths, run), ctx.output_path, ctx.summary_path, ctx.workspace)
 
 
 def _mask_keys(env: Mapping[str, str]) -> None:
@@ -150,13 +150,14 @@ def _run_all(paths: list[Path], run: Run) -> list[tuple[str, Outcome, str]]:
     return results
 
 
-def _finish(results: list[tuple[str, Outcome, str]], output_path: Path | None, summary_path: Path | None) -> int:
+def _finish(results: list[tuple[str, Outcome, str]], output_path: Path | None, summary_path: Path | None, workspace: Path) -> int:
     if summary_path:
         text = "\n".join(summary for _config, _outcome, summary in results if summary)
         if text:
             actions.append_summary(summary_path, text)
     if output_path:
-        outcomes = [outcome for _config, outcome, _summary in results]
+        # Paths relative to the workspace: the next step runs on the host, not in this container.
+        outcomes = [o._replace(model_json=actions.workspace_path(Path(o.model_json), workspace) if o.model_json else "") for _c, o, _s in results]
         for name in ("model-id", "job-id", "status", "release-url", "model-json"):
             # One line per config, in config order (one config: just its value).
             actions.set_output(output_path, name, "\n".join(getattr(o, name.replace("-", "_")) for o in outcomes))

@@ -24,6 +24,15 @@ def get_input(env: Mapping[str, str], name: str) -> str:
     return env.get("INPUT_" + name.replace(" ", "_").upper(), "").strip()
 
 
+def workspace_path(path: Path, workspace: Path) -> str:
+    """`path` as a later step can use it: relative to the workspace, which the host and a
+    container action mount at different places (/github/workspace inside the container)."""
+    try:
+        return path.resolve().relative_to(workspace.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def set_output(output_path: str | Path, name: str, value: str) -> None:
     """Append a step output to $GITHUB_OUTPUT; any value, multi-line included, round-trips."""
     while True:
