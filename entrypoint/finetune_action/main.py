@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from finetune_action import __version__
+from finetune_action import __version__, redact
 from finetune_action.errors import EXIT_PROBLEMS, EXIT_USAGE, FinetuneError
 
 EXIT_CODES = """exit codes:
@@ -127,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Every line written, whatever writes it, passes through the one redaction (redact.py).
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = redact.Redacted(sys.stdout), redact.Redacted(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from finetune_action.lifecycle import today
@@ -185,18 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _unexpected(exc)
 
 
-#: Environment variables whose values must never reach output, whatever went wrong.
-SECRET_SUFFIXES = ("_KEY", "_TOKEN", "-KEY", "-TOKEN")
-
-
 def _unexpected(exc: BaseException) -> int:
     import tempfile
     import traceback
 
-    details = "".join(traceback.format_exception(exc))
-    for name, value in os.environ.items():
-        if name.upper().endswith(SECRET_SUFFIXES) and len(value) >= 4:
-            details = details.replace(value, "***")
+    details = redact.redact("".join(traceback.format_exception(exc)))
     with tempfile.NamedTemporaryFile("w", prefix="finetune-error-", suffix=".log", delete=False) as log:
         log.write(details)
     print(

@@ -11,7 +11,8 @@ import pytest
 
 from testing.openai_standin import BREAKS, StandIn
 from testing.repo import chat_examples, commit, init_repo, minimal_config, run_finetune
-from tests.commands.test_train import FAST, KEY, no_secrets, openai_standin, provider_env  # noqa: F401 - fixture
+from tests.commands.conftest import REPO
+from tests.commands.test_train import FAST, KEY, no_secrets, openai_standin, provider_env, train_action  # noqa: F401 - fixture
 
 #: Short enough that a request that never answers ends the test quickly.
 REQUEST_TIMEOUT = "2"
@@ -111,3 +112,38 @@ def test_answers_in_unexpected_shapes_never_crash_the_wait_and_the_model_is_reco
     [job] = openai_standin.jobs.values()
     assert model["fine_tuned_model"] == job["fine_tuned_model"] and model["status"] == "succeeded"
     no_secrets(run)
+
+
+def test_a_key_the_provider_echoes_back_is_redacted_from_every_output(tmp_path, github, openai_standin) -> None:
+    repo = init_repo(tmp_path / "work")
+    sha = commit(repo, {"finetune.yaml": minimal_config(wait=FAST), "data/train.jsonl": chat_examples(20)}, "data")
+    echo = f"request made with {KEY}"
+    # The key in an event, and in the model id: it flows into model.json, outputs, summary and release.
+    openai_standin.script_job(["running", "succeeded"], events=[[echo], [{"message": echo, "level": "warn"}]], fine_tuned_model=f"ft:gpt-4.1-mini:{KEY}")
+    trained = train_action(repo, tmp_path, github, openai_standin, sha)
+    assert trained.run.returncode == 0, trained.run.stdout + trained.run.stderr
+    assert "request made with ***" in trained.run.stdout
+    [release] = github.releases(REPO)
+    written = {
+        "stdout": trained.run.stdout.replace(f"::add-mask::{KEY}", ""), "stderr": trained.run.stderr, "summary": trained.summary,
+        "GITHUB_OUTPUT": (tmp_path / "runner" / "output.txt").read_text(), "model.json": (repo / "finetune-output" / "support-bot" / "model.json").read_text(),
+        "release notes": release["body"], "release model.json": github.asset_bytes(REPO, release["tag_name"], "model.json").decode(),
+    }
+    assert {where for where, text in written.items() if KEY in text} == set()
+    assert trained.outputs["model-id"] == "ft:gpt-4.1-mini:***"
+
+    env = {**provider_env(openai_standin), "OPENAI_API_KEY": KEY}
+    shown = run_finetune("status", cwd=repo, env=env)
+    assert shown.returncode == 0 and "request made with ***" in shown.stdout
+
+    # In a job error, and in an error message, through the CLI.
+    commit(repo, {"data/train.jsonl": chat_examples(21)}, "more")
+    openai_standin.script_job(["running", "failed"], error={"code": "invalid_key", "message": f"the job could not use {KEY}", "param": None})
+    failed = run_finetune("train", cwd=repo, env=env)
+    assert failed.returncode == 1 and "the job could not use ***" in failed.stderr, failed
+    status = run_finetune("status", cwd=repo, env=env)
+    openai_standin.fail("fine_tuning.jobs.list", 403, message=f"Forbidden for {KEY}.")
+    refused = run_finetune("status", cwd=repo, env=env)
+    assert refused.returncode == 1 and "Forbidden for ***" in refused.stderr, refused
+    for run in (shown, failed, status, refused):
+        assert KEY not in run.stdout + run.stderr

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
+from finetune_action.redact import mask, redact
+
 #: GitHub drops a step summary larger than this.
 SUMMARY_LIMIT = 1024 * 1024
 
@@ -34,7 +36,8 @@ def workspace_path(path: Path, workspace: Path) -> str:
 
 
 def set_output(output_path: str | Path, name: str, value: str) -> None:
-    """Append a step output to $GITHUB_OUTPUT; any value, multi-line included, round-trips."""
+    """Append a step output to $GITHUB_OUTPUT; any value, multi-line included, round-trips (secrets redacted)."""
+    value = redact(value)
     while True:
         # A delimiter the value contains would end it early, so pick another.
         delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
@@ -45,7 +48,8 @@ def set_output(output_path: str | Path, name: str, value: str) -> None:
 
 
 def append_summary(summary_path: str | Path, markdown: str) -> bool:
-    """Append markdown to $GITHUB_STEP_SUMMARY, cut to stay under 1 MiB; True if it was cut."""
+    """Append markdown to $GITHUB_STEP_SUMMARY, cut to stay under 1 MiB; True if it was cut (secrets redacted)."""
+    markdown = redact(markdown)
     path = Path(summary_path)
     used = path.stat().st_size if path.exists() else 0
     data = (markdown if markdown.endswith("\n") else markdown + "\n").encode("utf-8")
@@ -103,9 +107,12 @@ def notice(
 
 
 def add_mask(secret: str, stream: TextIO | None = None) -> None:
-    """Ask the runner to hide `secret` in every later log line."""
+    """Ask the runner to hide `secret` in every later log line, and redact it from our own output."""
     if secret:
-        command("add-mask", secret, stream=stream)
+        mask(secret)
+        # The one line that must name the secret: past the redacting stream, if there is one.
+        target = stream or sys.stdout
+        command("add-mask", secret, stream=getattr(target, "unredacted", target))
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol
 
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import EnvironmentProblem
+from finetune_action.redact import mask
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -183,6 +184,7 @@ def api_key(settings: ProviderSettings, env: Mapping[str, str], label: str) -> s
     name = settings.api_key_env
     key = env.get(name, "").strip()
     if key:
+        mask(key)  # whatever the variable is called, the key in use never reaches output
         return key
     if name in ACTION_INPUTS:
         how = f"add the key as a repository secret and pass it to the action with `{ACTION_INPUTS[name]}: ${{{{ secrets.{name} }}}}`"

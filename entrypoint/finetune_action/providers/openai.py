@@ -22,6 +22,7 @@ import openai
 from finetune_action import lifecycle
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import ProviderError
+from finetune_action.redact import redact
 from finetune_action.providers.base import (
     Checkpoint,
     Event,
@@ -67,7 +68,7 @@ def connect(settings: ProviderSettings, env: Mapping[str, str], options: Provide
     base_url = settings.base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=options.max_retries, timeout=options.request_timeout)
     forbidden = f"this organisation can no longer create fine-tuning jobs at {label} ({OPENAI_SHUTDOWN}). {SWITCH_HINT}"
-    return SDKProvider(client, Wording(label, settings.api_key_env, base_url, forbidden), options, key)
+    return SDKProvider(client, Wording(label, settings.api_key_env, base_url, forbidden), options)
 
 
 class SDKProvider:
@@ -79,13 +80,12 @@ class SDKProvider:
     looks before it tries again.
     """
 
-    def __init__(self, client: openai.OpenAI, wording: Wording, options: ProviderOptions, key: str, job_fields: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, client: openai.OpenAI, wording: Wording, options: ProviderOptions, job_fields: Mapping[str, Any] | None = None) -> None:
         self.label = wording.label
         self._client = client
         self._job_fields = dict(job_fields or {})  # service-specific job fields, e.g. Azure's trainingType
         self._wording = wording
         self._options = options
-        self._key = key  # only to scrub it from messages
 
     # --- files ------------------------------------------------------------------------------
 
@@ -151,7 +151,7 @@ class SDKProvider:
                 return file
             if file.status == "error":
                 details = _text(_field(answer, "status_details")) or "no details given"
-                raise ProviderError(f"{self.label} rejected {file.filename} ({file_id}): {self._scrub(details)}. Fix the file and push again.", code="file_error")
+                raise ProviderError(f"{self.label} rejected {file.filename} ({file_id}): {redact(details)}. Fix the file and push again.", code="file_error")
             if time.monotonic() >= deadline:
                 raise ProviderError(f"{self.label} is still processing {file.filename} ({file_id}) after {self._options.file_wait_seconds:.0f} s; re-run later.")
             time.sleep(self._options.poll_interval)
@@ -264,7 +264,7 @@ class SDKProvider:
                 message += " " + lifecycle.migration_for(model, "azure" if self.label == "Azure OpenAI" else "openai")
             # A 5xx or a 408 may come after the provider acted; a 4xx refusal means it did not.
             ambiguous = exc.status_code >= 500 or exc.status_code == 408
-            raise ProviderError(self._scrub(message[0].upper() + message[1:]), status=exc.status_code, code=exc.code, ambiguous=ambiguous) from exc
+            raise ProviderError(redact(message[0].upper() + message[1:]), status=exc.status_code, code=exc.code, ambiguous=ambiguous) from exc
         except openai.APIConnectionError as exc:
             # Failing to connect means nothing was sent; any later failure may follow a sent request.
             # By name: the SDK's transport is httpx in some versions, httpx2 in others.
@@ -274,7 +274,7 @@ class SDKProvider:
                 f"Could not {action}: {self.label} at {_host(self._wording.where)} {reason} "
                 f"({tried}). Check the network and the provider settings in finetune.yaml, then re-run."
             )
-            raise ProviderError(self._scrub(message), ambiguous=not unsent) from exc
+            raise ProviderError(redact(message), ambiguous=not unsent) from exc
         except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
             # JSON that does not parse, or parses into another shape: not the fine-tuning API.
             # It answered, so it may have acted.
@@ -283,7 +283,7 @@ class SDKProvider:
                 f"a fine-tuning API answer ({str(exc)[:200]}). "
                 "Check that the provider settings in finetune.yaml (type, base_url or endpoint) point at an OpenAI-compatible fine-tuning API."
             )
-            raise ProviderError(self._scrub(message), ambiguous=True) from exc
+            raise ProviderError(redact(message), ambiguous=True) from exc
 
     def _status_message(self, exc: openai.APIStatusError, action: str, tried: str) -> str:
         status, code = exc.status_code, exc.code
@@ -303,8 +303,6 @@ class SDKProvider:
             return f"{refused}: {said}. The service failed ({tried}); this is usually temporary, re-run later."
         return f"{refused}: {said}"
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
 
 
 def _rate_limit_advice(exc: openai.APIStatusError, said: str) -> str:
