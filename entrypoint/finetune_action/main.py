@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--wait-timeout", metavar="DURATION", help="how long to wait for the job (e.g. 5h, 90m; 0 to not wait), overriding wait.timeout")
         if name == "train":
             command.add_argument("--retry-failed", action="store_true", help="start a new job when the last one for this data and config failed or was cancelled")
+            command.add_argument("--allow-over-budget", action="store_true", help="start a job even when its estimate is over budget.max_usd or has no USD figure")
     for name, summary in (("status", "show the job of each config (found by fingerprint) or of --job"), ("cancel", "cancel the running job of each config (found by fingerprint) or --job")):
         command = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ". Needs the provider's API key.")
         command.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml); with --job, the provider settings")
@@ -165,8 +166,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command in ("train", "resume"):
             from finetune_action.commands.train import train
 
-            retry = getattr(args, "retry_failed", False)
-            return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ)
+            retry, over_budget = getattr(args, "retry_failed", False), getattr(args, "allow_over_budget", False)
+            return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ, allow_over_budget=over_budget)
         if args.command == "status":
             from finetune_action.commands.status import status
 

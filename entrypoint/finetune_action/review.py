@@ -88,7 +88,11 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
         "base": base_report,
         "base_error": base_error,
         "diff": diff.compare(base_report, head_report, changes) if (base_report or head_report) else None,
-        "budget": {"limits": budget._asdict(), "violations": diff.budget_violations(budget._asdict(), base_report, comparable_head) if comparable_head else []},
+        "budget": {
+            "limits": {rule: getattr(budget, rule) for rule in config_module.BUDGET_KEYS},
+            "unpriced": budget.unpriced,
+            "violations": diff.budget_violations(budget._asdict(), base_report, comparable_head) if comparable_head else [],
+        },
     }
 
 

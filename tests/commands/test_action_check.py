@@ -239,3 +239,16 @@ def test_planted_secrets_and_personal_data_fail_the_check_and_are_never_echoed(r
     assert "::error file=data/train.jsonl,line=21" in result.run.stdout
     leaks = [(label, channel) for label, value in values.items() for channel, text in channels.items() if value in text]
     assert leaks == []
+
+
+def test_a_model_without_a_known_price_is_not_within_budget(repo, tmp_path, github) -> None:
+    work, base = repo
+    head = commit(work, {"finetune.yaml": minimal_config(model="my-own-model", budget={"max_usd": 100})}, "own model")
+    result = check(work, tmp_path, github, base, head)
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "within limits" not in body and "cannot be evaluated" in body and "budget cannot be evaluated" in body
+    assert result.run.returncode == 1 and "cannot be evaluated" in result.run.stdout
+    accepted = commit(work, {"finetune.yaml": minimal_config(model="my-own-model", budget={"max_usd": 100, "unpriced": "warn"})}, "accept")
+    assert check(work, tmp_path, github, base, accepted).run.returncode == 0
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "within limits" not in body and "⚠️ cannot be evaluated" in body
