@@ -63,7 +63,7 @@ def test_a_late_poster_for_an_abandoned_head_leaves_the_comment(repo, tmp_path, 
     new_head = commit(work, {"data/train.jsonl": chat_examples(33)}, "second fork push")
     made = check(work, tmp_path / "two", github, base, new_head, token=FORK_TOKEN, **{"comment-behavior": "off"})
     assert made.run.returncode == 0
-    first = post_from_workflow_run(tmp_path, github, Path(made.outputs["report-path"]), new_head, "poster-new")
+    first = post_from_workflow_run(tmp_path, github, work / made.outputs["report-path"], new_head, "poster-new")
     assert first.run.returncode == 0, first.run.stderr
     [comment] = github.comments(REPO, PR)
     assert "| 20 | 33 |" in comment["body"] and new_head in comment["body"]
