@@ -22,7 +22,6 @@ import openai
 from finetune_action import lifecycle
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import ProviderError
-from finetune_action.redact import redact
 from finetune_action.providers.base import (
     Checkpoint,
     Event,
@@ -33,6 +32,7 @@ from finetune_action.providers.base import (
     UploadedFile,
     api_key,
 )
+from finetune_action.redact import redact
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PURPOSE = "fine-tune"
