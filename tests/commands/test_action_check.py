@@ -222,7 +222,7 @@ def test_planted_secrets_and_personal_data_fail_the_check_and_are_never_echoed(r
     assert top.startswith("🔐 **Secrets and personal data in the data:** 16 secrets \\(") and "8 pieces of personal data \\(" in top
     assert "github\\-pat 1" in top and "email 1" in top
     assert "[data/train\\.jsonl:21](" in body and "`secret-in-data` messages\\[1\\]\\.content: a secret \\(github\\-pat" in body
-    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    report = json.loads((work / result.outputs["report-path"]).read_text())
     head_report = report["configs"][0]["head"]
     assert sum(head_report["scan_counts"]["secret-in-data"].values()) == 16
     assert head_report["problem_counts"]["personal-data"] == 8
@@ -241,14 +241,18 @@ def test_planted_secrets_and_personal_data_fail_the_check_and_are_never_echoed(r
     assert leaks == []
 
 
+#: Behind a gateway a model may be one the catalogue cannot know, so without a price.
+GATEWAY = {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}
+
+
 def test_a_model_without_a_known_price_is_not_within_budget(repo, tmp_path, github) -> None:
     work, base = repo
-    head = commit(work, {"finetune.yaml": minimal_config(model="my-own-model", budget={"max_usd": 100})}, "own model")
+    head = commit(work, {"finetune.yaml": minimal_config(model="my-own-model", provider=GATEWAY, budget={"max_usd": 100})}, "own model")
     result = check(work, tmp_path, github, base, head)
     body = github.comments(REPO, PR)[0]["body"]
     assert "within limits" not in body and "cannot be evaluated" in body and "budget cannot be evaluated" in body
     assert result.run.returncode == 1 and "cannot be evaluated" in result.run.stdout
-    accepted = commit(work, {"finetune.yaml": minimal_config(model="my-own-model", budget={"max_usd": 100, "unpriced": "warn"})}, "accept")
+    accepted = commit(work, {"finetune.yaml": minimal_config(model="my-own-model", provider=GATEWAY, budget={"max_usd": 100, "unpriced": "warn"})}, "accept")
     assert check(work, tmp_path, github, base, accepted).run.returncode == 0
     body = github.comments(REPO, PR)[0]["body"]
     assert "within limits" not in body and "⚠️ cannot be evaluated" in body

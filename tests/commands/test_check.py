@@ -277,6 +277,8 @@ def _budget_repo(tmp_path: Path, model: str = "gpt-4.1-mini-2025-04-14", **confi
                      "grader": {"type": "string_check", "name": "g", "input": "{{sample.output_text}}", "reference": "{{item.answer}}", "operation": "eq"}}
     else:
         (tmp_path / "train.jsonl").write_bytes((DATA / "good" / "chat.jsonl").read_bytes())
+    if model == "my-own-model":  # behind a gateway: a model the catalogue cannot know, so no price
+        document["provider"] = {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}
     (tmp_path / "finetune.yaml").write_text(yaml.safe_dump(document))
     return tmp_path
 

@@ -344,8 +344,10 @@ def test_train_refuses_to_spend_over_budget_unless_allowed(tmp_path, github, ope
 
 def test_train_refuses_a_budget_it_cannot_evaluate(tmp_path, openai_standin) -> None:
     repo = init_repo(tmp_path / "work")
-    commit(repo, {"finetune.yaml": minimal_config(model="my-own-model", wait=FAST, budget={"max_usd": 50}), "data/train.jsonl": chat_examples(20)})
-    env = {**provider_env(openai_standin), "OPENAI_API_KEY": KEY}
+    # Behind a gateway: a model the catalogue cannot know, so no price.
+    provider = {"type": "openai", "base_url": openai_standin.base_url}
+    commit(repo, {"finetune.yaml": minimal_config(model="my-own-model", provider=provider, wait=FAST, budget={"max_usd": 50}), "data/train.jsonl": chat_examples(20)})
+    env = {"OPENAI_API_KEY": KEY}
     refused = run_finetune("train", cwd=repo, env=env)
     assert refused.returncode == 1 and "cannot be evaluated: no price known for my-own-model" in refused.stderr
     assert not openai_standin.calls("files.create") and not openai_standin.jobs
