@@ -22,7 +22,6 @@ from finetune_action.config import Config, render_template
 from finetune_action.dataset import read, validate
 from finetune_action.errors import ProviderError
 from finetune_action.providers import get_provider
-from finetune_action.errors import ProviderError
 from finetune_action.providers.base import FINISHED, Job, Provider, Quote, UploadedFile
 from finetune_action.training.fingerprint import METADATA_KEY, fingerprint, short
 
