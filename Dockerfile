@@ -11,11 +11,15 @@ COPY . /src
 # from inside a build): a wheels/ directory in the build context holds wheels of every build
 # and run-time requirement in pyproject.toml, made on the host (testing/docker.py), and
 # nothing is fetched.
-# pip and setuptools are removed afterwards: the action never installs anything at run time.
+# Only what runs is copied to the final stage: pip and setuptools are removed (the action never
+# installs anything at run time), and so are the test suites some packages ship. The bytecode
+# pip writes is kept: a container starts from a fresh filesystem every run, so without it every
+# import would compile again (bench/startup.py measures it).
 RUN python3 -m venv /opt/finetune \
  && if [ -d /src/wheels ]; then set -- --no-index --find-links /src/wheels; fi \
  && /opt/finetune/bin/pip install --no-cache-dir --disable-pip-version-check "$@" /src \
- && /opt/finetune/bin/pip uninstall --yes --quiet pip setuptools
+ && /opt/finetune/bin/pip uninstall --yes --quiet pip setuptools \
+ && find /opt/finetune/lib -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +
 
 FROM ${PYTHON_IMAGE}
 # The diff against the base branch runs git in the workspace, which the runner mounts owned by

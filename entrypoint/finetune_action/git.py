@@ -5,11 +5,13 @@ import glob
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 import yaml
 
+from finetune_action import config
 from finetune_action.errors import GitError
 
 
@@ -48,6 +50,8 @@ def _fetch(repo: Path, *refs: str, deepen: int | None = None) -> bool:
 
 def pull_request_base(repo: Path, base_sha: str, head: str) -> Base:
     """The merge base of the PR's base commit and `head`, fetching history when the clone is shallow."""
+    if _git(repo, "rev-parse", "--git-dir", check=False).returncode != 0:
+        return Base(None, f"{repo} is not a git repository; check it out with actions/checkout (fetch-depth: 0) to compare with the base branch")
     missing = [sha for sha in (base_sha, head) if not has_commit(repo, sha)]
     if missing and not _fetch(repo, *missing):
         if not has_commit(repo, base_sha):
@@ -68,9 +72,11 @@ def pull_request_base(repo: Path, base_sha: str, head: str) -> Base:
 
 def _data_prefixes(config_text: str, config_dir: PurePosixPath) -> list[str]:
     """Directories or files a config's data patterns can touch, relative to the repository root."""
+    if len(config_text) > config.MAX_CONFIG_BYTES:
+        return []  # the loader refuses it with a clear message; nothing to export
     try:
-        document = yaml.safe_load(config_text)
-    except yaml.YAMLError:
+        document = config.parse_yaml(config_text)[0]  # bounded like the head's: the base is untrusted too
+    except (yaml.YAMLError, RecursionError):
         return []
     data = document.get("data") if isinstance(document, dict) else None
     if isinstance(data, (str, list)):
@@ -106,27 +112,102 @@ def _normalise(path: PurePosixPath) -> str | None:
     return "/".join(parts) or "."
 
 
-def export_config(repo: Path, sha: str, config_path: str, dest: Path) -> Path | None:
+#: Files at least this big are exported as a stand-in, their first STAND_IN_LINES lines (all that
+#: the format detection reads), and written whole only when their results are not known already.
+STAND_IN_MIN_BYTES = 8 << 20
+STAND_IN_LINES = 1000
+
+
+class Exported(NamedTuple):
+    """A file export_config wrote, with its blob id; `write_whole` is set for a stand-in."""
+
+    path: Path
+    blob: str
+    write_whole: Callable[[], None] | None
+
+
+def export_config(repo: Path, sha: str, config_path: str, dest: Path, exported: list[Exported] | None = None) -> Path | None:
     """Write the config at `sha` and the data it points at into `dest`; None if the config is absent there.
 
     Only the paths the config can reach are read from git, so a large repository is not copied.
+    With `exported`, the files written are appended to it and big ones are only stand-ins.
     """
     shown = _git(repo, "show", f"{sha}:{config_path}", check=False)
     if shown.returncode != 0:
         return None
     config_dir = PurePosixPath(config_path).parent
     for prefix in sorted(set(_data_prefixes(shown.stdout, config_dir))):
-        _archive(repo, sha, prefix, dest)
+        big: list[tuple[str, str]] = []
+        if exported is not None:
+            for path, (blob, size) in tree_blobs(repo, sha, [prefix]).items():
+                (big if size >= STAND_IN_MIN_BYTES else []).append((path, blob))
+                if size < STAND_IN_MIN_BYTES:
+                    exported.append(Exported(dest / path, blob, None))
+        _archive(repo, sha, prefix, dest, exclude=[path for path, _blob in big])
+        for path, blob in big:
+            target = _inside(dest, path)
+            if target is not None:
+                write_blob(repo, blob, target, STAND_IN_LINES)
+                exported.append(Exported(target, blob, lambda blob=blob, target=target: write_blob(repo, blob, target)))  # type: ignore[union-attr]
     target = dest / config_path
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(shown.stdout, "utf-8")
     return target
 
 
-def _archive(repo: Path, sha: str, path: str, dest: Path) -> None:
-    if _git(repo, "cat-file", "-e", f"{sha}:{path}" if path != "." else sha, check=False).returncode != 0:
+def tree_blobs(repo: Path, sha: str, paths: list[str]) -> dict[str, tuple[str, int]]:
+    """path -> (blob id, size) of the regular files under `paths` in the tree of `sha`."""
+    out = _git(repo, "ls-tree", "-r", "-l", "-z", sha, "--", *paths, check=False)
+    found = {}
+    for entry in out.stdout.split("\0") if out.returncode == 0 else []:
+        meta, _tab, path = entry.partition("\t")
+        fields = meta.split()
+        if len(fields) == 4 and fields[0] in ("100644", "100755") and fields[1] == "blob":
+            found[path] = (fields[2], int(fields[3]))
+    return found
+
+
+def unchanged_blobs(repo: Path, config_text: str, config_path: str) -> dict[str, str]:
+    """path -> blob id of the data files a config can reach whose checkout is HEAD's, byte for byte.
+
+    A file git sees as touched since the checkout (by content or just its timestamps) is left out.
+    """
+    prefixes = sorted(set(_data_prefixes(config_text, PurePosixPath(config_path).parent)))
+    if not prefixes:
+        return {}
+    tracked = tree_blobs(repo, "HEAD", prefixes)
+    changed = _git(repo, "diff-index", "--name-only", "-z", "HEAD", "--", *prefixes, check=False)
+    if changed.returncode != 0:
+        return {}
+    touched = set(changed.stdout.split("\0"))
+    return {path: blob for path, (blob, _size) in tracked.items() if path not in touched}
+
+
+def write_blob(repo: Path, blob: str, target: Path, max_lines: int | None = None) -> None:
+    """Write git blob `blob` to `target`, or only its first `max_lines` lines."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(["git", "cat-file", "blob", blob], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    with process.stdout as source, open(target, "wb") as out:
+        if max_lines is None:
+            shutil.copyfileobj(source, out, 1 << 20)
+        else:
+            for _number, line in zip(range(max_lines), source):
+                out.write(line)
+    if process.wait() != 0 and max_lines is None:  # a stand-in stops reading early, on purpose
+        raise GitError(f"git cat-file blob {blob[:7]} failed in {repo}")
+
+
+def _inside(root: Path, path: str) -> Path | None:
+    target = (root.resolve() / path).resolve()
+    return target if root.resolve() in target.parents else None
+
+
+def _archive(repo: Path, sha: str, path: str, dest: Path, exclude: Sequence[str] = ()) -> None:
+    if path in exclude or _git(repo, "cat-file", "-e", f"{sha}:{path}" if path != "." else sha, check=False).returncode != 0:
         return
-    args = ["git", "archive", "--format=tar", sha] + ([] if path == "." else ["--", path])
+    excluded = [f":(exclude,literal){name}" for name in exclude]
+    args = ["git", "archive", "--format=tar", sha] + (["--", ".", *excluded] if path == "." else ["--", path, *excluded])
     process = subprocess.Popen(args, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     root = dest.resolve()

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from finetune_action import check as checking
 from finetune_action import config as config_module
 from finetune_action import git
+from finetune_action.dataset import results, validate
 from finetune_action.errors import ConfigError
 from finetune_action.report import diff
 from finetune_action.report import json as json_report
@@ -27,7 +28,7 @@ class Side(NamedTuple):
     """One side (base or head) of one config: its report JSON, example hashes and budget."""
 
     report: dict[str, Any] | None
-    hashes: dict[str, list[bytes]]
+    hashes: dict[str, bytes]  # data file -> its examples' content hashes, in file order, joined
     budget: config_module.Budget | None
     error: str | None
 
@@ -40,11 +41,41 @@ def check_side(path: Path, root: Path, log: Log | None = None) -> Side:
     try:
         loaded = config_module.load(path, root=root)
     except ConfigError as exc:
-        return Side(json_report.invalid_config(display, str(exc)), {}, None, str(exc))
+        return Side(json_report.invalid_config(display, exc), {}, None, str(exc))
     report = checking.check_config(loaded, log=log)
     data = json_report.config_report(report)
     data["settings"] = loaded.normalised
-    return Side(data, {f.path: list(f.hashes()) for f in report.files}, loaded.budget, None)
+    return Side(data, {f.path: f.example_hashes for f in report.files}, loaded.budget, None)
+
+
+def differing(base: dict[str, bytes], head: dict[str, bytes]) -> tuple[dict[str, list[bytes]], dict[str, list[bytes]]]:
+    """Both sides' hashes without the places where a file has the same example on both.
+
+    diff.example_changes gives the same answer on what is left (such a pair adds one to both
+    sides' counts and is no change), and a pull request that edits 1% of a big file hands it 1%
+    of the hashes instead of two lists and two counters of a million entries.
+    """
+    size = validate.HASH_BYTES
+    base_left: dict[str, list[bytes]] = {}
+    head_left: dict[str, list[bytes]] = {}
+    for path in base.keys() | head.keys():
+        old, new = base.get(path, b""), head.get(path, b"")
+        common = min(len(old), len(new))
+        kept_old: list[bytes] = []
+        kept_new: list[bytes] = []
+        if old[:common] != new[:common]:
+            for i in range(0, common, size):
+                pair = old[i : i + size], new[i : i + size]
+                if pair[0] != pair[1]:
+                    kept_old.append(pair[0])
+                    kept_new.append(pair[1])
+        kept_old += [old[i : i + size] for i in range(common, len(old), size)]
+        kept_new += [new[i : i + size] for i in range(common, len(new), size)]
+        if path in base:
+            base_left[path] = kept_old
+        if path in head:
+            head_left[path] = kept_new
+    return base_left, head_left
 
 
 def config_paths(patterns: list[str], workspace: Path, base_sha: str | None) -> list[str]:
@@ -67,31 +98,44 @@ def config_paths(patterns: list[str], workspace: Path, base_sha: str | None) -> 
 
 def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | None = None) -> dict[str, Any]:
     """The review entry for one config path (relative to the workspace)."""
+    # A data file is known by its git blob: one the base shares with the head (or that an earlier
+    # run's results cache holds) is not checked again, and a big one is not even written out whole.
+    if (workspace / path).is_file():
+        for data_path, blob in git.unchanged_blobs(workspace, (workspace / path).read_text("utf-8", "replace"), path).items():
+            results.register(workspace / data_path, blob)
     head = check_side(workspace / path, workspace, log)
     with tempfile.TemporaryDirectory(prefix="finetune-base-") as tmp:
         base_root = Path(tmp)
         base = Side(None, {}, None, None)
-        if base_sha and git.export_config(workspace, base_sha, path, base_root):
+        exported: list[git.Exported] = []
+        if base_sha and git.export_config(workspace, base_sha, path, base_root, exported):
+            for file in exported:
+                results.register(file.path, file.blob, file.write_whole)
             base = check_side(base_root / path, base_root, log)
     base_error = base.error
     base_report = None if base.error else base.report
     head_report = head.report
     if head_report is None and base_report is None and base_error is None:
         raise ConfigError(f"{path}: no such config file on the head or the base.")
-    changes = diff.example_changes(base.hashes, head.hashes)
+    changes = diff.example_changes(*differing(base.hashes, head.hashes))
     budget = head.budget or config_module.Budget(None, None, None)
     comparable_head = None if head.error else head_report
+    limits = budget._asdict()
+    if not base_sha:
+        # No base commit: an increase cannot be measured, and nothing was "added" by this change.
+        limits = {**limits, "max_increase_usd": None, "max_increase_pct": None}
     return {
         "config": path,
         "name": (head_report or base_report or {}).get("name") or path,
         "head": head_report,
         "base": base_report,
         "base_error": base_error,
-        "diff": diff.compare(base_report, head_report, changes) if (base_report or head_report) else None,
+        # An invalid head has no figures: comparing it would report every example removed.
+        "diff": diff.compare(base_report, head_report, changes) if base_sha and not head.error and (base_report or head_report) else None,
         "budget": {
-            "limits": {rule: getattr(budget, rule) for rule in config_module.BUDGET_KEYS},
+            "limits": {rule: limits.get(rule) for rule in config_module.BUDGET_KEYS},
             "unpriced": budget.unpriced,
-            "violations": diff.budget_violations(budget._asdict(), base_report, comparable_head) if comparable_head else [],
+            "violations": diff.budget_violations(limits, base_report, comparable_head) if comparable_head else [],
         },
     }
 

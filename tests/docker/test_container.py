@@ -34,8 +34,20 @@ def test_schema_is_the_packaged_one(docker_host: str, action_image: str, tmp_pat
 
 def test_image_runs_finetune_action_as_root_wherever_the_runner_says(docker_host: str, action_image: str) -> None:
     config = json.loads(docker(docker_host, "image", "inspect", "--format", "{{json .Config}}", action_image).stdout)
-    assert config["Entrypoint"] == ["finetune", "action"]
+    assert config["Entrypoint"] == ["/opt/finetune/bin/finetune", "action"]
     assert not config["User"] and not config["WorkingDir"]
+
+
+def test_image_holds_only_what_runs(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    # No pip, setuptools or shipped test suites; the bytecode pip wrote is kept (it starts faster).
+    script = (
+        "import importlib.util, pathlib, sys; site = pathlib.Path(sys.prefix, 'lib', 'python3.11', 'site-packages'); "
+        "print(sorted(p.name for p in site.rglob('tests') if p.is_dir()), "
+        "[m for m in ('pip', 'setuptools') if importlib.util.find_spec(m)], "
+        "any(site.joinpath('finetune_action').rglob('*.pyc')))"
+    )
+    run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
+    assert (run.returncode, run.stdout.strip()) == (0, "[] [] True"), run.stderr
 
 
 def test_check_needs_no_network(docker_host: str, action_image: str, tmp_path: Path) -> None:

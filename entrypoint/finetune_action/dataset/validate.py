@@ -11,12 +11,13 @@ import multiprocessing
 import os
 from array import array
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
 
-from finetune_action.dataset import formats, read
+from finetune_action.dataset import formats, read, results
 from finetune_action.dataset import scan as data_scan
 from finetune_action.tokens import count as token_count
 from finetune_action.tokens import encodings
@@ -80,6 +81,8 @@ def available_cores() -> int:
 
 def scan_file(path: Path, rules: Rules, workers: int | None = None) -> Scan:
     """Scan a whole file; files over PARALLEL_MIN_BYTES are split across `workers` processes."""
+    if results.active() is not None:
+        return results.scan_file(path, rules, workers)  # lines seen before are not scanned again
     encodings.get(rules.encoding)  # load once here, so forked workers inherit it
     data_scan.finder(rules.scan)  # and compile the scan's rules once
     workers = workers or available_cores()
@@ -132,6 +135,11 @@ def _counter(encoding: str, scan: data_scan.ScanRules = data_scan.ScanRules()) -
 
 def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
     """Scan the lines in bytes [start, end) of `path`; line numbers are relative to `start`."""
+    return scan_lines(read.lines(path, start, end), rules, file_start=start == 0)
+
+
+def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
+    """Scan raw lines (line ends kept); `file_start`: the first is the file's first line (BOM allowed)."""
     count = _counter(rules.encoding, rules.scan)
     find = data_scan.finder(rules.scan)
     flagged = count.flagged  # type: ignore[attr-defined]
@@ -162,9 +170,9 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
         counts[code] += 1
 
     line = 0
-    for raw in read.lines(path, start, end):
+    for raw in raws:
         line += 1
-        if line == 1 and start == 0 and raw.startswith(read.BOM):
+        if line == 1 and file_start and raw.startswith(read.BOM):
             raw = raw[len(read.BOM):]
         try:
             example = loads(raw)  # read.parse's first step, inlined: line ends are JSON whitespace

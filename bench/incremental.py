@@ -1,0 +1,151 @@
+"""A review whose cost follows the change: a big dataset whose pull request changes 1% of its lines.
+
+Run: python -m bench.incremental [--megabytes 1000] [--rounds 2] [--workdir /tmp/finetune-incremental]
+
+Setup (kept in the workdir for later runs): the benchmark's chat data (bench/generate.py), a
+git repository whose base commit has it as data/train.jsonl and whose `feature` branch changes
+every 100th line, and the results cache the base branch's own run leaves (a review run in a
+worktree of the base commit, as the check of the pull request that made it, or of a push to
+main, would leave it for actions/cache to save).
+
+Measured, alternately, each in its own process with the peak RSS of every process sampled:
+- head alone: `check` of the head's config without any results layer (the check as it was);
+- review cold: head and base reviewed with no cache to restore (the base's unchanged lines
+  are still not scanned twice: the head's run already knows them);
+- review warm: the same with the base branch's cache restored.
+Not a test: read the ratios. Targets: warm at least 20x faster than cold; cold at most 1.2x
+the head alone; every process under 200 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.check_speed import descendants, high_water_mb
+from bench.generate import generate
+
+CONFIG = "version: 1\nname: big\nmodel: gpt-4.1-mini-2025-04-14\ndata:\n  train: data/train.jsonl\n"
+CHANGE_EVERY = 100
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "core.compression=1", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def changed(line: bytes) -> bytes:
+    """The example with its last message's text edited, as a pull request would."""
+    example = json.loads(line)
+    last = example["messages"][-1]
+    last["content"] = f"{last.get('content') or ''} (revised)"
+    return json.dumps(example, ensure_ascii=False).encode() + b"\n"
+
+
+def prepare(workdir: Path, megabytes: float) -> tuple[Path, Path, str]:
+    """(the pull request's checkout, the base commit's checkout, the base sha)."""
+    repo, base_tree = workdir / "repo", workdir / "base"
+    if (workdir / "ready").exists():
+        return repo, base_tree, (workdir / "ready").read_text().strip()
+    shutil.rmtree(repo, ignore_errors=True)
+    shutil.rmtree(base_tree, ignore_errors=True)
+    (repo / "data").mkdir(parents=True)
+    print(f"generating {megabytes:.0f} MB ...", file=sys.stderr)
+    generate(repo / "data" / "train.jsonl", megabytes)
+    (repo / "finetune.yaml").write_text(CONFIG)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "base")
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "feature")
+    source = repo / "data" / "train.jsonl"
+    edited = repo / "data" / "train.jsonl.new"
+    with open(source, "rb") as f, open(edited, "wb") as out:
+        for number, line in enumerate(f):
+            out.write(changed(line) if number % CHANGE_EVERY == CHANGE_EVERY // 2 else line)
+    edited.replace(source)
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "1% of the lines edited")
+    git(repo, "worktree", "add", "-q", "--detach", str(base_tree), base)
+    (workdir / "ready").write_text(base)
+    return repo, base_tree, base
+
+
+def measure(command: list[str]) -> tuple[float, list[float], str]:
+    """(seconds, peak RSS in MB of each process, stdout)."""
+    peaks: dict[int, float] = {}
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while proc.poll() is None:
+        for pid in descendants(proc.pid):
+            peaks[pid] = max(peaks.get(pid, 0.0), high_water_mb(pid))
+        time.sleep(0.02)
+    seconds = time.perf_counter() - start
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{err.decode()[-3000:]}")
+    return seconds, sorted(peaks.values(), reverse=True), out.decode()
+
+
+def driver(kind: str, repo: Path, base: str, cache: str | None) -> None:
+    """What one measured process does (run as `python -m bench.incremental --driver ...`)."""
+    from finetune_action import check, config, git as gitmod, review
+    from finetune_action.dataset import results
+
+    if kind == "head":
+        report = check.check_config(config.load(repo / "finetune.yaml", root=repo))
+        print(json.dumps({"examples": report.examples, "billed_tokens": report.billed_tokens}))
+        return
+    with results.session(cache, log=lambda line: print(line, file=sys.stderr)):
+        built = review.build(["finetune.yaml"], repo, base=gitmod.Base(base, "bench"))
+    [entry] = built["configs"]
+    print(json.dumps({"examples": entry["head"]["examples"], "billed_tokens": entry["head"]["billed_tokens"], "changed": entry["diff"]["examples_changed"]}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--megabytes", type=float, default=1000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/finetune-incremental"))
+    parser.add_argument("--driver", choices=("head", "review"), help=argparse.SUPPRESS)
+    parser.add_argument("--repo", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.driver:
+        driver(args.driver, args.repo, args.base, args.cache)
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    repo, base_tree, base = prepare(args.workdir, args.megabytes)
+    me = [sys.executable, "-m", "bench.incremental", "--base", base]
+    base_cache = args.workdir / "base-branch.cache"
+    if not base_cache.exists():
+        print("the base branch's own run, leaving its results cache ...", file=sys.stderr)
+        measure([*me, "--driver", "review", "--repo", str(base_tree), "--cache", str(base_cache)])
+    size = (repo / "data" / "train.jsonl").stat().st_size
+    print(f"{size / 1e6:.0f} MB, every {CHANGE_EVERY}th line edited; base-branch cache {base_cache.stat().st_size / 1e6:.1f} MB")
+    best: dict[str, float] = {}
+    peak = 0.0
+    for round_number in range(1, args.rounds + 1):
+        for name in ("head alone", "review cold", "review warm"):
+            cache = args.workdir / "restored.cache"
+            cache.unlink(missing_ok=True)
+            if name == "review warm":
+                shutil.copy(base_cache, cache)  # what actions/cache restores from the base branch
+            command = [*me, "--driver", "head" if name == "head alone" else "review", "--repo", str(repo)]
+            if name != "head alone":
+                command += ["--cache", str(cache)]
+            seconds, peaks, out = measure(command)
+            best[name] = min(best.get(name, seconds), seconds)
+            peak = max(peak, *peaks)
+            with open("/proc/loadavg") as load:
+                print(f"round {round_number}  {name:12s} {seconds:7.2f} s  peak RSS {', '.join(f'{p:.0f}' for p in peaks)} MB  load {load.read().split()[0]}  {out.strip()}")
+    print(f"\nbest: head alone {best['head alone']:.2f} s, review cold {best['review cold']:.2f} s, review warm {best['review warm']:.2f} s")
+    print(f"cold / warm {best['review cold'] / best['review warm']:.1f}x (target >= 20x); cold / head alone {best['review cold'] / best['head alone']:.2f}x (target <= 1.2x); peak RSS {peak:.0f} MB (target < 200)")
+
+
+if __name__ == "__main__":
+    main()

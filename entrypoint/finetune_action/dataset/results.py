@@ -1,0 +1,610 @@
+"""Per-example results remembered by content, so a review costs what the change costs.
+
+A line's scan (validation problems, token counts, features, whatever `validate.scan_lines`
+finds) depends only on its raw bytes and on the rules it is checked against, so it is kept
+under sha256(fingerprint of the rules and of the scanning code, the raw line). A line seen
+before, in this run (the base after the head) or in an earlier one (the cache file), is not
+scanned again; its result is copied in. The record is generic: every field of the Scan a
+single line produces is stored, by type, so whatever the scan learns to report is cached too.
+
+The cache file (FINETUNE_CACHE) comes from an earlier run, restored by actions/cache: it is
+untrusted input. A foreign, truncated, corrupt or stale file (another format, another version
+of the code) is ignored with a notice, and a record that does not decode is scanned again.
+The file is bounded (FINETUNE_CACHE_MAX_MB, 100 by default): when it would grow past it, only
+what this run used is kept.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing
+import os
+import struct
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+import finetune_action
+from finetune_action.dataset import read
+from finetune_action.dataset import validate
+
+ENV = "FINETUNE_CACHE"
+MAX_MB_ENV = "FINETUNE_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 100
+MAGIC = b"finetune-action results cache\n"
+FORMAT = 1
+KEY_BYTES = 16
+_HEADER = struct.Struct("<I32sQQ32s")  # format, code fingerprint, slots, store bytes, sha256 of the rest
+_ENTRY = struct.Struct("<I")  # record length, after the key
+_EXAMPLE, _SPARSE = 1, 2
+
+Log = Callable[[str], None]
+
+
+class Table:
+    """An open-addressing hash table in two flat buffers: lookups copy nothing and forked
+    workers share it without touching its pages (a dict of 400k records would cost each process
+    60 MB)."""
+
+    def __init__(self, slots: array | None = None, store: bytearray | None = None) -> None:
+        self.slots = slots if slots is not None else array("q", [-1]) * 1024  # offset into store, -1 empty
+        self.store = store if store is not None else bytearray()  # key, record length, record; ...
+        self.used = len(self.slots) - self.slots.count(-1)
+
+    def get(self, key: bytes) -> bytes | None:
+        slots, store = self.slots, self.store
+        mask = len(slots) - 1
+        index = int.from_bytes(key[:8], "little") & mask
+        while True:
+            offset = slots[index]
+            if offset < 0:
+                return None
+            if store[offset : offset + KEY_BYTES] == key:
+                start = offset + KEY_BYTES + 4
+                (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
+                return store[start : start + length]
+            index = (index + 1) & mask
+
+    def put(self, key: bytes, record: bytes) -> None:
+        if self.get(key) is not None:
+            return
+        if (self.used + 1) * 2 > len(self.slots):
+            self._grow()
+        offset = len(self.store)
+        self.store += key
+        self.store += _ENTRY.pack(len(record))
+        self.store += record
+        self._place(key, offset)
+        self.used += 1
+
+    def entries(self) -> Iterator[tuple[bytes, bytes]]:
+        store, offset = self.store, 0
+        while offset < len(store):
+            (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
+            start = offset + KEY_BYTES + 4
+            yield bytes(store[offset : offset + KEY_BYTES]), bytes(store[start : start + length])
+            offset = start + length
+
+    def _place(self, key: bytes, offset: int) -> None:
+        slots = self.slots
+        mask = len(slots) - 1
+        index = int.from_bytes(key[:8], "little") & mask
+        while slots[index] >= 0:
+            index = (index + 1) & mask
+        slots[index] = offset
+
+    def _grow(self) -> None:
+        self.slots = array("q", [-1]) * (len(self.slots) * 2)
+        store, offset = self.store, 0
+        while offset < len(store):
+            self._place(bytes(store[offset : offset + KEY_BYTES]), offset)
+            (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
+            offset += KEY_BYTES + 4 + length
+
+
+class Cache(NamedTuple):
+    path: Path | None  # where it is saved at the end; None: this run only
+    table: Table
+    loaded: int  # records read from the file
+    max_bytes: int
+    log: Log | None
+    touched: bytearray  # keys used or added in this run, KEY_BYTES each (what a bounded save keeps)
+    blobs: dict[Path, tuple[str, Callable[[], None] | None]]  # data file -> its git blob id, and how to write it in full
+
+
+def register(path: Path, blob: str, materialize: Callable[[], None] | None = None) -> None:
+    """Say that `path` holds git blob `blob`, so a result known for that blob is used instead of a scan.
+
+    `materialize` writes the whole file at `path` when it is only a stand-in (its first lines,
+    enough to detect the format): called before any scan of it.
+    """
+    if _active is not None:
+        _active.blobs[path.resolve()] = (blob, materialize)
+
+
+_active: Cache | None = None
+
+
+def active() -> Cache | None:
+    return _active
+
+
+@contextlib.contextmanager
+def session(path: str | os.PathLike | None, log: Log | None = None, max_mb: float | None = None) -> Iterator[Cache]:
+    """Remember line results for the duration of a command, loaded from and saved to `path` if given."""
+    global _active
+    if max_mb is None:
+        try:
+            max_mb = float(os.environ.get(MAX_MB_ENV) or DEFAULT_MAX_MB)
+        except ValueError:
+            max_mb = DEFAULT_MAX_MB
+    file = Path(path) if path else None
+    table = load(file, log) if file else None
+    cache = Cache(file, table or Table(), table.used if table else 0, int(max_mb * 1048576), log, bytearray(), {})
+    previous, _active = _active, cache
+    try:
+        yield cache
+    finally:
+        _active = previous
+        if file is not None:
+            save(cache)
+
+
+def code_fingerprint() -> bytes:
+    """The package version and every file a line's result depends on (scanning code, tokenizer data)."""
+    digest = hashlib.sha256(f"{finetune_action.__version__}\0{FORMAT}\0".encode())
+    package = Path(finetune_action.__file__).parent
+    for folder in ("dataset", "tokens"):
+        for source in sorted((package / folder).rglob("*")):
+            if source.is_file() and "__pycache__" not in source.parts:
+                digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    return digest.digest()
+
+
+_fingerprint: bytes | None = None
+
+
+def _code() -> bytes:
+    global _fingerprint
+    if _fingerprint is None:
+        _fingerprint = code_fingerprint()
+    return _fingerprint
+
+
+def load(path: Path, log: Log | None) -> Table | None:
+    """The table saved at `path`, or None (with a notice saying why) when it cannot be trusted."""
+    def ignored(why: str) -> None:
+        if log:
+            log(f"notice: the results cache {path} is ignored ({why}); every example is checked afresh")
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(MAGIC) + _HEADER.size)
+            if len(head) < len(MAGIC) + _HEADER.size or not head.startswith(MAGIC):
+                ignored("not a finetune-action results cache")
+                return None
+            format, code, slots, store, checksum = _HEADER.unpack_from(head, len(MAGIC))
+            if format != FORMAT or code != _code():
+                ignored("written by another version of finetune-action")
+                return None
+            size = os.fstat(f.fileno()).st_size - len(head)
+            if slots == 0 or slots & (slots - 1):
+                ignored("its header is damaged")
+                return None
+            if size != slots * 8 + store:
+                ignored("truncated" if size < slots * 8 + store else "longer than its header says")
+                return None
+            # Read straight into the table's buffers: the file is never held twice.
+            digest = hashlib.sha256()
+            table_slots = array("q")
+            index = f.read(slots * 8)
+            digest.update(index)
+            table_slots.frombytes(index)
+            del index
+            body = bytearray(store)
+            if f.readinto(body) != store:
+                ignored("truncated")
+                return None
+            digest.update(body)
+    except FileNotFoundError:
+        return None  # the first run: nothing to restore yet
+    except (OSError, ValueError) as exc:
+        ignored(f"cannot read it: {getattr(exc, 'strerror', None) or exc}")
+        return None
+    if digest.digest() != checksum:
+        ignored("its checksum does not match: corrupt")
+        return None
+    if max(table_slots) >= store:
+        ignored("its index is damaged")
+        return None
+    return Table(table_slots, body)
+
+
+def save(cache: Cache) -> None:
+    """Write the table to the cache path, keeping only this run's records when it would be too big."""
+    assert cache.path is not None
+    table = cache.table
+    if len(table.store) + len(table.slots) * 8 > cache.max_bytes:
+        kept = Table()
+        touched = cache.touched
+        for start in range(0, len(touched), KEY_BYTES):
+            key = bytes(touched[start : start + KEY_BYTES])
+            record = table.get(key)
+            if record is not None and len(kept.store) + len(kept.slots) * 8 + len(record) + KEY_BYTES + 12 <= cache.max_bytes:
+                kept.put(key, record)
+        table = kept
+    # Straight from the table's buffers: a copy of a big table would double the process's memory.
+    index, store = memoryview(table.slots).cast("B"), memoryview(table.store)
+    digest = hashlib.sha256(index)
+    digest.update(store)
+    header = MAGIC + _HEADER.pack(FORMAT, _code(), len(table.slots), len(table.store), digest.digest())
+    cache.path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cache.path.with_name(cache.path.name + f".{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as f:
+            f.write(header)
+            f.write(index)
+            f.write(store)
+        os.replace(temporary, cache.path)  # a reader never sees half a file
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        if cache.log:
+            cache.log(f"notice: the results cache could not be saved to {cache.path} ({exc.strerror or exc}); the next run checks every example again")
+
+
+class Layout(NamedTuple):
+    """How a Scan of these rules is stored: per-example columns packed, the rest as JSON."""
+
+    template: validate.Scan  # the Scan of no lines, giving every field's type
+    columns: struct.Struct  # one example's column values: hash bytes, then the integer columns
+    kinds: tuple[tuple[str, str, int], ...]  # per field: name, kind, and for tuples of arrays their number
+
+
+def layout(rules: validate.Rules) -> Layout | None:
+    """The storage layout of these rules' Scans, or None when a field is of a type not stored."""
+    template = validate.scan_lines((), rules, file_start=False)
+    parts, kinds = ["<"], []
+    for name, value in template._asdict().items():
+        if name == "lines":
+            continue
+        if type(value) is bytearray:
+            parts.append(f"{validate.HASH_BYTES}s")
+            kinds.append((name, "bytes", 1))
+        elif type(value) is array:
+            parts.append(value.typecode)
+            kinds.append((name, "lines" if name == "example_lines" else "column", 1))
+        elif type(value) is tuple and all(type(item) is array for item in value):
+            parts.extend(item.typecode for item in value)
+            kinds.append((name, "columns", len(value)))
+        elif type(value) in (set, list, Counter):
+            kinds.append((name, type(value).__name__.lower(), 0))
+        else:
+            return None
+    return Layout(template, struct.Struct("".join(parts)), tuple(kinds))
+
+
+def encode(scan: validate.Scan, shape: Layout) -> bytes | None:
+    """One line's Scan as a record, or None when it is not one line of at most one example."""
+    if scan.lines != 1:
+        return None
+    examples = len(scan.example_lines)
+    values: list[Any] = []
+    sparse: list[Any] = []
+    for name, kind, _n in shape.kinds:
+        value = getattr(scan, name)
+        if kind == "bytes":
+            if len(value) != examples * validate.HASH_BYTES:
+                return None
+            values.append(bytes(value))
+        elif kind in ("column", "lines"):
+            if len(value) != examples or (kind == "lines" and examples and value[0] != 1):
+                return None
+            values.extend(value)
+        elif kind == "columns":
+            if any(len(item) != examples for item in value):
+                return None
+            values.extend(item[0] for item in value if examples)
+        elif kind == "set":
+            sparse.append(sorted(value))
+        elif kind == "list":
+            sparse.append(value)
+        else:
+            sparse.append(list(value.items()))
+    if examples > 1:
+        return None
+    flags = (_EXAMPLE if examples else 0) | (_SPARSE if any(sparse) else 0)
+    record = bytes([flags])
+    if examples:
+        record += shape.columns.pack(*values)
+    if flags & _SPARSE:
+        record += orjson.dumps(sparse)
+    return record
+
+
+class Builder:
+    """A range's Scan put together from line records, in line order."""
+
+    def __init__(self, shape: Layout) -> None:
+        self.shape = shape
+        self.done: validate.Scan | None = None  # the lines before the current segment
+        self._segment()
+
+    def _segment(self) -> None:
+        self.rows = bytearray()
+        self.lines = array("I")
+        self.line = 0
+        self.kept: Counter = Counter()
+        self.sparse: dict[str, Any] = {name: type(getattr(self.shape.template, name))() for name, kind, _n in self.shape.kinds if kind in ("set", "list", "counter")}
+
+    def add(self, record: bytes) -> bool:
+        """Add the next line's record; False (nothing added) when it does not decode."""
+        flags = record[0]
+        size = self.shape.columns.size if flags & _EXAMPLE else 0
+        if flags & ~(_EXAMPLE | _SPARSE) or len(record) < 1 + size:
+            return False
+        if flags & _SPARSE:
+            try:
+                self._add_sparse(orjson.loads(record[1 + size :]))
+            except (orjson.JSONDecodeError, TypeError, ValueError, IndexError, KeyError):
+                return False
+        elif len(record) != 1 + size:
+            return False
+        self.line += 1
+        if size:
+            self.rows += record[1 : 1 + size]
+            self.lines.append(self.line)
+        return True
+
+    def add_scan(self, scan: validate.Scan) -> None:
+        """Add a line's own Scan (one no record holds): merged as the scan merges its ranges."""
+        self._flush()
+        assert self.done is not None
+        self.done = validate._merge(self.done, scan)
+
+    def finish(self) -> validate.Scan:
+        self._flush()
+        assert self.done is not None
+        return self.done
+
+    def _flush(self) -> None:
+        built = self._built()
+        self.done = built if self.done is None else validate._merge(self.done, built)
+        self._segment()
+
+    def _add_sparse(self, sparse: list) -> None:
+        fields = [(name, kind) for name, kind, _n in self.shape.kinds if kind in ("set", "list", "counter")]
+        if type(sparse) is not list or len(sparse) != len(fields):
+            raise ValueError("sparse fields")
+        staged = []
+        for (name, kind), value in zip(fields, sparse):
+            if type(value) is not list:
+                raise ValueError(name)
+            if kind == "counter":
+                staged.append((name, kind, [(tuple(k) if type(k) is list else k, int(n)) for k, n in value]))
+            elif kind == "list":
+                staged.append((name, kind, [tuple(item) for item in value]))
+            else:
+                staged.append((name, kind, value))
+        line = self.line + 1
+        for name, kind, value in staged:
+            into = self.sparse[name]
+            if kind == "set":
+                into.update(value)
+            elif kind == "counter":
+                for k, n in value:
+                    into[k] += n
+            elif name == "problems":  # line-relative, at most MAX_KEPT_PER_CODE per code, as validate._merge keeps them
+                for problem in value:
+                    if self.kept[problem[2]] < validate.MAX_KEPT_PER_CODE:
+                        into.append((None if problem[0] is None else problem[0] - 1 + line, *problem[1:]))
+                        self.kept[problem[2]] += 1
+            else:
+                into.extend(value)
+
+    def _built(self) -> validate.Scan:
+        shape = self.shape
+        columns = list(zip(*shape.columns.iter_unpack(self.rows))) if self.rows else []
+        fields: dict[str, Any] = {"lines": self.line}
+        position = 0
+        for name, kind, n in shape.kinds:
+            template = getattr(shape.template, name)
+            if kind == "bytes":
+                fields[name] = bytearray(b"".join(columns[position])) if columns else bytearray()
+                position += 1
+            elif kind == "lines":
+                fields[name] = array(template.typecode, self.lines)
+                position += 1
+            elif kind == "column":
+                fields[name] = array(template.typecode, columns[position] if columns else ())
+                position += 1
+            elif kind == "columns":
+                fields[name] = tuple(array(item.typecode, columns[position + i] if columns else ()) for i, item in enumerate(template))
+                position += n
+            else:
+                fields[name] = self.sparse[name]
+        return validate.Scan(**fields)
+
+
+def encode_file(scan: validate.Scan, shape: Layout) -> bytes:
+    """A whole file's Scan as a record: column bytes as they lie in memory, the rest as JSON."""
+    columns: list[bytes] = []
+    sparse: list[Any] = [scan.lines]
+    for name, kind, _n in shape.kinds:
+        value = getattr(scan, name)
+        if kind == "bytes":
+            columns.append(bytes(value))
+        elif kind in ("column", "lines"):
+            columns.append(value.tobytes())
+        elif kind == "columns":
+            columns.extend(item.tobytes() for item in value)
+        elif kind == "set":
+            sparse.append(sorted(value))
+        elif kind == "list":
+            sparse.append(value)
+        else:
+            sparse.append(list(value.items()))
+    head = orjson.dumps([[len(c) for c in columns], sparse])
+    return _ENTRY.pack(len(head)) + head + b"".join(columns)
+
+
+def decode_file(record: bytes, shape: Layout) -> validate.Scan | None:
+    """The Scan of encode_file, or None when the record does not fit these rules' layout."""
+    try:
+        (length,) = _ENTRY.unpack_from(record, 0)
+        sizes, sparse = orjson.loads(record[4 : 4 + length])
+        position = 4 + length
+        chunks = []
+        for size in sizes:
+            chunks.append(record[position : position + size])
+            position += size
+        if position != len(record):
+            return None
+        fields: dict[str, Any] = {"lines": int(sparse[0])}
+        column, extra = 0, 1
+        for name, kind, n in shape.kinds:
+            template = getattr(shape.template, name)
+            if kind == "bytes":
+                fields[name] = bytearray(chunks[column])
+                column += 1
+            elif kind in ("column", "lines"):
+                fields[name] = array(template.typecode)
+                fields[name].frombytes(chunks[column])
+                column += 1
+            elif kind == "columns":
+                arrays = []
+                for i, item in enumerate(template):
+                    arrays.append(array(item.typecode))
+                    arrays[-1].frombytes(chunks[column + i])
+                fields[name] = tuple(arrays)
+                column += n
+            else:
+                value = sparse[extra]
+                extra += 1
+                if kind == "set":
+                    fields[name] = set(value)
+                elif kind == "list":
+                    fields[name] = [tuple(item) for item in value]
+                else:
+                    fields[name] = Counter({tuple(k) if type(k) is list else k: int(n) for k, n in value})
+        scan = validate.Scan(**fields)
+    except (orjson.JSONDecodeError, struct.error, TypeError, ValueError, IndexError):
+        return None
+    examples = len(scan.example_lines)
+    if column != len(chunks) or extra != len(sparse) or len(scan.hashes) != examples * validate.HASH_BYTES:
+        return None
+    return scan
+
+
+def file_key(blob: str, rules: validate.Rules) -> bytes:
+    return hashlib.sha256(b"blob\0" + rules_key(rules) + blob.encode()).digest()[:KEY_BYTES]
+
+
+class Part(NamedTuple):
+    scan: validate.Scan
+    new: bytes  # key, record length, record; ... (what this range learnt)
+    touched: bytes  # the keys it used, KEY_BYTES each
+
+
+def rules_key(rules: validate.Rules) -> bytes:
+    return hashlib.sha256(_code() + repr(rules).encode()).digest()
+
+
+def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
+    """scan_range with the active cache: known lines copied in, the others scanned and learnt."""
+    shape = layout(rules)
+    if shape is None or _active is None:  # _active is None in a spawned (not forked) worker
+        scan = validate.scan_lines(read.lines(path, start, end), rules, file_start=start == 0)
+        return Part(scan, b"", b"")
+    table = _active.table
+    seed = hashlib.sha256(rules_key(rules))
+    builder = Builder(shape)
+    new = bytearray()
+    touched = bytearray()
+    first = start == 0
+    scan_lines = validate.scan_lines
+    row = 1 + shape.columns.size
+    for raw in read.lines(path, start, end):
+        if first:
+            first = False
+            if raw.startswith(read.BOM):  # its result depends on being the file's first line
+                builder.add_scan(scan_lines((raw,), rules, file_start=True))
+                continue
+        digest = seed.copy()
+        digest.update(raw)
+        key = digest.digest()[:KEY_BYTES]
+        touched += key
+        record = table.get(key)
+        if record is not None:
+            if len(record) == row and record[0] == _EXAMPLE:  # the common record, added inline
+                builder.line += 1
+                builder.rows += record[1:]
+                builder.lines.append(builder.line)
+                continue
+            if builder.add(record):
+                continue
+        scan = scan_lines((raw,), rules, file_start=False)
+        record = encode(scan, shape)
+        if record is None or not builder.add(record):
+            builder.add_scan(scan)
+            continue
+        new += key
+        new += _ENTRY.pack(len(record))
+        new += record
+    return Part(builder.finish(), bytes(new), bytes(touched))
+
+
+def learn(part: Part) -> validate.Scan:
+    """Record what a range learnt in the active cache; return its Scan."""
+    cache = _active
+    assert cache is not None
+    store, offset = part.new, 0
+    while offset < len(store):
+        (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
+        start = offset + KEY_BYTES + 4
+        cache.table.put(store[offset : offset + KEY_BYTES], store[start : start + length])
+        offset = start + length
+    cache.touched.extend(part.touched)
+    return part.scan
+
+
+def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> validate.Scan:
+    """validate.scan_file through the active cache: a known blob is not read at all, known lines are not scanned."""
+    cache = _active
+    assert cache is not None
+    shape = layout(rules)
+    blob, materialize = cache.blobs.get(path.resolve(), (None, None))
+    if blob is not None and shape is not None:
+        key = file_key(blob, rules)
+        record = cache.table.get(key)
+        known = decode_file(record, shape) if record is not None else None
+        if known is not None:
+            cache.touched.extend(key)
+            return known
+    if materialize is not None:
+        materialize()
+    workers = workers or validate.available_cores()
+    size = os.path.getsize(path)
+    if workers < 2 or size < validate.PARALLEL_MIN_BYTES:
+        scan = learn(scan_range(path, 0, size, rules))
+    else:
+        ranges = read.byte_ranges(path, workers * 16, min_size=validate.RANGE_MIN_BYTES)
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        merged = None
+        with context.Pool(min(workers, len(ranges))) as pool:
+            for part in pool.imap(_scan_range_args, [(path, start, end, rules) for start, end in ranges]):
+                scan = learn(part)
+                merged = scan if merged is None else validate._merge(merged, scan)
+        assert merged is not None
+        scan = merged
+    if blob is not None and shape is not None:
+        cache.table.put(key, encode_file(scan, shape))
+        cache.touched.extend(key)
+    return scan
+
+
+def _scan_range_args(args: tuple[Path, int, int, validate.Rules]) -> Part:
+    return scan_range(*args)

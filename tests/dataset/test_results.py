@@ -1,0 +1,146 @@
+"""The results cache (dataset/results.py): a warm cache changes no figure, a bad one is ignored."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from finetune_action import main
+from finetune_action.dataset import results, validate
+
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
+# Each fixture with the method and model its format trains with (the files' own problems stay).
+METHODS = {"preference": ("dpo", "gpt-4o-mini"), "reinforcement": ("reinforcement", "o4-mini"), "completion": ("supervised", "babbage-002")}
+FIXTURES = sorted(p.relative_to(DATA).as_posix() for p in DATA.glob("*/*.jsonl"))
+
+
+def check_json(data: list[str], capsys: pytest.CaptureFixture[str], model: str = "gpt-4o-mini", method: str = "supervised") -> tuple[dict, str]:
+    args = ["check", "--format", "json", "--model", model, "--method", method]
+    for path in data:
+        args += ["--data", path]
+    main.main(args)
+    out = capsys.readouterr()
+    return json.loads(out.out), out.err
+
+
+def method_for(fixture: str) -> tuple[str, str]:
+    stem = Path(fixture).stem.split("_")[0]
+    return METHODS.get(stem, ("supervised", "gpt-4o-2024-08-06" if stem == "vision" else "gpt-4o-mini"))
+
+
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_a_warm_cache_gives_the_report_of_no_cache(fixture: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(DATA)
+    method, model = method_for(fixture)
+    monkeypatch.delenv(results.ENV, raising=False)
+    cold, _ = check_json([fixture], capsys, model, method)
+    monkeypatch.setenv(results.ENV, str(tmp_path / "cache" / "results"))
+    filling, _ = check_json([fixture], capsys, model, method)
+    assert results.load(tmp_path / "cache" / "results", None).used > 0
+    scanned: list[bytes] = []
+    scan_lines = validate.scan_lines
+
+    def counting(raws, rules, file_start):  # type: ignore[no-untyped-def]
+        raws = list(raws)
+        scanned.extend(raws)
+        return scan_lines(raws, rules, file_start)
+
+    monkeypatch.setattr(validate, "scan_lines", counting)
+    warm, err = check_json([fixture], capsys, model, method)
+    assert filling == cold and warm == cold
+    assert "notice" not in err
+    # Only a first line starting with a byte-order mark is scanned again (its result depends on its place).
+    assert all(raw.startswith(b"\xef\xbb\xbf") for raw in scanned), scanned
+
+
+def test_the_same_lines_in_another_file_and_order_are_reported_at_their_own_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Records are per line: moved lines keep their own problems, at their new line numbers.
+    lines = [*(DATA / "bad" / "structure.jsonl").read_bytes().splitlines(keepends=True), *(DATA / "good" / "chat.jsonl").read_bytes().splitlines(keepends=True)]
+    (tmp_path / "a.jsonl").write_bytes(b"".join(lines))
+    (tmp_path / "b.jsonl").write_bytes(b"".join(reversed(lines)) + b"\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(results.ENV, str(tmp_path / "results"))
+    check_json(["a.jsonl"], capsys)
+    warm, _ = check_json(["b.jsonl"], capsys)
+    monkeypatch.delenv(results.ENV)
+    cold, _ = check_json(["b.jsonl"], capsys)
+    assert warm == cold
+
+
+def test_parallel_ranges_learn_and_reuse_the_same_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = b"".join((DATA / "good" / name).read_bytes() for name in ("chat.jsonl", "chat_tools.jsonl", "chat_functions.jsonl")) + (DATA / "bad" / "structure.jsonl").read_bytes()
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(source * 40)
+    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(validate, "RANGE_MIN_BYTES", 4096)
+    rules = validate.Rules("chat", "supervised", "o200k_base", False, 65536)
+    plain = validate.scan_file(path, rules, workers=2)
+    with results.session(tmp_path / "results") as cache:
+        assert validate.scan_file(path, rules, workers=2) == plain
+        assert cache.table.used > 0
+    with results.session(tmp_path / "results") as cache:
+        assert cache.loaded > 0
+        assert validate.scan_file(path, rules, workers=2) == plain
+
+
+def test_a_known_blob_is_not_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    shutil.copy(DATA / "bad" / "structure.jsonl", path)
+    rules = validate.Rules("chat", "supervised", "o200k_base", False, 65536)
+    with results.session(tmp_path / "results"):
+        results.register(path, "blob-1")
+        first = validate.scan_file(path, rules)
+    path.write_bytes(b"not even json\n")  # were it read, the result would differ
+    with results.session(tmp_path / "results"):
+        results.register(path, "blob-1")
+        assert validate.scan_file(path, rules) == first
+        results.register(path, "blob-2", materialize=lambda: shutil.copy(DATA / "good" / "chat.jsonl", path))
+        assert validate.scan_file(path, rules) == validate.scan_range(DATA / "good" / "chat.jsonl", 0, os.path.getsize(DATA / "good" / "chat.jsonl"), rules)
+
+
+def _damaged(kind: str, saved: bytes) -> bytes:
+    if kind == "corrupt":
+        middle = len(saved) - 10
+        return saved[:middle] + bytes([saved[middle] ^ 1]) + saved[middle + 1 :]
+    if kind == "truncated":
+        return saved[: len(saved) - 7]
+    if kind == "foreign":
+        return b'{"some": "other tool\'s cache"}\n' * 100
+    if kind == "stale":  # another version of finetune-action: its fingerprint differs
+        start = len(results.MAGIC) + 4
+        return saved[:start] + bytes(32) + saved[start + 32 :]
+    if kind == "empty":
+        return b""
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "foreign", "stale", "empty"])
+def test_a_cache_that_cannot_be_trusted_is_ignored_with_a_notice(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(DATA)
+    cache = tmp_path / "results"
+    monkeypatch.setenv(results.ENV, str(cache))
+    expected, _ = check_json(["bad/structure.jsonl", "good/chat_tools.jsonl"], capsys)
+    cache.write_bytes(_damaged(kind, cache.read_bytes()))
+    report, err = check_json(["bad/structure.jsonl", "good/chat_tools.jsonl"], capsys)
+    assert report == expected
+    assert f"notice: the results cache {cache} is ignored" in err and "every example is checked afresh" in err
+    # The run wrote a good cache again, which the next run trusts.
+    again, err = check_json(["bad/structure.jsonl", "good/chat_tools.jsonl"], capsys)
+    assert again == expected and "notice" not in err
+
+
+def test_the_cache_file_stays_within_its_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = validate.Rules("chat", "supervised", "o200k_base", False, 65536)
+    old = tmp_path / "old.jsonl"
+    old.write_bytes(b"".join(b'{"messages": [{"role": "user", "content": "q%d"}, {"role": "assistant", "content": "a"}]}\n' % i for i in range(3000)))
+    with results.session(tmp_path / "results", max_mb=100):
+        validate.scan_file(old, rules)
+    big = (tmp_path / "results").stat().st_size
+    with results.session(tmp_path / "results", max_mb=big / 2 / 1048576):
+        validate.scan_file(DATA / "good" / "chat.jsonl", rules)  # uses only a few records: the rest goes
+    assert (tmp_path / "results").stat().st_size <= big / 2
+    with results.session(tmp_path / "results") as cache:
+        assert 0 < cache.loaded < 100

@@ -1,0 +1,107 @@
+"""review.py: a data file is known by its git blob, so the base costs only what changed."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from finetune_action import git as gitmod
+from finetune_action import review
+from finetune_action.report import diff
+from finetune_action.dataset import results, validate
+from testing.repo import chat_examples, commit, git, init_repo, minimal_config
+
+
+@pytest.fixture
+def scanned(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every line the scan really checks (not copied from the results cache)."""
+    lines: list[bytes] = []
+    scan_lines = validate.scan_lines
+
+    def counting(raws, rules, file_start):  # type: ignore[no-untyped-def]
+        raws = list(raws)
+        lines.extend(raws)
+        return scan_lines(raws, rules, file_start)
+
+    monkeypatch.setattr(validate, "scan_lines", counting)
+    return lines
+
+
+def pull_request(tmp_path: Path, head_data: list[dict] | None) -> tuple[Path, str]:
+    repo = init_repo(tmp_path / "repo")
+    config = minimal_config()
+    config["data"] = {"train": "data/train.jsonl", "validation": "data/valid.jsonl"}
+    base = commit(repo, {"finetune.yaml": config, "data/train.jsonl": chat_examples(30), "data/valid.jsonl": chat_examples(5, "billing")})
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit(repo, {"finetune.yaml": {**config, "hyperparameters": {"n_epochs": 2}}, **({"data/train.jsonl": head_data} if head_data else {})}, "the PR")
+    return repo, base
+
+
+def test_a_data_file_the_base_shares_with_the_head_is_checked_once(tmp_path: Path, scanned: list[bytes]) -> None:
+    repo, base = pull_request(tmp_path, head_data=None)
+    with results.session(None):
+        entry = review.review_config("finetune.yaml", repo, base)
+    assert len(scanned) == 35  # 30 training and 5 validation lines, each once
+    assert entry["diff"]["examples_added"] == entry["diff"]["examples_removed"] == 0
+    assert entry["base"]["examples"] == entry["head"]["examples"] == 30
+
+
+def test_a_changed_file_checks_only_its_changed_lines_on_the_base(tmp_path: Path, scanned: list[bytes]) -> None:
+    head_data = chat_examples(30)
+    head_data[7] = {"messages": [{"role": "user", "content": "changed"}, {"role": "assistant", "content": "yes"}]}
+    repo, base = pull_request(tmp_path, head_data)
+    with results.session(None):
+        entry = review.review_config("finetune.yaml", repo, base)
+    assert len(scanned) == 35 + 1  # the head's lines, then the base's one line the head does not have
+    assert (entry["diff"]["examples_added"], entry["diff"]["examples_removed"], entry["diff"]["examples_changed"]) == (0, 0, 1)
+
+
+def test_big_base_files_are_stand_ins_written_whole_only_when_their_results_are_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanned: list[bytes]) -> None:
+    head_data = chat_examples(30)
+    head_data[3] = {"messages": [{"role": "user", "content": "changed"}, {"role": "assistant", "content": "yes"}]}
+    repo, base = pull_request(tmp_path, head_data)
+    with results.session(None):
+        expected = review.review_config("finetune.yaml", repo, base)
+    monkeypatch.setattr(gitmod, "STAND_IN_MIN_BYTES", 1)
+    monkeypatch.setattr(gitmod, "STAND_IN_LINES", 2)
+    cache = tmp_path / "results"
+    # Unknown: the stand-in is written whole before it is checked, and the review is the same.
+    with results.session(cache):
+        assert review.review_config("finetune.yaml", repo, base) == expected
+    # The base branch's own run (its head is this base) left its results: the base file is not written out.
+    git(repo, "checkout", "-q", base)
+    with results.session(cache):
+        review.review_config("finetune.yaml", repo, base)
+    git(repo, "checkout", "-q", "feature")
+    writes: list[int | None] = []
+    write_blob = gitmod.write_blob
+    monkeypatch.setattr(gitmod, "write_blob", lambda repo, blob, target, max_lines=None: (writes.append(max_lines), write_blob(repo, blob, target, max_lines)))
+    scanned.clear()
+    with results.session(cache):
+        assert review.review_config("finetune.yaml", repo, base) == expected
+    assert writes == [2, 2] and scanned == []
+
+
+def test_a_touched_checkout_is_not_taken_for_its_blob(tmp_path: Path, scanned: list[bytes]) -> None:
+    repo, base = pull_request(tmp_path, head_data=None)
+    (repo / "data" / "train.jsonl").write_text((repo / "data" / "train.jsonl").read_text().replace("notes", "NOTES", 1))
+    assert "data/train.jsonl" not in gitmod.unchanged_blobs(repo, (repo / "finetune.yaml").read_text(), "finetune.yaml")
+    with results.session(None):
+        entry = review.review_config("finetune.yaml", repo, base)
+    assert (entry["diff"]["examples_added"], entry["diff"]["examples_removed"], entry["diff"]["examples_changed"]) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_only_the_places_that_differ_reach_the_diff_and_it_says_the_same(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = [bytes([i]) * validate.HASH_BYTES for i in range(12)]
+
+    def side() -> dict[str, list[bytes]]:
+        return {path: [rng.choice(pool) for _ in range(rng.randrange(0, 30))] for path in rng.sample(["a", "b", "c"], rng.randrange(1, 4))}
+
+    base = side()
+    head = {path: [h if rng.random() < 0.7 else rng.choice(pool) for h in hashes] + rng.sample(pool, rng.randrange(0, 3)) for path, hashes in base.items() if rng.random() < 0.8}
+    head.update({path: hashes for path, hashes in side().items() if path not in head and rng.random() < 0.5})
+    joined = (lambda s: {path: b"".join(hashes) for path, hashes in s.items()})
+    assert diff.example_changes(*review.differing(joined(base), joined(head))) == diff.example_changes(base, head)
