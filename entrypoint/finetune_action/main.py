@@ -143,12 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = redact.Redacted(sys.stdout), redact.Redacted(sys.stderr)
     try:
-        return _main(argv)
+        return _run(argv)
     finally:
         sys.stdout, sys.stderr = streams
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in CHECKING:
