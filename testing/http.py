@@ -40,3 +40,26 @@ def answering(body: bytes, content_type: str = "application/json", status: int =
 
     with running(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
         yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def silent() -> Iterator[str]:
+    """Yield the base URL of a server that reads each request and never answers (until it stops)."""
+    stop = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _hold(self) -> None:
+            stop.wait(60)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = _hold
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    with running(server) as port:
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop.set()

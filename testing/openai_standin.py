@@ -15,6 +15,8 @@ import functools
 import hashlib
 import json
 import re
+import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,10 +68,17 @@ class Route(NamedTuple):
     spec_path: str
 
 
+#: How an answer can fail to arrive: an HTTP error status, the connection closed without an
+#: answer, reset half-way through the answer, or never answered (held until the server stops).
+BREAKS = ("status", "close", "reset", "hang")
+
+
 class Failure(NamedTuple):
-    status: int  # 0 drops the connection without an answer
+    status: int  # for `how == "status"`
     body: dict[str, Any] | None
     headers: dict[str, str]
+    how: str = "status"  # one of BREAKS
+    after: bool = False  # serve the request first (the provider acts), then lose the answer
 
 
 class JobScript(NamedTuple):
@@ -235,6 +244,8 @@ class StandIn:
         self._clock = START_TIME
         self._serial = 0
         self._failures: dict[str, list[Failure]] = {}
+        self._mangles: dict[str, Callable[[Any], Any]] = {}
+        self.released = threading.Event()  # ends every held ("hang") request
         self._job_scripts: list[JobScript] = []
         self._file_scripts: list[tuple[tuple[str, ...], str | None]] = []
         self._parts: dict[str, tuple[str, bytes]] = {}  # part id -> (upload id, data)
@@ -307,7 +318,30 @@ class StandIn:
         """Close the connection without an answer for the next `times` requests to `route`."""
         _known_route(route)
         with self._lock:
-            self._failures.setdefault(route, []).extend([Failure(0, None, {})] * times)
+            self._failures.setdefault(route, []).extend([Failure(0, None, {}, "close")] * times)
+
+    def hang(self, route: str, *, times: int = 1) -> None:
+        """Never answer the next `times` requests to `route` (the client has to time out)."""
+        _known_route(route)
+        with self._lock:
+            self._failures.setdefault(route, []).extend([Failure(0, None, {}, "hang")] * times)
+
+    def lose_answer(self, route: str, how: str, *, times: int = 1) -> None:
+        """Carry out the next `times` requests to `route` (a job or file is created), then lose the
+        answer `how`: "status" (HTTP 500), "close", "reset" or "hang" (see BREAKS)."""
+        _known_route(route)
+        if how not in BREAKS:
+            raise ValueError(f"how must be one of {BREAKS}")
+        body = _api_error("The server had an error while processing your request.", type="server_error")
+        with self._lock:
+            self._failures.setdefault(route, []).extend([Failure(500, body, {"retry-after-ms": "1"}, how, after=True)] * times)
+
+    def mangle(self, route: str, change: Callable[[Any], Any]) -> None:
+        """Pass every answer to `route` through `change` before it is sent, after the spec check:
+        a server answering in shapes the spec does not allow."""
+        _known_route(route)
+        with self._lock:
+            self._mangles[route] = change
 
     def calls(self, route: str) -> list[Request]:
         """The recorded requests to `route`."""
@@ -350,19 +384,38 @@ class StandIn:
                 problem = (404, {"error": {"code": "404", "message": "Resource not found"}})
             elif problem is None:
                 failure = self._next_failure(route.name)
-            if failure is not None and failure.status == 0:
-                handler.close_connection = True
-                with contextlib.suppress(OSError):
-                    handler.connection.shutdown(2)
-                return
-            if failure is not None:
-                status, answer, extra = failure.status, failure.body, failure.headers
-            elif problem is not None:
+            if problem is not None:
                 status, answer, extra = *problem, {}
+            elif failure is not None and not failure.after:
+                status, answer, extra = failure.status, failure.body, failure.headers
             else:
                 status, answer, extra = self._serve(route, params, query, body)
+                if route.name in self._mangles and status == 200:
+                    answer = self._mangles[route.name](copy.deepcopy(answer))
+                if failure is not None:
+                    status, answer, extra = failure.status, failure.body, failure.headers
             answer = copy.deepcopy(answer)  # other threads may change the state while it is written
+        if failure is not None and failure.how != "status":
+            self._break(handler, failure.how)
+            return
         self._respond(handler, status, answer, extra)
+
+    def _break(self, handler: BaseHTTPRequestHandler, how: str) -> None:
+        """Lose the answer: close, reset half-way through the answer, or hold until released."""
+        handler.close_connection = True
+        if how == "hang":
+            self.released.wait(120)
+        elif how == "reset":
+            payload = json.dumps({"object": "fine_tuning.job", "id": "ftjob-"}).encode()
+            with contextlib.suppress(OSError):
+                handler.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n" + payload)
+                handler.wfile.flush()
+                # SO_LINGER 0: close sends a TCP reset instead of an orderly end.
+                handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                handler.connection.close()
+            return
+        with contextlib.suppress(OSError):
+            handler.connection.shutdown(socket.SHUT_RDWR)
 
     def _decode(self, raw: bytes, content_type: str) -> Any:
         if not raw:
@@ -791,5 +844,8 @@ def serve(**options: Any) -> Iterator[StandIn]:
     with running(server) as port:
         standin.base_url = f"http://127.0.0.1:{port}/v1"
         standin.azure_endpoint = f"http://127.0.0.1:{port}"
-        yield standin
+        try:
+            yield standin
+        finally:
+            standin.released.set()
     assert not standin.violations, "the stand-in answered off-spec:\n" + "\n".join(standin.violations)

@@ -70,7 +70,8 @@ def push_trains_and_a_rerun_spends_nothing(tmp_path: Path, github: GitHubStandIn
     repo, sha = repository(tmp_path, target)
     first = train(repo, tmp_path, github, target, sha)
     assert first.run.returncode == 0, first.run.stderr + first.run.stdout
-    model = json.loads(Path(first.outputs["model-json"]).read_text())
+    assert first.outputs["model-json"] == "finetune-output/support-bot/model.json"  # relative: the next step runs on the host
+    model = json.loads((repo / first.outputs["model-json"]).read_text())
     [job_id] = target.jobs()
     assert first.outputs["job-id"] == model["job_id"] == job_id and first.outputs["status"] == "succeeded"
     assert first.outputs["model-id"] == model["fine_tuned_model"] and model["fine_tuned_model"]

@@ -23,8 +23,10 @@ def test_no_user_and_no_workdir_because_the_runner_mounts_the_workspace_as_root(
     assert not {name for name, _ in instructions()} & {"USER", "WORKDIR"}
 
 
-def test_entrypoint_is_finetune_action_in_exec_form() -> None:
+def test_entrypoint_is_finetune_action_in_exec_form_by_absolute_path() -> None:
+    # A workflow-level `env: PATH` replaces the image's PATH: the entrypoint must not need it.
     assert [args for name, args in instructions() if name == "ENTRYPOINT"] == ['["/opt/finetune/bin/finetune", "action"]']
+    assert any(name == "RUN" and "python3 -m venv /opt/finetune" in args for name, args in instructions())
 
 
 def test_the_python_base_image_is_a_build_argument() -> None:

@@ -62,6 +62,7 @@ class Budget(NamedTuple):
     max_usd: float | None
     max_increase_usd: float | None
     max_increase_pct: float | None
+    unpriced: str = "fail"  # fail | warn: when a limit is set but the cost has no USD figure
 
 
 class Wait(NamedTuple):
@@ -131,6 +132,7 @@ MAX_COMPARE = 8
 DATA_KEYS = ("train", "validation", "split")
 SPLIT_KEYS = ("fraction", "seed")
 BUDGET_KEYS = ("max_usd", "max_increase_usd", "max_increase_pct")
+UNPRICED_CHOICES = ("fail", "warn")
 WAIT_KEYS = ("timeout", "poll_interval", "cancel_on_abort")
 RELEASE_KEYS = ("tag",)
 SCAN_KEYS = (*data_scan.KINDS, "allow")
@@ -903,8 +905,12 @@ def _budget(value: Any, problems: _Problems) -> Budget:
     if not isinstance(value, dict):
         problems.add("budget", f"must be a mapping such as {{max_usd: 50}}, got {_type_name(value)}.")
         return Budget(None, None, None)
-    _unknown_keys(problems, "budget", value, BUDGET_KEYS)
-    limits = {}
+    _unknown_keys(problems, "budget", value, (*BUDGET_KEYS, "unpriced"))
+    unpriced = value.get("unpriced", "fail")
+    if unpriced not in UNPRICED_CHOICES:
+        problems.add("budget.unpriced", f"must be fail or warn (what to do when a limit is set but the cost has no USD figure), got {unpriced!r}.")
+        unpriced = "fail"
+    limits: dict[str, Any] = {"unpriced": unpriced}
     for key in BUDGET_KEYS:
         limit = value.get(key)
         if limit is not None and (not is_number(limit) or limit < 0):

@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from finetune_action import __version__
+from finetune_action import __version__, redact
 from finetune_action.errors import EXIT_PROBLEMS, EXIT_USAGE, FinetuneError
 
 EXIT_CODES = """exit codes:
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_verbosity(command)
         if name == "train":
             command.add_argument("--retry-failed", action="store_true", help="start a new job when the last one for this data and config failed or was cancelled")
+            command.add_argument("--allow-over-budget", action="store_true", help="start a job even when its estimate is over budget.max_usd or has no USD figure")
     for name, summary in (("status", "show the job of each config (found by fingerprint) or of --job"), ("cancel", "cancel the running job of each config (found by fingerprint) or --job")):
         command = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ". Needs the provider's API key.")
         command.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml); with --job, the provider settings")
@@ -138,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Every line written, whatever writes it, passes through the one redaction (redact.py).
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = redact.Redacted(sys.stdout), redact.Redacted(sys.stderr)
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in CHECKING:
@@ -206,8 +217,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command in ("train", "resume"):
         from finetune_action.commands.train import train
 
-        retry = getattr(args, "retry_failed", False)
-        return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ, verbosity=args.verbosity)
+        retry, over_budget = getattr(args, "retry_failed", False), getattr(args, "allow_over_budget", False)
+        return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ, allow_over_budget=over_budget, verbosity=args.verbosity)
     if args.command == "status":
         from finetune_action.commands.status import status
 
@@ -228,18 +239,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
-#: Environment variables whose values must never reach output, whatever went wrong.
-SECRET_SUFFIXES = ("_KEY", "_TOKEN", "-KEY", "-TOKEN")
-
-
 def _unexpected(exc: BaseException) -> int:
     import tempfile
     import traceback
 
-    details = "".join(traceback.format_exception(exc))
-    for name, value in os.environ.items():
-        if name.upper().endswith(SECRET_SUFFIXES) and len(value) >= 4:
-            details = details.replace(value, "***")
+    details = redact.redact("".join(traceback.format_exception(exc)))
     with tempfile.NamedTemporaryFile("w", prefix="finetune-error-", suffix=".log", delete=False) as log:
         log.write(details)
     print(

@@ -132,7 +132,11 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
         "base_error": base_error,
         # An invalid head has no figures: comparing it would report every example removed.
         "diff": diff.compare(base_report, head_report, changes) if base_sha and not head.error and (base_report or head_report) else None,
-        "budget": {"limits": budget._asdict(), "violations": diff.budget_violations(limits, base_report, comparable_head) if comparable_head else []},
+        "budget": {
+            "limits": {rule: limits.get(rule) for rule in config_module.BUDGET_KEYS},
+            "unpriced": budget.unpriced,
+            "violations": diff.budget_violations(limits, base_report, comparable_head) if comparable_head else [],
+        },
     }
 
 

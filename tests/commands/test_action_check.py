@@ -40,7 +40,8 @@ def test_comment_created_then_updated_in_place_then_stale_run_ignored(repo, tmp_
     assert "**5** added, **0** removed, **0** changed" in body
     assert first.outputs["examples"] == "25" and first.outputs["cost-delta-usd"]
     assert "finetune check" in first.summary and "Training examples" in first.summary
-    report = json.loads(Path(first.outputs["report-path"]).read_text())
+    assert first.outputs["report-path"] == "finetune-report.json"  # relative: later steps run on the host
+    report = json.loads((work / first.outputs["report-path"]).read_text())
     assert report["configs"][0]["diff"]["examples_added"] == 5
     assert Path(first.outputs["report-path"]).parent.name == "finetune-output"
     assert git(work, "status", "--porcelain") == ""  # the report leaves nothing untracked
@@ -164,7 +165,7 @@ def test_fork_token_cannot_comment_but_check_passes_with_summary(repo, tmp_path,
     # The runner swallows the ::add-mask:: line and hides the token everywhere after it.
     shown = [line for line in (result.run.stdout + result.run.stderr).splitlines() if not line.startswith("::add-mask::")]
     assert FORK_TOKEN not in "\n".join(shown)
-    assert Path(result.outputs["report-path"]).is_file()
+    assert (work / result.outputs["report-path"]).is_file()
 
 
 def test_untrusted_data_cannot_break_out(repo, tmp_path, github) -> None:
@@ -226,7 +227,7 @@ def test_planted_secrets_and_personal_data_fail_the_check_and_are_never_echoed(r
     assert top.startswith("🔐 **Secrets and personal data in the data:** 16 secrets \\(") and "8 pieces of personal data \\(" in top
     assert "github\\-pat 1" in top and "email 1" in top
     assert "- `secret-in-data` (16)\n  - [data/train\\.jsonl:21](" in body and ") messages\\[1\\]\\.content: a secret \\(github\\-pat" in body
-    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    report = json.loads((work / result.outputs["report-path"]).read_text())
     head_report = report["configs"][0]["head"]
     assert sum(head_report["scan_counts"]["secret-in-data"].values()) == 16
     assert head_report["problem_counts"]["personal-data"] == 8
@@ -245,6 +246,23 @@ def test_planted_secrets_and_personal_data_fail_the_check_and_are_never_echoed(r
     assert leaks == []
 
 
+#: Behind a gateway a model may be one the catalogue cannot know, so without a price.
+GATEWAY = {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}
+
+
+def test_a_model_without_a_known_price_is_not_within_budget(repo, tmp_path, github) -> None:
+    work, base = repo
+    head = commit(work, {"finetune.yaml": minimal_config(model="my-own-model", provider=GATEWAY, budget={"max_usd": 100})}, "own model")
+    result = check(work, tmp_path, github, base, head)
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "within limits" not in body and "cannot be evaluated" in body and "budget cannot be evaluated" in body
+    assert result.run.returncode == 1 and "cannot be evaluated" in result.run.stdout
+    accepted = commit(work, {"finetune.yaml": minimal_config(model="my-own-model", provider=GATEWAY, budget={"max_usd": 100, "unpriced": "warn"})}, "accept")
+    assert check(work, tmp_path, github, base, accepted).run.returncode == 0
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "within limits" not in body and "⚠️ cannot be evaluated" in body
+
+
 def test_no_base_commit_says_so_instead_of_new_config(repo, tmp_path, github) -> None:
     work, _base = repo
     head = commit(work, {"data/train.jsonl": chat_examples(25)}, "more data")
@@ -255,7 +273,7 @@ def test_no_base_commit_says_so_instead_of_new_config(repo, tmp_path, github) ->
     assert "New config" not in body and "**25** added" not in body
     assert "| | head |" in body and "| Training examples | 25 |" in body
     assert result.outputs["cost-delta-usd"] == ""
-    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    report = json.loads((work / result.outputs["report-path"]).read_text())
     assert report["configs"][0]["diff"] is None and report["base"]["sha"] is None
 
 

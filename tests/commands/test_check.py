@@ -277,6 +277,46 @@ def test_split_and_explicit_epochs(tmp_path: Path) -> None:
     assert second["configs"][0]["validation_examples"] == config["validation_examples"]
 
 
+def _budget_repo(tmp_path: Path, model: str = "gpt-4.1-mini-2025-04-14", **config: object) -> Path:
+    import yaml
+
+    document: dict = {"version": 1, "name": "t", "model": model, "data": {"train": "train.jsonl"}, **config}
+    if model.startswith("o4-mini"):  # reinforcement: its own data, a validation file and a grader
+        (tmp_path / "train.jsonl").write_bytes((DATA / "good" / "reinforcement.jsonl").read_bytes())
+        (tmp_path / "valid.jsonl").write_bytes((DATA / "good" / "reinforcement_valid.jsonl").read_bytes())
+        document |= {"method": "reinforcement", "data": {"train": "train.jsonl", "validation": "valid.jsonl"},
+                     "grader": {"type": "string_check", "name": "g", "input": "{{sample.output_text}}", "reference": "{{item.answer}}", "operation": "eq"}}
+    else:
+        (tmp_path / "train.jsonl").write_bytes((DATA / "good" / "chat.jsonl").read_bytes())
+    if model == "my-own-model":  # behind a gateway: a model the catalogue cannot know, so no price
+        document["provider"] = {"type": "openai", "base_url": "http://127.0.0.1:9/v1"}
+    (tmp_path / "finetune.yaml").write_text(yaml.safe_dump(document))
+    return tmp_path
+
+
+def test_budget_max_usd_is_evaluated_by_check(tmp_path: Path) -> None:
+    repo = _budget_repo(tmp_path, budget={"max_usd": 0.0001})
+    over = run(cwd=repo)
+    assert over.returncode == 1 and "budget: FAILED: estimated cost $" in over.stdout and "is over the budget" in over.stdout
+    code, document = run_json(cwd=repo)
+    assert code == 1 and [v["rule"] for v in document["configs"][0]["budget"]["violations"]] == ["max_usd"]
+    markdown = run("--format", "markdown", cwd=repo)
+    assert markdown.returncode == 1 and "budget: FAILED" in markdown.stdout
+    within = run(cwd=_budget_repo(tmp_path, budget={"max_usd": 1000}))
+    assert within.returncode == 0 and "budget:" not in within.stdout
+
+
+@pytest.mark.parametrize("model", ["my-own-model", "o4-mini"])  # no known price; a price per training hour
+def test_a_budget_that_cannot_be_evaluated_fails_unless_the_config_accepts_it(tmp_path: Path, model: str) -> None:
+    failed = run(cwd=_budget_repo(tmp_path, model, budget={"max_usd": 50}))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "budget: FAILED: the budget (budget.max_usd) cannot be evaluated" in failed.stdout and "budget.unpriced: warn" in failed.stdout
+    warned = run(cwd=_budget_repo(tmp_path, model, budget={"max_usd": 50, "unpriced": "warn"}))
+    assert warned.returncode == 0, warned.stdout + warned.stderr
+    assert "budget: warning: the budget (budget.max_usd) cannot be evaluated" in warned.stdout
+    assert run(cwd=_budget_repo(tmp_path, model)).returncode == 0  # no limit: nothing to evaluate
+
+
 def test_quiet_and_verbose(tmp_path: Path) -> None:
     rows = [{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]} for i in range(16)]
     for row in rows[:6]:

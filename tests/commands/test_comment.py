@@ -15,7 +15,7 @@ def fork_report(repo, tmp_path, github) -> tuple[Path, str]:
     head = commit(work, {"data/train.jsonl": chat_examples(30)}, "fork change")
     made = check(work, tmp_path / "fork", github, base, head, token=FORK_TOKEN, **{"comment-behavior": "off"})
     assert made.run.returncode == 0 and github.comments(REPO, PR) == []
-    return Path(made.outputs["report-path"]), head
+    return work / made.outputs["report-path"], head
 
 
 def workflow_run_event(head_sha: str, listed: bool) -> dict:
@@ -65,7 +65,7 @@ def test_a_late_poster_for_an_abandoned_head_leaves_the_comment(repo, tmp_path, 
     new_head = commit(work, {"data/train.jsonl": chat_examples(33)}, "second fork push")
     made = check(work, tmp_path / "two", github, base, new_head, token=FORK_TOKEN, **{"comment-behavior": "off"})
     assert made.run.returncode == 0
-    first = post_from_workflow_run(tmp_path, github, Path(made.outputs["report-path"]), new_head, "poster-new")
+    first = post_from_workflow_run(tmp_path, github, work / made.outputs["report-path"], new_head, "poster-new")
     assert first.run.returncode == 0, first.run.stderr
     [comment] = github.comments(REPO, PR)
     assert "| 20 | 33 |" in comment["body"] and new_head in comment["body"]

@@ -113,8 +113,9 @@ def test_push_trains_records_and_a_rerun_spends_nothing(work, tmp_path, github, 
     repo, sha = work
     first = train_action(repo, tmp_path, github, openai_standin, sha)
     assert first.run.returncode == 0, first.run.stderr + first.run.stdout
-    model_json = Path(first.outputs["model-json"])
-    assert model_json == repo / "finetune-output" / "support-bot" / "model.json"
+    # Relative to the workspace: later steps run on the host, where /github/workspace does not exist.
+    assert first.outputs["model-json"] == "finetune-output/support-bot/model.json"
+    model_json = repo / first.outputs["model-json"]
     model = json.loads(model_json.read_text())
     job_id = first.outputs["job-id"]
     assert first.outputs["status"] == "succeeded" and model["job_id"] == job_id
@@ -334,3 +335,39 @@ def test_data_with_a_planted_secret_is_never_uploaded(tmp_path, github, openai_s
     assert "secret-in-data" in result.run.stdout and "nothing was uploaded and no job started" in result.run.stdout
     assert openai_standin.requests == [] and github.releases(REPO) == []
     assert secret.split()[-1] not in result.run.stdout + result.run.stderr + result.summary
+
+
+def test_train_refuses_to_spend_over_budget_unless_allowed(tmp_path, github, openai_standin) -> None:
+    repo = init_repo(tmp_path / "work")
+    sha = commit(repo, {"finetune.yaml": minimal_config(wait=FAST, budget={"max_usd": 0.0001}), "data/train.jsonl": chat_examples(20)})
+    env = {**provider_env(openai_standin), "OPENAI_API_KEY": KEY}
+    refused = run_finetune("train", cwd=repo, env=env)
+    assert refused.returncode == 1 and "not starting a paid job: estimated cost $" in refused.stderr
+    assert "Nothing was uploaded" in refused.stderr and "--allow-over-budget" in refused.stderr
+    assert not openai_standin.calls("files.create") and not openai_standin.jobs
+
+    in_action = train_action(repo, tmp_path, github, openai_standin, sha)
+    assert in_action.run.returncode == 1 and "allow-over-budget: true" in in_action.run.stdout and "not trained" in in_action.summary
+    assert not openai_standin.calls("files.create") and not openai_standin.jobs
+
+    allowed = train_action(repo, tmp_path, github, openai_standin, sha, **{"allow-over-budget": "true"})
+    assert allowed.run.returncode == 0, allowed.run.stdout
+    assert "::warning::finetune.yaml: estimated cost $" in allowed.run.stdout and "as allow-over-budget asks" in allowed.run.stdout
+    assert len(openai_standin.jobs) == 1 and allowed.outputs["status"] == "succeeded"
+    # The job exists now: a re-run reuses it, spends nothing, and needs no permission.
+    again = run_finetune("train", cwd=repo, env=env)
+    assert again.returncode == 0 and "reusing it; nothing uploaded" in again.stdout
+
+
+def test_train_refuses_a_budget_it_cannot_evaluate(tmp_path, openai_standin) -> None:
+    repo = init_repo(tmp_path / "work")
+    # Behind a gateway: a model the catalogue cannot know, so no price.
+    provider = {"type": "openai", "base_url": openai_standin.base_url}
+    commit(repo, {"finetune.yaml": minimal_config(model="my-own-model", provider=provider, wait=FAST, budget={"max_usd": 50}), "data/train.jsonl": chat_examples(20)})
+    env = {"OPENAI_API_KEY": KEY}
+    refused = run_finetune("train", cwd=repo, env=env)
+    assert refused.returncode == 1 and "cannot be evaluated: no price known for my-own-model" in refused.stderr
+    assert not openai_standin.calls("files.create") and not openai_standin.jobs
+    allowed = run_finetune("train", "--allow-over-budget", cwd=repo, env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "warning: finetune.yaml: the budget (budget.max_usd) cannot be evaluated" in allowed.stderr and len(openai_standin.jobs) == 1

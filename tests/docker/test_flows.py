@@ -83,8 +83,8 @@ def test_pull_request_check_comments_summarises_and_sets_outputs(
     assert head in body
     assert "Training examples" in run.summary
     assert run.outputs["examples"] == "25" and run.outputs["cost-delta-usd"]
-    # Outputs name paths as the action sees them; the file is in the mounted checkout.
-    assert run.outputs["report-path"] == "/github/workspace/finetune-output/finetune-report.json"
+    # Outputs name paths relative to the workspace: later steps run on the host, not in the container.
+    assert run.outputs["report-path"] == "finetune-output/finetune-report.json"
     report = json.loads((workspace / "finetune-output" / "finetune-report.json").read_text())
     assert report["configs"][0]["diff"]["examples_added"] == 5
     assert TOKEN not in shown(run.stdout, run.stderr) + run.summary
@@ -126,7 +126,7 @@ def test_push_to_main_trains_and_records_the_model_in_a_release(
     [release] = github.releases(REPOSITORY)
     assert release["tag_name"] == f"support-bot-2026-01-01-{sha[:7]}" and release["target_commitish"] == sha
     assert run.outputs["release-url"] == release["html_url"]
-    assert run.outputs["model-json"] == "/github/workspace/finetune-output/support-bot/model.json"
+    assert run.outputs["model-json"] == "finetune-output/support-bot/model.json"
     model_json = (workspace / "finetune-output" / "support-bot" / "model.json").read_bytes()
     assert github.asset_bytes(REPOSITORY, release["tag_name"], "model.json") == model_json
     model = json.loads(model_json)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -9,6 +10,7 @@ from finetune_action.errors import GitHubError
 from finetune_action.github import api
 from finetune_action.github.api import GitHubClient, client_from_env
 from testing.github_standin import GitHubStandIn
+from testing.http import silent
 
 REPO = "octo-org/octo-repo"
 PR = 7
@@ -166,3 +168,12 @@ def test_an_answer_that_is_not_json_is_a_clear_error() -> None:
         with pytest.raises(GitHubError, match="not JSON"):
             api.get_pull(client, "o/r", 1)
     assert "ghs_tokenNotShown0123" not in str(caught.value)
+
+
+def test_a_github_that_never_answers_fails_within_the_timeout_per_attempt() -> None:
+    with silent() as url:
+        client = GitHubClient("ghs_x", api_url=url, sleep=lambda seconds: None, attempts=2, timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(GitHubError, match=r"could not reach GitHub .*ReadTimeout, 2 attempts"):
+            api.get_repo(client, REPO)
+        assert time.monotonic() - started < 5

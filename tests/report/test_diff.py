@@ -67,4 +67,10 @@ def test_budget_only_new_violations_fail() -> None:
 
 def test_budget_for_a_new_config_and_unknown_cost() -> None:
     assert diff.budget_violations({"max_usd": 1.0, "max_increase_usd": None, "max_increase_pct": 10.0}, None, report(2.0))[0]["new"]
-    assert diff.budget_violations({"max_usd": 1.0, "max_increase_usd": 1.0, "max_increase_pct": 1.0}, report(None), report(None)) == []
+    # A limit that cannot be judged fails closed, unless the config accepts it.
+    [unpriced] = diff.budget_violations({"max_usd": 1.0, "max_increase_usd": 1.0, "max_increase_pct": 1.0}, report(None), report(None))
+    assert unpriced["rule"] == "unpriced" and unpriced["new"] and "cannot be evaluated" in unpriced["message"]
+    assert "budget.unpriced: warn" in unpriced["message"]
+    [accepted] = diff.budget_violations({"max_usd": 1.0, "unpriced": "warn"}, None, report(None))
+    assert not accepted["new"]
+    assert diff.budget_violations({"max_usd": None}, None, report(None)) == []  # no limit, nothing to judge

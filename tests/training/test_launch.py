@@ -10,7 +10,7 @@ import pytest
 from finetune_action import check, config
 from finetune_action.config import ProviderSettings
 from finetune_action.providers import get_provider
-from finetune_action.providers.base import Provider
+from finetune_action.providers.base import Provider, ProviderOptions
 from finetune_action.training import launch
 from testing.openai_standin import StandIn, serve
 from testing.repo import chat_examples, init_repo, minimal_config, write_files
@@ -155,3 +155,45 @@ def test_find_job_prefers_succeeded_then_in_progress_then_newest(standin: StandI
     standin.script_job(["queued"])
     standin.add_job(metadata=wanted)
     assert launch.find_job(provider, FP).id == done["id"]
+
+
+@pytest.mark.parametrize("route", ["uploads.create", "uploads.complete"])
+@pytest.mark.parametrize("how", ["status", "reset"])
+def test_a_large_upload_whose_answer_is_lost_leaves_one_file(repo: Path, tmp_path: Path, standin: StandIn, route: str, how: str) -> None:
+    # Above the threshold, files go up through the Uploads API: create, parts, complete.
+    options = ProviderOptions(max_retries=1, poll_interval=0, upload_threshold=1024, part_size=2048)
+    provider = get_provider(ProviderSettings("openai", standin.base_url, None, None, "OPENAI_API_KEY"), {"OPENAI_API_KEY": standin.api_key}, options)
+    write_files(repo, {"data/train.jsonl": chat_examples(40)})
+    loaded = load(repo)
+    prepared = launch.prepare_files(loaded, FP, tmp_path)
+    assert prepared.train.bytes > 2 * 2048
+    standin.lose_answer(route, how)
+    logged: list[str] = []
+    job = launch.launch(provider, loaded, prepared, FP, commit="c", repository="r", date="d", log=logged.append, sleep=lambda seconds: None)
+    [file] = [f for f in standin.files.values() if f["purpose"] == "fine-tune"]
+    assert job.training_file == file["id"] and standin.file_bytes[file["id"]] == prepared.train.path.read_bytes()
+    assert len(standin.calls("uploads.complete")) == 1  # never sent twice: the lost one made the file
+    assert any("was lost" in line for line in logged)
+
+
+def test_create_once_gives_up_after_the_attempts_and_never_retries_a_refusal() -> None:
+    from finetune_action.errors import ProviderError
+
+    tried: list[int] = []
+
+    def lost() -> None:
+        tried.append(1)
+        raise ProviderError("lost", status=502, ambiguous=True)
+
+    with pytest.raises(ProviderError, match="tried 3 times"):
+        launch.create_once(lost, lambda: None, "the thing", lambda line: None, sleep=lambda seconds: None)
+    assert len(tried) == launch.CREATE_ATTEMPTS
+
+    def refused() -> None:
+        tried.append(1)
+        raise ProviderError("no", status=400)
+
+    tried.clear()
+    with pytest.raises(ProviderError, match="^no$"):
+        launch.create_once(refused, lambda: None, "the thing", lambda line: None, sleep=lambda seconds: None)
+    assert len(tried) == 1

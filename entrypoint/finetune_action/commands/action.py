@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune_action import git, outputs, review
+from finetune_action.redact import redact
 from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, GitHubError
 from finetune_action.github import actions, api, comments
 from finetune_action.github.context import Context, read_context
@@ -70,7 +71,7 @@ def run_check(ctx: Context) -> int:
     if pr:
         post_comments(ctx, review_data, pr.number)
     fail_on_budget = ctx.inputs["fail-on-budget"].lower() == "true"
-    outputs = {**review.totals(review_data), "report-path": str(report_path)}
+    outputs = {**review.totals(review_data), "report-path": actions.workspace_path(report_path, ctx.workspace)}
     write_outputs(ctx, outputs)
     return exit_code(review_data, fail_on_budget)
 
@@ -94,7 +95,7 @@ def write_report(ctx: Context, review_data: dict[str, Any]) -> Path:
     """Write the review JSON where the `report-path` input says (inside the workspace)."""
     path = (ctx.workspace / ctx.inputs["report-path"]).resolve()
     outputs.prepare(path)  # the default, under finetune-output/, is ignored by git
-    path.write_text(json.dumps(review_data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    path.write_text(redact(json.dumps(review_data, indent=2, ensure_ascii=False) + "\n"), "utf-8")
     print(f"report written to {path}", file=sys.stderr)
     return path
 

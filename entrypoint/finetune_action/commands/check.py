@@ -1,7 +1,8 @@
 """`finetune check`: validate configs and their data, count tokens offline, estimate the cost.
 
 Nothing is sent anywhere. Exit 0 when every config passes (warnings allowed), 1 when data
-has errors, 2 when a config (or the command line) is invalid.
+has errors or the estimate breaks budget.max_usd (or, with a limit set, has no USD figure),
+2 when a config (or the command line) is invalid.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from finetune_action import check as checking
 from finetune_action import config as config_module
 from finetune_action import models
 from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, ConfigError
+from finetune_action.report import diff, escape
 from finetune_action.report import json as json_report
 from finetune_action.report import markdown as markdown_report
 from finetune_action.report import text as text_report
@@ -36,7 +38,7 @@ def check(patterns: list[str], output_format: str = "text", today: date | None =
             exit_code = EXIT_USAGE
             continue
         report = checking.check_config(loaded, log=_log if verbosity >= 0 else None, today=today)
-        exit_code = _emit(report, output_format, entries, exit_code, verbosity)
+        exit_code = _emit(report, output_format, entries, exit_code, loaded.budget._asdict(), verbosity)
     if output_format == "json":
         print(json_report.render(entries))
     return exit_code
@@ -64,19 +66,24 @@ def check_files(
         today=today,
     )
     entries: list[dict] = []
-    exit_code = _emit(report, output_format, entries, EXIT_OK, verbosity)
+    exit_code = _emit(report, output_format, entries, EXIT_OK, verbosity=verbosity)
     if output_format == "json":
         print(json_report.render(entries))
     return exit_code
 
 
-def _emit(report: checking.ConfigReport, output_format: str, entries: list[dict], exit_code: int, verbosity: int = 0) -> int:
-    entries.append(json_report.config_report(report))
+def _emit(report: checking.ConfigReport, output_format: str, entries: list[dict], exit_code: int, budget: dict | None = None, verbosity: int = 0) -> int:
+    entry = json_report.config_report(report)
+    violations = diff.own_budget_violations(budget, entry) if budget else []
+    if budget:
+        entry["budget"] = {"limits": {rule: budget[rule] for rule in config_module.BUDGET_KEYS}, "unpriced": budget["unpriced"], "violations": violations}
+    entries.append(entry)
+    lines = [f"budget: {'FAILED' if v['new'] else 'warning'}: {v['message']}" for v in violations]
     if output_format == "text":
-        print(text_report.render(report, verbosity))
+        print("\n".join([text_report.render(report, verbosity), *lines]))
     elif output_format == "markdown":
-        print(markdown_report.render(report) + "\n")
-    if report.errors and exit_code == EXIT_OK:
+        print("\n\n".join([markdown_report.render(report), *(escape.text(line) for line in lines)]) + "\n")
+    if (report.errors or any(v["new"] for v in violations)) and exit_code == EXIT_OK:
         return EXIT_PROBLEMS
     return exit_code
 

@@ -24,6 +24,8 @@ from finetune_action.github import actions, api, releases
 from finetune_action.github.context import Context
 from finetune_action.providers import get_provider
 from finetune_action.providers.base import ACTION_INPUTS, ACTION_SETTINGS, FINISHED, Job, Provider
+from finetune_action.report import diff
+from finetune_action.report import json as json_report
 from finetune_action.report import text as text_report
 from finetune_action.training import launch, record, wait
 from finetune_action.training.fingerprint import fingerprint, short
@@ -48,6 +50,7 @@ class Run(NamedTuple):
     repository: str
     commit: str  # of the checkout; a job records its own
     retry_failed: bool  # from the flag or input; finetune.yaml's retry_failed also counts
+    allow_over_budget: bool  # from the flag or input: start a job over budget.max_usd
     wait_timeout: float | None  # overrides wait.timeout
     display: wait.Display
     github: GitHubTarget | None
@@ -67,7 +70,7 @@ class Outcome(NamedTuple):
 # --- entry points ---------------------------------------------------------------------------
 
 
-def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: str | None, env: Mapping[str, str], verbosity: int = 0) -> int:
+def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: str | None, env: Mapping[str, str], allow_over_budget: bool = False, verbosity: int = 0) -> int:
     """The CLI: train (or resume) each config; the release only when GITHUB_TOKEN and GITHUB_REPOSITORY are set."""
     in_actions = env.get("GITHUB_ACTIONS") == "true"
     if in_actions:
@@ -79,12 +82,13 @@ def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: s
         repository=repository,
         commit=env.get("GITHUB_SHA", ""),
         retry_failed=retry_failed,
+        allow_over_budget=allow_over_budget,
         wait_timeout=_timeout(wait_timeout, "--wait-timeout"),
         display=wait.Display(in_actions, verbosity=verbosity),
         github=GitHubTarget(token, repository, env, in_actions) if token and repository else None,
     )
     paths = config_module.expand_config_paths(patterns, Path.cwd())
-    return _finish(_run_all(paths, run), None, None)
+    return _finish(_run_all(paths, run), None, None, Path.cwd())
 
 
 def run_in_action(ctx: Context, env: Mapping[str, str]) -> int:
@@ -101,6 +105,7 @@ def run_in_action(ctx: Context, env: Mapping[str, str]) -> int:
         repository=ctx.repository,
         commit=ctx.sha,
         retry_failed=ctx.inputs["retry-failed"].lower() == "true",
+        allow_over_budget=ctx.inputs["allow-over-budget"].lower() == "true",
         wait_timeout=_timeout(ctx.inputs["wait-timeout"] or None, "input wait-timeout"),
         display=wait.Display(True),
         github=GitHubTarget(ctx.token, ctx.repository, env, True) if ctx.token else None,
@@ -108,7 +113,7 @@ def run_in_action(ctx: Context, env: Mapping[str, str]) -> int:
     if run.github is None:
         actions.warning("finetune-action: no GitHub token, so no release; pass `github-token` (model.json is still written).")
     paths = config_module.expand_config_paths(ctx.config_patterns, ctx.workspace)
-    return _finish(_run_all(paths, run), ctx.output_path, ctx.summary_path)
+    return _finish(_run_all(paths, run), ctx.output_path, ctx.summary_path, ctx.workspace)
 
 
 def _mask_keys(env: Mapping[str, str]) -> None:
@@ -150,13 +155,14 @@ def _run_all(paths: list[Path], run: Run) -> list[tuple[str, Outcome, str]]:
     return results
 
 
-def _finish(results: list[tuple[str, Outcome, str]], output_path: Path | None, summary_path: Path | None) -> int:
+def _finish(results: list[tuple[str, Outcome, str]], output_path: Path | None, summary_path: Path | None, workspace: Path) -> int:
     if summary_path:
         text = "\n".join(summary for _config, _outcome, summary in results if summary)
         if text:
             actions.append_summary(summary_path, text)
     if output_path:
-        outcomes = [outcome for _config, outcome, _summary in results]
+        # Paths relative to the workspace: the next step runs on the host, not in this container.
+        outcomes = [o._replace(model_json=actions.workspace_path(Path(o.model_json), workspace) if o.model_json else "") for _c, o, _s in results]
         for name in ("model-id", "job-id", "status", "release-url", "model-json"):
             # One line per config, in config order (one config: just its value).
             actions.set_output(output_path, name, "\n".join(getattr(o, name.replace("-", "_")) for o in outcomes))
@@ -185,7 +191,7 @@ def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
     job: Job | None = None
     try:
         job = launch.find_job(provider, fp)
-        job, ended = _attach_or_launch(config, run, provider, job, fp, report.estimated_cost_usd)
+        job, ended = _attach_or_launch(config, run, provider, job, fp, report)
         if ended is not None:
             return ended
         assert job is not None
@@ -205,7 +211,9 @@ def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
         return Outcome(exc.exit_code, job.status if job else "", job.id if job else ""), f"### {config.name}: {run.mode} failed\n\n{exc}\n"
 
 
-def _attach_or_launch(config: Config, run: Run, provider: Provider, job: Job | None, fp: str, estimated_usd: float | None) -> tuple[Job | None, tuple[Outcome, str] | None]:
+def _attach_or_launch(
+    config: Config, run: Run, provider: Provider, job: Job | None, fp: str, report: checking.ConfigReport
+) -> tuple[Job | None, tuple[Outcome, str] | None]:
     """The job to wait for, or the outcome when there is nothing to wait for."""
     say = run.display.line
     if job is not None and job.status == "succeeded":
@@ -228,6 +236,9 @@ def _attach_or_launch(config: Config, run: Run, provider: Provider, job: Job | N
         )
         _error(run, message, "finetune train: earlier job " + job.status)
         return None, (Outcome(EXIT_PROBLEMS, job.status, job.id), f"### {config.name}: not retried\n\n{message}\n")
+    refused = _over_budget(config, run, report)
+    if refused is not None:
+        return None, refused
     if job is not None:
         say(f"job {job.id} for this data and config is {job.status}; retrying as asked")
     # GitHub passes RUNNER_TEMP to Docker actions without mounting it (actions/runner#1984).
@@ -236,8 +247,25 @@ def _attach_or_launch(config: Config, run: Run, provider: Provider, job: Job | N
         prepared = launch.prepare_files(config, fp, Path(directory))
         commit = run.commit or _git_head(config.root)
         today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-        job = launch.launch(provider, config, prepared, fp, commit=commit, repository=run.repository, date=today, log=say, estimated_usd=estimated_usd)
+        job = launch.launch(provider, config, prepared, fp, commit=commit, repository=run.repository, date=today, log=say, estimated_usd=report.estimated_cost_usd)
     return job, None
+
+
+def _over_budget(config: Config, run: Run, report: checking.ConfigReport) -> tuple[Outcome, str] | None:
+    """The outcome when the budget forbids a new job (nothing uploaded yet), else None."""
+    violations = diff.own_budget_violations(config.budget._asdict(), json_report.config_report(report))
+    failing = [v["message"] for v in violations if v["new"]]
+    for v in violations:
+        if not v["new"] or run.allow_over_budget:
+            _warn(run, f"{config.display_path}: {v['message']}" + (" Starting the job as allow-over-budget asks." if v["new"] else ""))
+    if not failing or run.allow_over_budget:
+        return None
+    message = (
+        f"{config.display_path}: not starting a paid job: {'; '.join(failing)}. Nothing was uploaded. Lower the cost, raise "
+        "budget.max_usd, or train anyway with `finetune train --allow-over-budget` (the action's `allow-over-budget: true` input)."
+    )
+    _error(run, message, "finetune train: over budget")
+    return Outcome(EXIT_PROBLEMS), f"### {config.name}: not trained\n\n{message}\n"
 
 
 def _reason(job: Job) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from finetune_action.errors import EnvironmentProblem
+from finetune_action.redact import mask, redact
 
 #: GitHub drops a step summary larger than this.
 SUMMARY_LIMIT = 1024 * 1024
@@ -24,6 +25,15 @@ ANNOTATIONS_PER_LEVEL = 10
 def get_input(env: Mapping[str, str], name: str) -> str:
     """The action input `name` as the runner passes it (INPUT_<NAME>, hyphens kept), stripped."""
     return env.get("INPUT_" + name.replace(" ", "_").upper(), "").strip()
+
+
+def workspace_path(path: Path, workspace: Path) -> str:
+    """`path` as a later step can use it: relative to the workspace, which the host and a
+    container action mount at different places (/github/workspace inside the container)."""
+    try:
+        return path.resolve().relative_to(workspace.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _runner_file(path: str | Path, variable: str, exc: OSError) -> EnvironmentProblem:
@@ -44,7 +54,8 @@ def check_runner_file(path: str | Path, variable: str) -> None:
 
 
 def set_output(output_path: str | Path, name: str, value: str) -> None:
-    """Append a step output to $GITHUB_OUTPUT; any value, multi-line included, round-trips."""
+    """Append a step output to $GITHUB_OUTPUT; any value, multi-line included, round-trips (secrets redacted)."""
+    value = redact(value)
     while True:
         # A delimiter the value contains would end it early, so pick another.
         delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
@@ -58,7 +69,8 @@ def set_output(output_path: str | Path, name: str, value: str) -> None:
 
 
 def append_summary(summary_path: str | Path, markdown: str) -> bool:
-    """Append markdown to $GITHUB_STEP_SUMMARY, cut to stay under 1 MiB; True if it was cut."""
+    """Append markdown to $GITHUB_STEP_SUMMARY, cut to stay under 1 MiB; True if it was cut (secrets redacted)."""
+    markdown = redact(markdown)
     path = Path(summary_path)
     try:
         used = path.stat().st_size if path.is_file() else 0
@@ -122,9 +134,12 @@ def notice(
 
 
 def add_mask(secret: str, stream: TextIO | None = None) -> None:
-    """Ask the runner to hide `secret` in every later log line."""
+    """Ask the runner to hide `secret` in every later log line, and redact it from our own output."""
     if secret:
-        command("add-mask", secret, stream=stream)
+        mask(secret)
+        # The one line that must name the secret: past the redacting stream, if there is one.
+        target = stream or sys.stdout
+        command("add-mask", secret, stream=getattr(target, "unredacted", target))
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ INPUTS: dict[str, str] = {
     "fail-on-budget": "true",
     "wait-timeout": "",
     "retry-failed": "false",
+    "allow-over-budget": "false",
     "report-path": outputs.REPORT,
 }
 
@@ -168,7 +169,7 @@ def read_context(env: Mapping[str, str]) -> Context:
         raise EnvironmentProblem(
             f"input comment-behavior: {inputs['comment-behavior']!r} is not valid. Use one of: {', '.join(COMMENT_BEHAVIORS)}."
         )
-    for flag in ("fail-on-budget", "retry-failed"):
+    for flag in ("fail-on-budget", "retry-failed", "allow-over-budget"):
         if inputs[flag].lower() not in ("true", "false"):
             raise EnvironmentProblem(f"input {flag}: {inputs[flag]!r} must be true or false.")
     output = env.get("GITHUB_OUTPUT")

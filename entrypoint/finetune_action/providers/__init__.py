@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import ConfigError
-from finetune_action.providers.base import Provider, ProviderOptions
+from finetune_action.providers.base import Provider, ProviderOptions, options_from_env
 
 #: provider type in finetune.yaml -> module with `connect`.
 PROVIDERS = {
@@ -21,8 +21,8 @@ PROVIDERS = {
 }
 
 
-def get_provider(settings: ProviderSettings, env: Mapping[str, str], options: ProviderOptions = ProviderOptions()) -> Provider:
-    """The provider `settings.kind` names, connected with the key from `env`."""
+def get_provider(settings: ProviderSettings, env: Mapping[str, str], options: ProviderOptions | None = None) -> Provider:
+    """The provider `settings.kind` names, connected with the key from `env` (and its options, by default from `env`)."""
     if settings.kind not in PROVIDERS:
         raise ConfigError(f"provider: {settings.kind!r} is not a supported provider. Use one of: {', '.join(PROVIDERS)}.")
-    return importlib.import_module(PROVIDERS[settings.kind]).connect(settings, env, options)
+    return importlib.import_module(PROVIDERS[settings.kind]).connect(settings, env, options or options_from_env(env))

@@ -49,7 +49,7 @@ def connect(settings: ProviderSettings, env: Mapping[str, str], options: Provide
         "this resource; or train with `provider: together` or `provider: fireworks` (README: Moving off OpenAI)."
     )
     fields = {"trainingType": TRAINING_TYPES[settings.training_type]} if settings.training_type else None
-    return AzureProvider(client, Wording(LABEL, settings.api_key_env, where, forbidden), options, key, fields)
+    return AzureProvider(client, Wording(LABEL, settings.api_key_env, where, forbidden), options, fields)
 
 
 class AzureProvider(SDKProvider):

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol
 
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import EnvironmentProblem
+from finetune_action.redact import mask
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -86,10 +87,14 @@ class UploadedFile(NamedTuple):
     status: str  # uploaded | processed | error (the provider's word)
 
 
+#: Overrides ProviderOptions.request_timeout (seconds), for slow networks and for tests.
+REQUEST_TIMEOUT_ENV = "FINETUNE_REQUEST_TIMEOUT"
+
+
 class ProviderOptions(NamedTuple):
     """How hard and how fast to talk to the provider; tests shrink the sizes and intervals."""
 
-    max_retries: int = 4  # the SDK's own retries on 429, 5xx and dropped connections
+    max_retries: int = 4  # the SDK's own retries on 429, 5xx and dropped connections; never for creation
     upload_threshold: int = 512 * 1024 * 1024  # larger files go through the Uploads API
     part_size: int = 64 * 1024 * 1024
     parallel_parts: int = 4
@@ -132,16 +137,16 @@ class Provider(Protocol):
         """Create a fine-tuning job. There is no idempotency key: look for `metadata` first."""
         ...
 
-    def get_job(self, job_id: str) -> Job:
-        """The job as it is now."""
+    def get_job(self, job_id: str, timeout: float | None = None) -> Job:
+        """The job as it is now; with `timeout`, the call (retries included) ends within about that many seconds."""
         ...
 
     def find_jobs(self, metadata: Mapping[str, str]) -> list[Job]:
         """Recent jobs whose metadata holds every given pair, newest first."""
         ...
 
-    def list_events(self, job_id: str, after: str | None) -> list[Event]:
-        """The job's events newer than event `after` (all when None), oldest first."""
+    def list_events(self, job_id: str, after: str | None, timeout: float | None = None) -> list[Event]:
+        """The job's events newer than event `after` (all when None), oldest first; `timeout` as for get_job."""
         ...
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
@@ -160,11 +165,26 @@ class Provider(Protocol):
     # before it exists (Together); launch asks it and refuses what breaks budget.max_usd.
 
 
+def options_from_env(env: Mapping[str, str]) -> ProviderOptions:
+    """The default options, with the request timeout from FINETUNE_REQUEST_TIMEOUT when set."""
+    value = env.get(REQUEST_TIMEOUT_ENV, "").strip()
+    if not value:
+        return ProviderOptions()
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise EnvironmentProblem(f"{REQUEST_TIMEOUT_ENV}={value!r} is not a number of seconds above 0; set it like 30, or unset it for the default ({ProviderOptions().request_timeout:g}).")
+    return ProviderOptions(request_timeout=seconds)
+
+
 def api_key(settings: ProviderSettings, env: Mapping[str, str], label: str) -> str:
     """The key from the variable `settings.api_key_env`, or an EnvironmentProblem saying how to set it."""
     name = settings.api_key_env
     key = env.get(name, "").strip()
     if key:
+        mask(key)  # whatever the variable is called, the key in use never reaches output
         return key
     if name in ACTION_INPUTS:
         how = f"add the key as a repository secret and pass it to the action with `{ACTION_INPUTS[name]}: ${{{{ secrets.{name} }}}}`"

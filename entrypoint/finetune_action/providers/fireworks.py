@@ -216,10 +216,10 @@ class FireworksProvider:
                 return existing  # made by an earlier attempt whose answer was lost: the same job, not a second one
         raise ProviderError(f"{LABEL} already holds {MAX_RETRY_IDS} jobs for this data and config; change the data or config, or delete old jobs.")
 
-    def get_job(self, job_id: str) -> Job:
-        """The job (by its resource name, accounts/<a>/<collection>/<id>) as it is now."""
+    def get_job(self, job_id: str, timeout: float | None = None) -> Job:
+        """The job (by its resource name, accounts/<a>/<collection>/<id>) as it is now; `timeout` as in base.Provider."""
         action = f"read job {job_id}"
-        return self._job(self._client.json(self._client.call("GET", f"/v1/{job_id}", action=action), action), action)
+        return self._job(self._client.json(self._client.call("GET", f"/v1/{job_id}", action=action, within=timeout), action), action)
 
     def find_jobs(self, metadata: Mapping[str, str]) -> list[Job]:
         """The jobs under the fingerprint's ids, newest first: read by id, as ids are the only handle Fireworks offers."""
@@ -239,7 +239,7 @@ class FireworksProvider:
         self._client.call("DELETE", f"/v1/{job_id}", action=f"cancel (delete) job {job_id}")
         return job._replace(status="cancelled", finished_at=int(time.time()))
 
-    def list_events(self, job_id: str, after: str | None) -> list[Event]:
+    def list_events(self, job_id: str, after: str | None, timeout: float | None = None) -> list[Event]:
         return []  # no events API for these jobs: the wait shows the state as it changes
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:

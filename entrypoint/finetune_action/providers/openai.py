@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import math
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +32,7 @@ from finetune_action.providers.base import (
     UploadedFile,
     api_key,
 )
+from finetune_action.redact import redact
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PURPOSE = "fine-tune"
@@ -38,6 +40,9 @@ JOB_SCAN_LIMIT = 500  # jobs read when looking one up by metadata
 FILE_PAGE = 100
 FILE_SCAN_LIMIT = 1000  # files read when looking for an earlier upload by name
 EVENT_PAGE = 100
+#: Transport errors raised before a request was sent.
+UNSENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
+MIN_REQUEST_TIMEOUT = 0.5  # seconds: below this even a healthy answer would be cut off
 OPENAI_SHUTDOWN = "OpenAI stops new fine-tuning jobs for every customer on 2027-01-06"
 SWITCH_HINT = (
     "To train elsewhere, change `provider` and `model` in finetune.yaml: `provider: together` (TOGETHER_API_KEY) or "
@@ -61,45 +66,50 @@ def connect(settings: ProviderSettings, env: Mapping[str, str], options: Provide
     label = "OpenAI" if not (settings.base_url or env.get("OPENAI_BASE_URL")) else "the OpenAI-compatible service"
     key = api_key(settings, env, label)
     base_url = settings.base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=options.max_retries)
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=options.max_retries, timeout=options.request_timeout)
     forbidden = f"this organisation can no longer create fine-tuning jobs at {label} ({OPENAI_SHUTDOWN}). {SWITCH_HINT}"
-    return SDKProvider(client, Wording(label, settings.api_key_env, base_url, forbidden), options, key)
+    return SDKProvider(client, Wording(label, settings.api_key_env, base_url, forbidden), options)
 
 
 class SDKProvider:
-    """A Provider over an `openai.OpenAI` (or `AzureOpenAI`) client."""
+    """A Provider over an `openai.OpenAI` (or `AzureOpenAI`) client.
 
-    def __init__(self, client: openai.OpenAI, wording: Wording, options: ProviderOptions, key: str, job_fields: Mapping[str, Any] | None = None) -> None:
+    Calls that create something billable (files, uploads, jobs) are sent once, never retried by
+    the SDK: an answer lost after the provider acted would otherwise create a second one. Their
+    failures say whether the provider may have acted (ProviderError.ambiguous); training/launch.py
+    looks before it tries again.
+    """
+
+    def __init__(self, client: openai.OpenAI, wording: Wording, options: ProviderOptions, job_fields: Mapping[str, Any] | None = None) -> None:
         self.label = wording.label
         self._client = client
         self._job_fields = dict(job_fields or {})  # service-specific job fields, e.g. Azure's trainingType
         self._wording = wording
         self._options = options
-        self._key = key  # only to scrub it from messages
 
     # --- files ------------------------------------------------------------------------------
 
     def upload_file(self, path: Path, on_progress: OnProgress | None = None) -> UploadedFile:
         """Upload through the Files API, or the Uploads API in parallel parts above the threshold."""
         size = path.stat().st_size
-        with self._calling(f"upload {path.name}"):
+        with self._calling(f"upload {path.name}", once=True):
             if size <= self._options.upload_threshold:
                 with path.open("rb") as handle:
-                    file = self._client.files.create(file=(path.name, handle), purpose=PURPOSE)
+                    file = self._once.files.create(file=(path.name, handle), purpose=PURPOSE)
                 if on_progress:
                     on_progress(size, size)
                 return _uploaded(file)
-            upload = self._client.uploads.create(filename=path.name, purpose=PURPOSE, bytes=size, mime_type="text/jsonl")
+            upload = self._once.uploads.create(filename=path.name, purpose=PURPOSE, bytes=size, mime_type="text/jsonl")
         try:
             part_ids = self._send_parts(path, upload.id, size, on_progress)
-            with self._calling(f"finish the upload of {path.name}"):
-                done = self._client.uploads.complete(upload.id, part_ids=part_ids, md5=_md5(path))
+            with self._calling(f"finish the upload of {path.name}", once=True):
+                done = self._once.uploads.complete(upload.id, part_ids=part_ids, md5=_md5(path))
         except BaseException:
             with contextlib.suppress(openai.OpenAIError):
                 self._client.uploads.cancel(upload.id)
             raise
         if done.file is None:
-            raise ProviderError(f"{self.label} completed the upload of {path.name} but returned no file; re-run to upload again.")
+            raise ProviderError(f"{self.label} completed the upload of {path.name} but returned no file; re-run to upload again.", ambiguous=True)
         return _uploaded(done.file)
 
     def _send_parts(self, path: Path, upload_id: str, size: int, on_progress: OnProgress | None) -> list[str]:
@@ -128,19 +138,20 @@ class SDKProvider:
         """Recent fine-tuning files named `filename`, newest first."""
         with self._calling("list files"):
             files = list(itertools.islice(self._client.files.list(purpose=PURPOSE, order="desc", limit=FILE_PAGE), FILE_SCAN_LIMIT))
-        return [_uploaded(f) for f in files if f.filename == filename]
+        return [f for f in _readable(_uploaded, files) if f.filename == filename]
 
     def wait_file_processed(self, file_id: str) -> UploadedFile:
         """Poll the file until it is processed; its `error` status becomes a ProviderError."""
         deadline = time.monotonic() + self._options.file_wait_seconds
         while True:
             with self._calling(f"check file {file_id}"):
-                file = self._client.files.retrieve(file_id)
+                answer = self._client.files.retrieve(file_id)
+                file = _uploaded(answer)
             if file.status == "processed":
-                return _uploaded(file)
+                return file
             if file.status == "error":
-                details = file.status_details or "no details given"
-                raise ProviderError(f"{self.label} rejected {file.filename} ({file_id}): {self._scrub(details)}. Fix the file and push again.", code="file_error")
+                details = _text(_field(answer, "status_details")) or "no details given"
+                raise ProviderError(f"{self.label} rejected {file.filename} ({file_id}): {redact(details)}. Fix the file and push again.", code="file_error")
             if time.monotonic() >= deadline:
                 raise ProviderError(f"{self.label} is still processing {file.filename} ({file_id}) after {self._options.file_wait_seconds:.0f} s; re-run later.")
             time.sleep(self._options.poll_interval)
@@ -182,13 +193,13 @@ class SDKProvider:
             "integrations": integrations,
             "metadata": dict(metadata) or None,
         }
-        with self._calling("create the fine-tuning job", model):
-            return _job(self._client.fine_tuning.jobs.create(**{k: v for k, v in fields.items() if v is not None}, extra_body=self._job_fields or None))
+        with self._calling("create the fine-tuning job", model, once=True):
+            return _job(self._once.fine_tuning.jobs.create(**{k: v for k, v in fields.items() if v is not None}, extra_body=self._job_fields or None))
 
-    def get_job(self, job_id: str) -> Job:
-        """The job as it is now."""
+    def get_job(self, job_id: str, timeout: float | None = None) -> Job:
+        """The job as it is now; with `timeout`, within about that many seconds."""
         with self._calling(f"read job {job_id}"):
-            return _job(self._client.fine_tuning.jobs.retrieve(job_id))
+            return _job(self._within(timeout).fine_tuning.jobs.retrieve(job_id))
 
     def cancel_job(self, job_id: str) -> Job:
         """Ask the provider to cancel the job."""
@@ -204,54 +215,77 @@ class SDKProvider:
             except (openai.BadRequestError, openai.UnprocessableEntityError):
                 # A gateway that rejects the metadata filter: scan the recent jobs instead.
                 jobs = list(itertools.islice(self._client.fine_tuning.jobs.list(limit=100), JOB_SCAN_LIMIT))
-        found = (_job(j) for j in jobs)
-        return [job for job in found if all(job.metadata.get(k) == v for k, v in wanted.items())]
+        return [job for job in _readable(_job, jobs) if all(job.metadata.get(k) == v for k, v in wanted.items())]
 
-    def list_events(self, job_id: str, after: str | None) -> list[Event]:
+    def list_events(self, job_id: str, after: str | None, timeout: float | None = None) -> list[Event]:
         """Events newer than `after`, oldest first. The API lists newest first, so read back to `after`."""
         newer = []
         with self._calling(f"read the events of job {job_id}"):
-            for event in self._client.fine_tuning.jobs.list_events(job_id, limit=EVENT_PAGE):
-                if event.id == after:
+            for event in self._within(timeout).fine_tuning.jobs.list_events(job_id, limit=EVENT_PAGE):
+                if after is not None and _field(event, "id") == after:
                     break
                 newer.append(event)
-        return [_event(e) for e in reversed(newer)]
+        return [e for e in (_event(e) for e in reversed(newer)) if e is not None]
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
         """The job's kept checkpoints, by step."""
         with self._calling(f"read the checkpoints of job {job_id}"):
             checkpoints = list(self._client.fine_tuning.jobs.checkpoints.list(job_id, limit=100))
-        return sorted((_checkpoint(c) for c in checkpoints), key=lambda c: c.step)
+        return sorted((c for c in (_checkpoint(c) for c in checkpoints) if c is not None), key=lambda c: c.step)
+
+    # --- clients ----------------------------------------------------------------------------
+
+    @property
+    def _once(self) -> openai.OpenAI:
+        """The client for creating something billable: one attempt, no automatic retry."""
+        return self._client.with_options(max_retries=0)
+
+    def _within(self, seconds: float | None) -> openai.OpenAI:
+        """The client for a call that must end within about `seconds`: each attempt waits at most
+        that long, and only the retries that fit in it are made (the wait loop's deadline)."""
+        options = self._options
+        if seconds is None or seconds >= options.request_timeout * (options.max_retries + 1):
+            return self._client
+        seconds = max(seconds, MIN_REQUEST_TIMEOUT)
+        retries = min(options.max_retries, max(int(seconds // options.request_timeout) - 1, 0))
+        return self._client.with_options(timeout=min(options.request_timeout, seconds), max_retries=retries)
 
     # --- errors -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _calling(self, action: str, model: str | None = None) -> Iterator[None]:
+    def _calling(self, action: str, model: str | None = None, once: bool = False) -> Iterator[None]:
+        tried = "tried once" if once else f"tried {self._options.max_retries + 1} times"
         try:
             yield
         except openai.APIStatusError as exc:
-            message = self._status_message(exc, action)
+            message = self._status_message(exc, action, tried)
             if exc.code == "training_not_available" and model:
                 # The same migration advice as the check's model-not-trainable, from the catalogue.
                 message += " " + lifecycle.migration_for(model, "azure" if self.label == "Azure OpenAI" else "openai")
-            raise ProviderError(self._scrub(message[0].upper() + message[1:]), status=exc.status_code, code=exc.code) from exc
+            # A 5xx or a 408 may come after the provider acted; a 4xx refusal means it did not.
+            ambiguous = exc.status_code >= 500 or exc.status_code == 408
+            raise ProviderError(redact(message[0].upper() + message[1:]), status=exc.status_code, code=exc.code, ambiguous=ambiguous) from exc
         except openai.APIConnectionError as exc:
-            reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect"
+            # Failing to connect means nothing was sent; any later failure may follow a sent request.
+            # By name: the SDK's transport is httpx in some versions, httpx2 in others.
+            unsent = type(exc.__cause__).__name__ in UNSENT
+            reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect" if unsent else "dropped the connection before answering"
             message = (
                 f"Could not {action}: {self.label} at {_host(self._wording.where)} {reason} "
-                f"(tried {self._options.max_retries + 1} times). Check the network and the provider settings in finetune.yaml, then re-run."
+                f"({tried}). Check the network and the provider settings in finetune.yaml, then re-run."
             )
-            raise ProviderError(self._scrub(message)) from exc
+            raise ProviderError(redact(message), ambiguous=not unsent) from exc
         except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
             # JSON that does not parse, or parses into another shape: not the fine-tuning API.
+            # It answered, so it may have acted.
             message = (
                 f"Could not {action}: {self.label} at {_host(self._wording.where)} answered with something that is not "
                 f"a fine-tuning API answer ({str(exc)[:200]}). "
                 "Check that the provider settings in finetune.yaml (type, base_url or endpoint) point at an OpenAI-compatible fine-tuning API."
             )
-            raise ProviderError(self._scrub(message)) from exc
+            raise ProviderError(redact(message), ambiguous=True) from exc
 
-    def _status_message(self, exc: openai.APIStatusError, action: str) -> str:
+    def _status_message(self, exc: openai.APIStatusError, action: str, tried: str) -> str:
         status, code = exc.status_code, exc.code
         said = _server_message(exc)
         shown_code = f", {code}" if code and code != str(status) else ""  # Azure repeats the status as code
@@ -266,11 +300,9 @@ class SDKProvider:
         if status == 429:
             return f"{refused}: {_rate_limit_advice(exc, said)}"
         if status >= 500:
-            return f"{refused}: {said}. The service failed after {self._options.max_retries + 1} attempts; this is usually temporary, re-run later."
+            return f"{refused}: {said}. The service failed ({tried}); this is usually temporary, re-run later."
         return f"{refused}: {said}"
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
 
 
 def _rate_limit_advice(exc: openai.APIStatusError, said: str) -> str:
@@ -319,6 +351,49 @@ def _md5(path: Path) -> str:
 
 
 # --- SDK objects -> neutral records -------------------------------------------------------------
+# Every field of an answer is untrusted: the SDK keeps whatever JSON arrived (a list where an
+# object belongs, a number as a string, a missing field). Here, and only here, each field is read
+# with its expected type; what cannot be read is defaulted or skipped, so a strange answer never
+# crashes the wait. Only a missing id is an error: without it there is nothing to follow.
+
+
+def _field(value: Any, name: str) -> Any:
+    """`value.name` for SDK objects, `value[name]` for plain JSON, None when absent."""
+    if isinstance(value, Mapping):
+        return value.get(name)
+    return getattr(value, name, None)
+
+
+def _text(value: Any, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return None
+
+
+def _pairs(value: Any) -> dict[str, Any]:
+    """An object's fields as a dict ({} for anything that is not an object)."""
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if isinstance(k, str)}
+    if isinstance(value, openai.BaseModel):
+        return {k: v for k, v in value if v is not None}  # fields and extras, as sent
+    return {}
+
+
+def _scalars(value: Any) -> dict[str, Any]:
+    """An object's string, number and boolean fields; nested or unreadable values left out."""
+    return {k: v for k, v in _pairs(value).items() if isinstance(v, (str, bool)) or _number(v) is not None}
 
 
 def _required(value: Any, what: str) -> str:
@@ -328,41 +403,65 @@ def _required(value: Any, what: str) -> str:
     return value
 
 
+def _readable(convert: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """Each item converted, leaving out those without an id (a list answer is read item by item)."""
+    found = []
+    for item in items:
+        with contextlib.suppress(ValueError):
+            found.append(convert(item))
+    return found
+
+
 def _uploaded(file: Any) -> UploadedFile:
-    return UploadedFile(_required(file.id, "file id"), file.bytes, file.filename, file.status)
+    return UploadedFile(_required(_field(file, "id"), "file id"), _int(_field(file, "bytes")) or 0, _text(_field(file, "filename")), _text(_field(file, "status")))
 
 
 def _job(job: Any) -> Job:
-    _required(job.id, "job id")
-    _required(job.status, "job status")
-    error = job.error
-    method = job.method.type if job.method is not None else "supervised"
-    settings = getattr(job.method, method, None) if job.method is not None else None
-    hyperparameters = settings.hyperparameters if settings is not None and settings.hyperparameters is not None else job.hyperparameters
+    method = _pairs(_field(job, "method"))
+    kind = _text(method.get("type")) or "supervised"
+    hyperparameters = _scalars(_field(method.get(kind), "hyperparameters")) or _scalars(_field(job, "hyperparameters"))
+    error = _pairs(_field(job, "error"))
+    code, message = _text(error.get("code")), _text(error.get("message"))
     return Job(
-        id=job.id,
-        status=job.status,
-        model=job.model,
-        fine_tuned_model=job.fine_tuned_model,
-        trained_tokens=job.trained_tokens,
+        id=_required(_field(job, "id"), "job id"),
+        # A status that is not a word is not FINISHED: the wait goes on and reads it again.
+        status=_text(_field(job, "status")) or "unknown",
+        model=_text(_field(job, "model")),
+        fine_tuned_model=_optional_text(_field(job, "fine_tuned_model")),
+        trained_tokens=_int(_field(job, "trained_tokens")),
         # Healthy jobs may carry `error: {}`: only an error with a code or message is one.
-        error=JobError(error.code or "", error.message or "", error.param) if error is not None and (error.code or error.message) else None,
-        estimated_finish=job.estimated_finish,
-        created_at=job.created_at,
-        finished_at=job.finished_at,
-        result_files=tuple(job.result_files or ()),
-        training_file=job.training_file,
-        validation_file=job.validation_file,
-        metadata=dict(job.metadata or {}),
-        hyperparameters=hyperparameters.model_dump(exclude_none=True) if hyperparameters is not None else {},
-        method=method,
+        error=JobError(code, message, _optional_text(error.get("param"))) if code or message else None,
+        estimated_finish=_int(_field(job, "estimated_finish")),
+        created_at=_int(_field(job, "created_at")) or 0,
+        finished_at=_int(_field(job, "finished_at")),
+        result_files=tuple(f for f in (_field(job, "result_files") or ()) if isinstance(f, str) and f) if isinstance(_field(job, "result_files"), list) else (),
+        training_file=_text(_field(job, "training_file")),
+        validation_file=_optional_text(_field(job, "validation_file")),
+        metadata={k: v for k, v in _pairs(_field(job, "metadata")).items() if isinstance(v, str)},
+        hyperparameters={k: v for k, v in hyperparameters.items() if not isinstance(v, bool)},
+        method=kind,
     )
 
 
-def _event(event: Any) -> Event:
-    return Event(event.id, event.created_at, event.level, event.type or "message", event.message, dict(event.data or {}))
+def _event(event: Any) -> Event | None:
+    """The event, or None when it has no id (it could not be told apart from the next one)."""
+    event_id = _field(event, "id")
+    if not isinstance(event_id, str) or not event_id:
+        return None
+    return Event(
+        event_id,
+        _int(_field(event, "created_at")) or 0,
+        _text(_field(event, "level")) or "info",
+        _text(_field(event, "type")) or "message",
+        _text(_field(event, "message")),
+        _scalars(_field(event, "data")),
+    )
 
 
-def _checkpoint(checkpoint: Any) -> Checkpoint:
-    metrics = checkpoint.metrics.model_dump(exclude_none=True) if checkpoint.metrics is not None else {}
-    return Checkpoint(checkpoint.id, checkpoint.fine_tuned_model_checkpoint, checkpoint.step_number, metrics)
+def _checkpoint(checkpoint: Any) -> Checkpoint | None:
+    """The checkpoint, or None without an id, a model or a step."""
+    checkpoint_id, model, step = _field(checkpoint, "id"), _field(checkpoint, "fine_tuned_model_checkpoint"), _int(_field(checkpoint, "step_number"))
+    if not (isinstance(checkpoint_id, str) and checkpoint_id and isinstance(model, str) and model and step is not None):
+        return None
+    metrics = {k: float(v) for k, v in _pairs(_field(checkpoint, "metrics")).items() if _number(v) is not None}
+    return Checkpoint(checkpoint_id, model, step, metrics)

@@ -63,15 +63,21 @@ class RestClient:
         url: str | None = None,
         headers: Mapping[str, str] | None = None,
         allow: tuple[int, ...] = (),
+        within: float | None = None,
     ) -> requests.Response:
-        """The answer to one request; errors become ProviderErrors. `allow` lists statuses the caller handles."""
+        """The answer to one request; errors become ProviderErrors. `allow` lists statuses the caller handles.
+        With `within` (the wait's time left), each attempt waits at most that long and only the attempts that fit are made."""
         target = url or self.wording.where.rstrip("/") + path
         attempts = 1 if creates else self.options.max_retries + 1
+        timeout = self.options.request_timeout
+        if within is not None and within < timeout * attempts:
+            attempts = max(1, min(attempts, int(within // timeout)))
+            timeout = max(min(timeout, within), 0.5)
         for attempt in range(attempts):
             try:
                 # A signed upload URL is not the provider's API: send no key there.
                 send = requests.request if url else self._session.request
-                answer = send(method, target, json=json, params=params, files=files, data=data, headers=headers, timeout=self.options.request_timeout)
+                answer = send(method, target, json=json, params=params, files=files, data=data, headers=headers, timeout=timeout)
             except requests.RequestException as exc:
                 # A connect timeout or refusal happened before the request left: nothing was made.
                 sent = not isinstance(exc, (requests.ConnectTimeout, requests.exceptions.InvalidURL)) and not _refused(exc)

@@ -193,10 +193,10 @@ class TogetherProvider:
         action = "create the fine-tuning job"
         return self._job(self._client.json(self._client.call("POST", "/fine-tunes", action=action, json=body, creates=True), action), action)
 
-    def get_job(self, job_id: str) -> Job:
-        """The job as it is now."""
+    def get_job(self, job_id: str, timeout: float | None = None) -> Job:
+        """The job as it is now; with `timeout`, within about that many seconds."""
         action = f"read job {job_id}"
-        return self._job(self._client.json(self._client.call("GET", f"/fine-tunes/{job_id}", action=action), action), action)
+        return self._job(self._client.json(self._client.call("GET", f"/fine-tunes/{job_id}", action=action, within=timeout), action), action)
 
     def cancel_job(self, job_id: str) -> Job:
         """POST /fine-tunes/{id}/cancel; the job passes through cancel_requested to cancelled."""
@@ -211,10 +211,10 @@ class TogetherProvider:
         jobs.sort(key=lambda j: iso_seconds(j.get("created_at")) or 0, reverse=True)
         return [self._job(j, "list fine-tuning jobs") for j in jobs]
 
-    def list_events(self, job_id: str, after: str | None) -> list[Event]:
+    def list_events(self, job_id: str, after: str | None, timeout: float | None = None) -> list[Event]:
         """Events after event `after`, oldest first. Together's events have no id: their place in the list is one."""
         action = f"read the events of job {job_id}"
-        events = _items(self._client.json(self._client.call("GET", f"/fine-tunes/{job_id}/events", action=action), action), action, self._client)
+        events = _items(self._client.json(self._client.call("GET", f"/fine-tunes/{job_id}/events", action=action, within=timeout), action), action, self._client)
         start = int(after) + 1 if after is not None and after.isdigit() else 0
         return [_event(index, e) for index, e in enumerate(events) if index >= start]
 

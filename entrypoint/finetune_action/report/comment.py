@@ -71,6 +71,8 @@ def verdict(entry: Mapping[str, Any]) -> tuple[str, str]:
         return "❌", f"{name}: invalid config, {errors:,} problem{'s' if errors != 1 else ''} in finetune.yaml"
     if errors:
         return "❌", f"{name}: {errors:,} error{'s' if errors != 1 else ''} in the data; {money}"
+    if new_violations and all(v.get("rule") == "unpriced" for v in new_violations):
+        return "💸", f"{name}: budget cannot be evaluated; {money}"
     if new_violations:
         return "💸", f"{name}: over budget; {money}"
     warnings = total(head, "warnings")
@@ -137,7 +139,10 @@ def _budget(entry: Mapping[str, Any]) -> list[str]:
         return ["**Budget:** within limits (" + ", ".join(_limit_text(k, v) for k, v in limits.items()) + ")."]
     lines = ["**Budget:**"]
     for v in violations:
-        flag = "❌ new" if v.get("new") else "⚠️ already on the base branch"
+        if v.get("rule") == "unpriced":
+            flag = "❌ cannot be evaluated" if v.get("new") else "⚠️ cannot be evaluated"
+        else:
+            flag = "❌ new" if v.get("new") else "⚠️ already on the base branch"
         lines.append(f"- {flag}: {escape.text(v['message'])}")
     return lines
 

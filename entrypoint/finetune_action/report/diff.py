@@ -98,13 +98,25 @@ def compare(base: Mapping[str, Any] | None, head: Mapping[str, Any] | None, chan
     }
 
 
-def budget_violations(budget: Mapping[str, float | None], base: Mapping[str, Any] | None, head: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+LIMITS = ("max_usd", "max_increase_usd", "max_increase_pct")
+
+
+def budget_violations(budget: Mapping[str, Any], base: Mapping[str, Any] | None, head: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Each budget rule the head breaks, marked `new` when the base did not break it too.
 
     Only new violations fail a check: a PR should not be blocked by a cost it did not cause.
+    A limit that cannot be judged (no USD estimate) fails closed: an `unpriced` violation, new
+    unless `budget.unpriced: warn`.
     """
     head_cost = (head or {}).get("estimated_cost_usd")
     base_cost = (base or {}).get("estimated_cost_usd") if base else 0.0
+    set_limits = [rule for rule in LIMITS if budget.get(rule) is not None]
+    if head is not None and head_cost is None and set_limits:
+        note = (head.get("counting") or {}).get("estimated_cost_usd") or "the cost has no USD estimate"
+        fails = budget.get("unpriced", "fail") != "warn"
+        return [{"rule": "unpriced", "limit": None, "value": None, "new": fails,
+                 "message": f"the budget ({', '.join('budget.' + r for r in set_limits)}) cannot be evaluated: {note}. "
+                            + ("To accept a cost without a USD figure, set `budget.unpriced: warn`." if fails else "Accepted by `budget.unpriced: warn`.")}]
     violations = []
     max_usd = budget.get("max_usd")
     if max_usd is not None and head_cost is not None and head_cost > max_usd:
@@ -123,3 +135,8 @@ def budget_violations(budget: Mapping[str, float | None], base: Mapping[str, Any
             violations.append({"rule": "max_increase_pct", "limit": limit, "value": round(pct, 2), "new": True,
                                "message": f"cost increase {pct:,.1f}% is over the allowed {limit:g}%"})
     return violations
+
+
+def own_budget_violations(budget: Mapping[str, Any], head: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What a config breaks on its own, with no base to compare with: max_usd (or cannot tell)."""
+    return budget_violations({"max_usd": budget.get("max_usd"), "unpriced": budget.get("unpriced", "fail")}, None, head)

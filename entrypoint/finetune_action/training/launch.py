@@ -1,5 +1,10 @@
 """Spend money once: find the job a fingerprint already has, or upload the data and create one.
 
+Creating something billable (a file, a job) is one request the SDK never retries. When its
+answer is lost (ProviderError.ambiguous: a 5xx, a timeout, a dropped connection), the provider
+may have acted: look for what this launch created (the job by fingerprint, the file by name and
+size) and use it; only when it does not show up in the provider's lists is creation tried again.
+
 The uploaded files are built from the data the check validated: several training files are
 joined in order, data.split sends each example where the check counted it, blank lines and
 byte-order marks are left out, and every line ends in "\\n".
@@ -7,6 +12,7 @@ byte-order marks are left out, and every line ends in "\\n".
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -14,13 +20,18 @@ from typing import Any, BinaryIO, NamedTuple
 from finetune_action import check
 from finetune_action.config import Config, render_template
 from finetune_action.dataset import read, validate
-from finetune_action.providers import get_provider
 from finetune_action.errors import ProviderError
-from finetune_action.providers.base import FINISHED, Job, Provider, Quote
+from finetune_action.providers import get_provider
+from finetune_action.providers.base import FINISHED, Job, Provider, Quote, UploadedFile
 from finetune_action.training.fingerprint import METADATA_KEY, fingerprint, short
 
 MAX_SUFFIX = 64
+#: Creation attempts after lost answers, and the pauses before each look for what the lost
+#: answer may have created: the provider may list a new job or file only after a moment.
+CREATE_ATTEMPTS = 3
+LOOKUP_DELAYS = (0.0, 1.0, 2.0, 4.0)
 Log = Callable[[str], None]
+Sleep = Callable[[float], None]
 
 
 class PreparedFile(NamedTuple):
@@ -131,9 +142,42 @@ def job_request(
     }
 
 
+def create_once(create: Callable[[], Any], find: Callable[[], Any], what: str, log: Log, sleep: Sleep = time.sleep) -> Any:
+    """`create()`, never twice: after a lost answer, `find()` what it may have made before trying again.
+
+    `find` returns the thing or None. Gives up (raising the last error) after CREATE_ATTEMPTS.
+    """
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            return create()
+        except ProviderError as exc:
+            if not exc.ambiguous:
+                raise  # refused: nothing was created
+            log(f"the answer to creating {what} was lost ({exc}); looking for it before trying again")
+            for delay in LOOKUP_DELAYS:
+                sleep(delay)
+                found = find()
+                if found is not None:
+                    log(f"found {what} the lost answer was about: {found.id}; using it, not creating another")
+                    return found
+            if attempt == CREATE_ATTEMPTS:
+                raise ProviderError(
+                    f"{exc} It was tried {CREATE_ATTEMPTS} times, and {what} does not show up at the provider. "
+                    "Re-run later: a run looks for it first, so it is not created twice.", exc.status, exc.code, ambiguous=True,
+                ) from exc
+            log(f"{what} does not show up at the provider: creating it again (attempt {attempt + 1} of {CREATE_ATTEMPTS})")
+    raise AssertionError("unreachable")
+
+
+def _earlier_upload(provider: Provider, item: PreparedFile) -> UploadedFile | None:
+    # The name holds the fingerprint, so a file of that name and size has these bytes.
+    found = [f for f in provider.find_files(item.filename) if f.bytes == item.bytes and f.status in ("uploaded", "processed")]
+    return found[0] if found else None
+
+
 def launch(
     provider: Provider, config: Config, prepared: Prepared, fingerprint: str, *, commit: str, repository: str, date: str, log: Log,
-    estimated_usd: float | None = None,
+    estimated_usd: float | None = None, sleep: Sleep = time.sleep,
 ) -> Job:
     """Upload the prepared files, wait until the provider has processed them, create the job.
 
@@ -144,15 +188,14 @@ def launch(
     for item in (prepared.train, prepared.validation):
         if item is None or item.path is None or not item.examples:
             continue  # a small split can leave validation empty: the provider refuses empty files
-        # The name holds the fingerprint, so an earlier file of that name and size has these bytes:
-        # a run stopped between upload and job creation (or refused by the provider) left it.
-        earlier = [f for f in provider.find_files(item.filename) if f.bytes == item.bytes and f.status in ("uploaded", "processed")]
-        if earlier:
-            uploaded = earlier[0]
+        # A run stopped between upload and job creation (or refused by the provider) left it.
+        uploaded = _earlier_upload(provider, item)
+        if uploaded is not None:
             log(f"{item.filename} was uploaded by an earlier run as {uploaded.id}: reusing it")
         else:
             log(f"uploading {item.filename} ({item.examples:,} examples, {_size(item.bytes)}) to {provider.label}")
-            uploaded = provider.upload_file(item.path)
+            path = item.path
+            uploaded = create_once(lambda: provider.upload_file(path), lambda: _earlier_upload(provider, item), f"the file {item.filename}", log, sleep)
         provider.wait_file_processed(uploaded.id)
         log(f"  {uploaded.id}: processed (sha256 {item.sha256[:16]}...)")
         file_ids[item.role] = uploaded.id
@@ -163,7 +206,13 @@ def launch(
     estimate = getattr(provider, "estimate_job", None)
     if estimate is not None:
         check_quote(estimate(**request), config, provider.label, estimated_usd, log)
-    job = provider.create_job(**request)
+    # Jobs this fingerprint had before (failed ones, when retrying) are not the one being created.
+    before = {job.id for job in provider.find_jobs({METADATA_KEY: fingerprint})}
+
+    def created() -> Job | None:
+        return next((job for job in provider.find_jobs({METADATA_KEY: fingerprint}) if job.id not in before), None)
+
+    job = create_once(lambda: provider.create_job(**request), created, f"the fine-tuning job for {config.model}", log, sleep)
     log(f"created job {job.id} ({job.status}) for {config.model}, suffix {request['suffix']!r}")
     return job
 

@@ -17,6 +17,7 @@ from finetune_action import __version__, models
 from finetune_action.config import Config, render_template
 from finetune_action.outputs import OUTPUT_DIR, prepare
 from finetune_action.providers.base import Checkpoint, Job
+from finetune_action.redact import redact
 from finetune_action.report.escape import code
 from finetune_action.report.text import usd
 from finetune_action.training.fingerprint import short
@@ -127,8 +128,8 @@ def write_record(directory: Path, record: dict[str, Any], metrics: bytes | None)
 
 
 def record_json(record: dict[str, Any]) -> str:
-    """model.json as written: indented, keys in record order, one trailing new line."""
-    return json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    """model.json as written: indented, keys in record order, one trailing new line, secrets redacted."""
+    return redact(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
 def parse_metrics(content: bytes) -> list[dict[str, float]]:
@@ -196,7 +197,7 @@ def _serving(serving_ends: str | None) -> str:
 
 
 def notes(record: dict[str, Any], rows: Sequence[dict[str, float]]) -> str:
-    """Release notes and job summary: a table of what was trained and what it cost, checkpoints, the chart."""
+    """Release notes and job summary: a table of what was trained and what it cost, checkpoints, the chart (secrets redacted)."""
     cost = record["cost"]
     hyper = ", ".join(f"{k} {v}" for k, v in record["hyperparameters"].items())
     trained = f"{record['trained_tokens']:,}" if record["trained_tokens"] is not None else "not reported"
@@ -234,4 +235,4 @@ def notes(record: dict[str, Any], rows: Sequence[dict[str, float]]) -> str:
     if chart:
         lines += ["", chart]
     lines += ["", f"Recorded by finetune-action {record['finetune_action_version']}: `{MODEL_JSON}` holds all of this as JSON."]
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")

@@ -2,7 +2,8 @@
 
 A timeout or a signal ends the wait, never the job: the caller says how to resume, or cancels
 when the config asks for it. Any status not in FINISHED (`paused`, or one invented later)
-counts as in progress.
+counts as in progress. No request outlives the deadline: each poll may take only the time left,
+and a poll whose answer does not come before the deadline ends the wait like the timeout does.
 """
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO, TypeVar
 
+from finetune_action.errors import ProviderError
 from finetune_action.github import actions
 from finetune_action.providers.base import FINISHED, Event, Job, Provider
 
 #: The first pause between polls; it grows by BACKOFF while nothing changes, up to wait.poll_interval.
 FIRST_INTERVAL = 2.0
 BACKOFF = 1.5
+T = TypeVar("T")
 METRICS_SHOWN = ("train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy", "full_valid_loss")
 
 
@@ -80,7 +83,9 @@ def wait_for_job(
     status: str | None = None
     progress: dict[str, int] = {}
     while True:
-        events = provider.list_events(job.id, after)
+        events = _in_time(lambda left: provider.list_events(job.id, after, timeout=left), deadline, clock)
+        if events is None:
+            return Waited(job, True)
         if events:
             after = events[-1].id
         changed = bool(events) or job.status != status
@@ -94,7 +99,20 @@ def wait_for_job(
             return Waited(job, True)
         interval = min(FIRST_INTERVAL, poll_interval) if changed else min(interval * BACKOFF, poll_interval)
         sleep(min(interval, remaining))
-        job = provider.get_job(job.id)
+        polled = _in_time(lambda left: provider.get_job(job.id, timeout=left), deadline, clock)
+        if polled is None:
+            return Waited(job, True)
+        job = polled
+
+
+def _in_time(read: Callable[[float], T], deadline: float, clock: Callable[[], float]) -> T | None:
+    """`read(seconds left)`, or None when its answer did not come before the deadline (detach)."""
+    try:
+        return read(max(deadline - clock(), 0.0))
+    except ProviderError as exc:
+        if exc.ambiguous and clock() >= deadline:
+            return None
+        raise
 
 
 def _show(job: Job, events: Sequence[Event], progress: dict[str, int], display: Display, now: float) -> None:
