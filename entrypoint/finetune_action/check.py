@@ -122,6 +122,7 @@ def check_config(config: Config, workers: int | None = None, log: Log | None = N
         log=log,
         compare=config.compare,
         today=today,
+        eval_split=config.eval.split if config.eval else None,
     )
 
 
@@ -140,6 +141,7 @@ def check_data(
     log: Log | None = None,
     compare: Sequence[CompareSpec] = (),
     today: date | None = None,
+    eval_split: Split | None = None,
 ) -> ConfigReport:
     """Validate, count and price training (and validation) files for `model` and `method`.
 
@@ -176,7 +178,7 @@ def check_data(
                 log(f"checking {data.display_path} ({_size(data.path)})")
             scans.append(_scan(data, role, model, method, add, workers, counted_with, scan or ScanRules()))
 
-    file_reports, training_tokens, merged = _roles(scans, split, model.example_token_limit, add)
+    file_reports, training_tokens, merged = _roles(scans, split, model.example_token_limit, add, eval_split)
     examples = len(training_tokens)
     validation_examples = sum(f.examples if f.role == "validation" else f.validation_examples for f in file_reports)
     if train and examples < MIN_EXAMPLES:
@@ -290,14 +292,22 @@ def _format_mismatch(format: str, method: str, model: models.ModelInfo) -> str |
     return None
 
 
-def in_validation(example_hash: bytes, split: Split) -> bool:
+def in_validation(example_hash: bytes, split: Split, key_prefix: bytes = b"") -> bool:
     """Whether data.split moves an example to validation: a keyed hash of its content, so it streams."""
-    key = str(split.seed).encode()
+    key = key_prefix + str(split.seed).encode()
     value = int.from_bytes(hashlib.blake2b(example_hash, key=key, digest_size=8).digest(), "big")
     return value < split.fraction * 2**64
 
 
-def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
+def held_out(example_hash: bytes, split: Split) -> bool:
+    """Whether eval.split holds an example out of training (never uploaded).
+
+    Keyed apart from data.split, so the same seed in both never picks the same examples.
+    """
+    return in_validation(example_hash, split, b"eval:")
+
+
+def _roles(scans: list, split: Split | None, limit: int | None, add: Callable, eval_split: Split | None = None):
     """File reports, the token counts of every training example, and their distributions.
 
     Also reports duplicates within a role and examples present in both roles (leakage).
@@ -312,7 +322,7 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
         if scan is None:
             reports.append(FileReport(data.display_path, role, format, (), 0, 0, 0, 0, 0, dict.fromkeys(DISTRIBUTIONS), b""))
             continue
-        roles = _example_roles(scan, role, split)
+        roles = _example_roles(scan, role, split, eval_split)
         moved = roles.count(1) if role == "train" else 0
         tokens = scan.tokens
         truncated = 0 if limit is None else sum(1 for n in tokens if n > limit)
@@ -362,15 +372,19 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
     return reports, training_tokens, merged
 
 
-def _example_roles(scan: validate.Scan, role: str, split: Split | None) -> bytearray:
-    """1 for each example that ends up in validation, 0 for training."""
+def _example_roles(scan: validate.Scan, role: str, split: Split | None, eval_split: Split | None = None) -> bytearray:
+    """1 for each example that ends up in validation, 2 held out for eval (never uploaded), 0 for training."""
     examples = len(scan.tokens)
     if role == "validation":
         return bytearray(b"\x01" * examples)
-    if split is None:
+    if split is None and eval_split is None:
         return bytearray(examples)
     data = scan.hashes
-    return bytearray(in_validation(data[i : i + validate.HASH_BYTES], split) for i in range(0, len(data), validate.HASH_BYTES))
+    hashes = [data[i : i + validate.HASH_BYTES] for i in range(0, len(data), validate.HASH_BYTES)]
+    return bytearray(
+        2 if eval_split and held_out(h, eval_split) else int(split is not None and in_validation(h, split))
+        for h in hashes
+    )
 
 
 def _repeated(hashes: Sequence[int]) -> set[int]:
