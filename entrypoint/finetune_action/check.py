@@ -97,6 +97,7 @@ class ConfigReport(NamedTuple):
     alternatives: tuple[comparing.Alternative, ...] = ()  # compare:, or suggestions
     suggested: bool = False  # the alternatives were suggested (no compare: in the config)
     scan_counts: dict[str, dict[str, int]] = {}  # secret-in-data / personal-data -> rule or kind -> findings
+    eval: dict[str, Any] | None = None  # evaluation.estimate.check_eval's estimate, with eval: in the config
 
     @property
     def ok(self) -> bool:
@@ -107,8 +108,8 @@ Log = Callable[[str], None]
 
 
 def check_config(config: Config, workers: int | None = None, log: Log | None = None, today: date | None = None) -> ConfigReport:
-    """Validate, count and price the data of a loaded finetune.yaml, judged on `today` (default: lifecycle.today())."""
-    return check_data(
+    """Validate, count and price the data of a loaded finetune.yaml (and its eval:, offline), judged on `today` (default: lifecycle.today())."""
+    report = check_data(
         config=config.display_path,
         name=config.name,
         model=config.model_info,
@@ -123,6 +124,22 @@ def check_config(config: Config, workers: int | None = None, log: Log | None = N
         compare=config.compare,
         today=today,
         eval_split=config.eval.split if config.eval else None,
+    )
+    return _with_eval(report, config) if config.eval else report
+
+
+def _with_eval(report: ConfigReport, config: Config) -> ConfigReport:
+    from finetune_action.evaluation.estimate import check_eval  # evaluation builds on this module
+
+    problems, estimate = check_eval(config)
+    counts = dict(report.problem_counts)
+    for p in problems:
+        counts[p.code] = counts.get(p.code, 0) + 1
+    return report._replace(
+        errors=report.errors + tuple(p for p in problems if CODES[p.code] == ERROR),
+        warnings=report.warnings + tuple(p for p in problems if CODES[p.code] != ERROR),
+        problem_counts=counts,
+        eval=estimate,
     )
 
 

@@ -98,13 +98,23 @@ def compare(base: Mapping[str, Any] | None, head: Mapping[str, Any] | None, chan
     }
 
 
+def planned_cost(report: Mapping[str, Any]) -> float | None:
+    """Training plus the eval after it (budget covers both); None when either is unpriced."""
+    training = report.get("estimated_cost_usd")
+    evaluation = report.get("eval")
+    if evaluation is None or training is None:
+        return training
+    spent = evaluation.get("estimated_cost_usd")
+    return None if spent is None else round(training + spent, 6)
+
+
 def budget_violations(budget: Mapping[str, float | None], base: Mapping[str, Any] | None, head: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Each budget rule the head breaks, marked `new` when the base did not break it too.
 
     Only new violations fail a check: a PR should not be blocked by a cost it did not cause.
     """
-    head_cost = (head or {}).get("estimated_cost_usd")
-    base_cost = (base or {}).get("estimated_cost_usd") if base else 0.0
+    head_cost = planned_cost(head or {})
+    base_cost = planned_cost(base) if base else 0.0
     violations = []
     max_usd = budget.get("max_usd")
     if max_usd is not None and head_cost is not None and head_cost > max_usd:
