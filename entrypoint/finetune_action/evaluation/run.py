@@ -61,8 +61,9 @@ ClientFor = Callable[[ProviderSettings], inference.Client]
 class _Asker:
     """Asks through the cache on a bounded pool; counts what each label spent."""
 
-    def __init__(self, client_for: ClientFor, directory: Path, concurrency: int, seed: int) -> None:
+    def __init__(self, client_for: ClientFor, directory: Path, concurrency: int, seed: int, stop: threading.Event) -> None:
         self._client_for = client_for
+        self._stop = stop
         self._clients: dict[ProviderSettings, inference.Client] = {}
         self._directory = directory
         self._concurrency = concurrency
@@ -90,6 +91,8 @@ class _Asker:
                 with self._lock:
                     totals[1] += 1
                 return Asked(_answer(hit), None, hit.get("prompt_tokens", 0), hit.get("completion_tokens", 0), True)
+            if self._stop.is_set():  # a signal: ask nothing new; calls in flight finish and are cached
+                return Asked(None, "stopped before asking", 0, 0, False)
             result = client.complete(target.model, messages, tools=tools, max_tokens=max_tokens, seed=self._seed)
             if isinstance(result, inference.Failure):
                 with self._lock:
@@ -122,9 +125,12 @@ def _answer(entry: Mapping[str, Any]) -> Answer:
     return Answer(str(entry.get("text", "")), tuple(ToolCall(str(n), str(a)) for n, a in entry.get("tool_calls", [])))
 
 
-def evaluate(examples: Sequence[Example], targets: Sequence[Target], judge: Target | None, settings: Eval, client_for: ClientFor, log: Log) -> Results:
-    """Answers from every target, every grader's grades, and each candidate compared with the baseline."""
-    asker = _Asker(client_for, settings.cache, settings.concurrency, settings.seed)
+def evaluate(examples: Sequence[Example], targets: Sequence[Target], judge: Target | None, settings: Eval, client_for: ClientFor, log: Log, stop: threading.Event | None = None) -> Results:
+    """Answers from every target, every grader's grades, and each candidate compared with the baseline.
+
+    Once `stop` is set nothing new is asked (the results are then incomplete: the caller reports a stop).
+    """
+    asker = _Asker(client_for, settings.cache, settings.concurrency, settings.seed, stop or threading.Event())
     try:
         answers: dict[str, list[Asked]] = {}
         for target in targets:

@@ -92,7 +92,8 @@ def mcnemar(baseline: Sequence[bool], candidate: Sequence[bool], confidence: flo
 def bootstrap(baseline: Sequence[float], candidate: Sequence[float], *, seed: int, resamples: int, confidence: float = 0.95) -> tuple[float, float, float, float]:
     """(mean difference, low, high, p-value) by resampling examples with replacement (percentile interval).
 
-    The p-value is twice the share of resampled means on the far side of zero (capped at 1).
+    The p-value is twice the share of resampled means on the far side of zero, counted as
+    (k + 1) / (resamples + 1) so that it is never an impossible 0 (capped at 1).
     """
     differences = [c - b for b, c in zip(baseline, candidate)]
     n = len(differences)
@@ -102,8 +103,8 @@ def bootstrap(baseline: Sequence[float], candidate: Sequence[float], *, seed: in
     alpha = 1 - confidence
     low = _quantile(means, alpha / 2)
     high = _quantile(means, 1 - alpha / 2)
-    below = sum(1 for m in means if m <= 0) / resamples
-    above = sum(1 for m in means if m >= 0) / resamples
+    below = (sum(1 for m in means if m <= 0) + 1) / (resamples + 1)
+    above = (sum(1 for m in means if m >= 0) + 1) / (resamples + 1)
     return sum(differences) / n, low, high, min(1.0, 2 * min(below, above))
 
 
