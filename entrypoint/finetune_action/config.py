@@ -632,22 +632,29 @@ def _data(value: Any, present: bool, config_dir: Path, root: Path, problems: _Pr
         raw = value["split"]
         if "validation" in value:
             problems.add("data.split", "use either data.validation or data.split, not both.")
-        elif not isinstance(raw, dict):
-            problems.add("data.split", "must be a mapping such as {fraction: 0.1, seed: 42}.")
         else:
-            _unknown_keys(problems, "data.split", raw, SPLIT_KEYS)
-            fraction, seed = raw.get("fraction"), raw.get("seed", 0)
-            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-                problems.add("data.split.fraction", f"must be a number between 0 and 1 (exclusive), e.g. 0.1; got {fraction!r}.")
-            elif isinstance(seed, bool) or not isinstance(seed, int):
-                problems.add("data.split.seed", f"must be an integer, got {seed!r}.")
-            else:
-                split = Split(float(fraction), seed)
+            split = _split(raw, "data.split", problems)
     train_paths = {f.path for f in train}
     for f in validation:
         if f.path in train_paths:
             problems.add("data.validation", f"{f.display_path} is also a training file; validation data must be separate.")
     return train, validation, split
+
+
+def _split(raw: Any, key: str, problems: _Problems) -> Split | None:
+    """A {fraction, seed} mapping (data.split, eval.split)."""
+    if not isinstance(raw, dict):
+        problems.add(key, "must be a mapping such as {fraction: 0.1, seed: 42}.")
+        return None
+    _unknown_keys(problems, key, raw, SPLIT_KEYS)
+    fraction, seed = raw.get("fraction"), raw.get("seed", 0)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        problems.add(f"{key}.fraction", f"must be a number between 0 and 1 (exclusive), e.g. 0.1; got {fraction!r}.")
+    elif isinstance(seed, bool) or not isinstance(seed, int):
+        problems.add(f"{key}.seed", f"must be an integer, got {seed!r}.")
+    else:
+        return Split(float(fraction), seed)
+    return None
 
 
 def _hyperparameters(value: Any, method: str | None, provider: str, problems: _Problems) -> dict[str, Any]:
@@ -860,16 +867,10 @@ def _eval(value: Any, *, config_dir: Path, root: Path, problems: _Problems) -> E
     data = _paths(value["data"], "eval.data", config_dir, root, problems) if "data" in value else ()
     split = None
     if "split" in value:
-        raw = value["split"]
         if "data" in value:
             problems.add("eval.split", "use either eval.data (a held-out file) or eval.split (taken from the training data), not both.")
-        elif not isinstance(raw, dict) or not isinstance(raw.get("fraction"), (int, float)) or isinstance(raw.get("fraction"), bool) or not 0 < raw["fraction"] < 1:
-            problems.add("eval.split", "must be a mapping such as {fraction: 0.1, seed: 1}, the fraction between 0 and 1 (exclusive).")
-        elif isinstance(raw.get("seed", 0), bool) or not isinstance(raw.get("seed", 0), int):
-            problems.add("eval.split.seed", f"must be an integer, got {raw.get('seed')!r}.")
         else:
-            _unknown_keys(problems, "eval.split", raw, SPLIT_KEYS)
-            split = Split(float(raw["fraction"]), raw.get("seed", 0))
+            split = _split(value["split"], "eval.split", problems)
     if "data" not in value and "split" not in value:
         problems.add("eval", "needs held-out examples: eval.data (a JSONL file in the chat format) or eval.split (e.g. {fraction: 0.1, seed: 1}).")
     graders = _graders(value.get("graders"), GRADERS, problems)

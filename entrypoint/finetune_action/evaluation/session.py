@@ -5,10 +5,9 @@ new questions; the answers in flight are kept in the cache, so the next run resu
 """
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from finetune_action.config import Config, EvalModel, ProviderSettings
@@ -16,6 +15,7 @@ from finetune_action.errors import ConfigError, EnvironmentProblem, FinetuneErro
 from finetune_action.evaluation import dataset, verdict
 from finetune_action.evaluation.run import Target, evaluate
 from finetune_action.providers import inference
+from finetune_action.training import wait
 
 Log = Callable[[str], None]
 
@@ -72,20 +72,6 @@ def _judge(config: Config) -> Target | None:
     return Target("judge", judge.model, judge.provider or config.provider) if judge else None
 
 
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event, got: list[int]) -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        got.append(signum)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
-
-
 def run(config: Config, record: Mapping[str, Any] | None, env: Mapping[str, str], *, log: Log, selected: Sequence[str] | None = None, previous: Mapping[str, Any] | None = None, previous_release: str | None = None) -> Outcome:
     """Evaluate, gate and render; raises Stopped after a signal (answers so far are cached)."""
     assert config.eval is not None
@@ -99,7 +85,12 @@ def run(config: Config, record: Mapping[str, Any] | None, env: Mapping[str, str]
     log(f"{config.display_path}: evaluating {', '.join(f'{t.label} ({t.model})' for t in chosen)} on {len(held.examples):,} held-out examples; cache {settings.cache}")
     stop = threading.Event()
     got: list[int] = []
-    with _stop_on_signals(stop, got):
+
+    def on_signal(signum: int, frame: Any) -> None:
+        got.append(signum)
+        stop.set()
+
+    with wait.on_signals(on_signal):
         results = evaluate(held.examples, chosen, judge, settings, lambda provider: _client(provider, env), log, stop)
     if got:
         raise Stopped(f"{config.display_path}: eval stopped by {signal.Signals(got[0]).name}; every answer received is cached in {settings.cache}: run `finetune eval {config.display_path}` again to finish, paying only for what is missing.", got[0])
