@@ -205,3 +205,25 @@ def test_eval_without_an_eval_block_or_a_fine_tune_says_what_to_do(tmp_path, cha
     commit(repo, {"finetune.yaml": minimal_config(eval={"split": {"fraction": 0.5}, "graders": ["exact_match"]})}, "eval")
     run = eval_cli(repo)
     assert run.returncode == 2 and "Train first, or name the models" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_no_regressions_against_the_previous_release_read_from_its_model_json(tmp_path, github, openai_standin, chat) -> None:
+    repo, sha = trained_repo(tmp_path, chat, graders=["exact_match"], gate={"no_regressions": True})
+    openai_standin.script_job(fine_tuned_model=TUNED)
+    first = train_action(repo, tmp_path, github, openai_standin, sha)
+    assert first.run.returncode == 0, first.run.stdout
+    assert "no earlier release of this config passed its eval" in first.run.stdout
+    # New data, a new fine-tune as accurate on average but wrong on other examples.
+    successor = "ft:gpt-4.1-mini-2025-04-14:acme:support-bot:e2"
+    chat.script(successor, Script(accuracy=0.9))
+    openai_standin.script_job(fine_tuned_model=successor)
+    sha2 = commit(repo, {"data/train.jsonl": chat_examples(21)}, "one more example")
+    second = train_action(repo, tmp_path / "2", github, openai_standin, sha2)
+    assert second.run.returncode == 1
+    first_tag = f"support-bot-2026-01-01-{sha[:7]}"
+    assert f"eval: previous release {first_tag} ({TUNED})" in second.run.stdout
+    releases = {r["tag_name"]: r for r in github.releases(REPO)}
+    model = json.loads(github.asset_bytes(REPO, next(t for t in releases if t != first_tag), "model.json"))
+    gate = model["eval"]["gate"]
+    assert gate["passed"] is False and gate["previous_release"] == first_tag
+    assert f"passed with {TUNED} and fail now (data/eval.jsonl:" in gate["reasons"][0]

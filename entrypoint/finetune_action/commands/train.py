@@ -265,7 +265,7 @@ def _record(config: Config, run: Run, provider: Provider, job: Job, fp: str, rep
         repository=run.repository,
         metrics_csv=metrics is not None,
     )
-    evaluated = _evaluate(config, run, model) if config.eval else None
+    evaluated = _evaluate(config, run, model, record.release_tag(config, job, commit)) if config.eval else None
     path = record.write_record(record.output_dir(config), model, metrics)
     notes = record.notes(model, record.parse_metrics(metrics) if metrics else []) + (f"\n{evaluated.notes}" if evaluated else "")
     say(f"{config.display_path}: succeeded: {job.fine_tuned_model} (trained_tokens {job.trained_tokens}); record written to {path}")
@@ -301,10 +301,11 @@ def _record(config: Config, run: Run, provider: Provider, job: Job, fp: str, rep
     return outcome._replace(release_url=result.url), notes
 
 
-def _evaluate(config: Config, run: Run, model: dict) -> session.Outcome | None:
+def _evaluate(config: Config, run: Run, model: dict, tag: str) -> session.Outcome | None:
     """The eval after training, into model["eval"]; an eval that cannot run is recorded as such, never loses the model."""
     try:
-        evaluated = session.run(config, model, run.env, log=run.display.line)
+        previous = _previous_release(config, run, tag)
+        evaluated = session.run(config, model, run.env, log=run.display.line, previous=previous[1] if previous else None, previous_release=previous[0] if previous else None)
     except session.Stopped:
         raise  # a cancelled run: the answers so far are cached; resume evaluates and records
     except FinetuneError as exc:
@@ -313,6 +314,19 @@ def _evaluate(config: Config, run: Run, model: dict) -> session.Outcome | None:
         return session.Outcome(model["eval"], f"### Evaluation: not run\n\n{exc}\n", False)
     model["eval"] = evaluated.block
     return evaluated
+
+
+def _previous_release(config: Config, run: Run, tag: str) -> tuple[str, dict] | None:
+    """For eval.gate.no_regressions: the newest release of this config that passed, from its own model.json."""
+    if not (config.eval and config.eval.gate.no_regressions and run.github):
+        return None
+    client = api.client_from_env(run.github.env, run.github.token)
+    try:
+        found = releases.previous_record(client, run.github.repository, config.name, tag)
+    finally:
+        client.close()
+    run.display.line(f"eval: previous release {found[0]} ({found[1].get('fine_tuned_model')})" if found else "eval: no earlier release of this config passed its eval: no_regressions has nothing to hold yet")
+    return found
 
 
 def _eval_outputs(evaluated: session.Outcome | None) -> tuple[str, str]:
