@@ -55,6 +55,7 @@ class Results(NamedTuple):
 
 
 Log = Callable[[str], None]
+Request = tuple[list[dict[str, Any]], "list[dict[str, Any]] | None", int]  # messages, tools, max_tokens
 ClientFor = Callable[[ProviderSettings], inference.Client]
 
 
@@ -77,48 +78,48 @@ class _Asker:
                 self._clients[provider] = self._client_for(provider)
             return self._clients[provider]
 
-    def ask_all(self, label: str, target: Target, requests: Sequence[tuple[list[dict[str, Any]], list[dict[str, Any]] | None, int]]) -> list[Asked]:
-        """One answer per (messages, tools, max_tokens), in order; identical requests asked once."""
-        client = self._client(target.provider)
-        totals = self.spend.setdefault(label, [0, 0, 0, 0])
+    def ask(self, items: Sequence[tuple[str, Target, Request]]) -> list[Asked]:
+        """One answer per (label, target, request), in order, on one pool; identical requests asked once."""
+        keyed = [(self._digest(target, request), label, target, request) for label, target, request in items]
+        unique: dict[str, tuple[str, Target, Request]] = {}
+        for digest, label, target, request in keyed:
+            unique.setdefault(digest, (label, target, request))
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+            answered = dict(zip(unique, pool.map(lambda digest: self._one(digest, *unique[digest]), unique)))
+        return [answered[digest] for digest, *_rest in keyed]
 
-        def one(request: tuple[list[dict[str, Any]], list[dict[str, Any]] | None, int]) -> Asked:
-            messages, tools, max_tokens = request
-            settings = {"temperature": 0, "max_tokens": max_tokens, "seed": self._seed if client.endpoint.seed else None}
-            digest = cache.key({"provider": client.endpoint.kind, "base_url": client.endpoint.base_url, "model": target.model, "messages": messages, "tools": tools, **settings})
-            hit = cache.get(self._directory, digest)
-            if hit is not None:
-                with self._lock:
-                    totals[1] += 1
-                return Asked(_answer(hit), None, hit.get("prompt_tokens", 0), hit.get("completion_tokens", 0), True)
-            if self._stop.is_set():  # a signal: ask nothing new; calls in flight finish and are cached
-                return Asked(None, "stopped before asking", 0, 0, False)
-            result = client.complete(target.model, messages, tools=tools, max_tokens=max_tokens, seed=self._seed)
-            if isinstance(result, inference.Failure):
-                with self._lock:
-                    totals[0] += 1
-                return Asked(None, result.message, 0, 0, False)
-            cache.put(self._directory, digest, {"model": target.model, "text": result.text, "tool_calls": [list(c) for c in result.tool_calls], "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens})
+    def _digest(self, target: Target, request: Request) -> str:
+        messages, tools, max_tokens = request
+        endpoint = self._client(target.provider).endpoint
+        settings = {"temperature": 0, "max_tokens": max_tokens, "seed": self._seed if endpoint.seed else None}
+        return cache.key({"provider": endpoint.kind, "base_url": endpoint.base_url, "model": target.model, "messages": messages, "tools": tools, **settings})
+
+    def _one(self, digest: str, label: str, target: Target, request: Request) -> Asked:
+        with self._lock:
+            totals = self.spend.setdefault(label, [0, 0, 0, 0])
+        hit = cache.get(self._directory, digest)
+        if hit is not None:
+            with self._lock:
+                totals[1] += 1
+            return Asked(_answer(hit), None, hit.get("prompt_tokens", 0), hit.get("completion_tokens", 0), True)
+        if self._stop.is_set():  # a signal: ask nothing new; calls in flight finish and are cached
+            return Asked(None, "stopped before asking", 0, 0, False)
+        messages, tools, max_tokens = request
+        result = self._client(target.provider).complete(target.model, messages, tools=tools, max_tokens=max_tokens, seed=self._seed)
+        if isinstance(result, inference.Failure):
             with self._lock:
                 totals[0] += 1
-                totals[2] += result.prompt_tokens
-                totals[3] += result.completion_tokens
-            return Asked(Answer(result.text, tuple(ToolCall(*c) for c in result.tool_calls)), None, result.prompt_tokens, result.completion_tokens, False)
-
-        unique = list(dict.fromkeys(_request_key(r) for r in requests))
-        by_key = {_request_key(r): r for r in requests}
-        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
-            answered = dict(zip(unique, pool.map(lambda k: one(by_key[k]), unique)))
-        return [answered[_request_key(r)] for r in requests]
+            return Asked(None, result.message, 0, 0, False)
+        cache.put(self._directory, digest, {"model": target.model, "text": result.text, "tool_calls": [list(c) for c in result.tool_calls], "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens})
+        with self._lock:
+            totals[0] += 1
+            totals[2] += result.prompt_tokens
+            totals[3] += result.completion_tokens
+        return Asked(Answer(result.text, tuple(ToolCall(*c) for c in result.tool_calls)), None, result.prompt_tokens, result.completion_tokens, False)
 
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
-
-
-def _request_key(request: tuple) -> str:
-    messages, tools, max_tokens = request
-    return cache.key({"messages": messages, "tools": tools, "max_tokens": max_tokens})
 
 
 def _answer(entry: Mapping[str, Any]) -> Answer:
@@ -132,10 +133,10 @@ def evaluate(examples: Sequence[Example], targets: Sequence[Target], judge: Targ
     """
     asker = _Asker(client_for, settings.cache, settings.concurrency, settings.seed, stop or threading.Event())
     try:
-        answers: dict[str, list[Asked]] = {}
-        for target in targets:
-            log(f"eval: asking {target.label} ({target.model}) {len(examples)} prompts")
-            answers[target.label] = asker.ask_all(target.label, target, [(e.prompt, e.tools, settings.max_tokens) for e in examples])
+        log(f"eval: asking {', '.join(t.label for t in targets)} {len(examples):,} prompts each, {settings.concurrency} at a time")
+        # One pool for every model: no drain between models, the concurrency stays full.
+        asked = asker.ask([(t.label, t, (e.prompt, e.tools, settings.max_tokens)) for t in targets for e in examples])
+        answers = {t.label: asked[i * len(examples) : (i + 1) * len(examples)] for i, t in enumerate(targets)}
         grades = {spec.name: _grade(spec, examples, targets, answers, judge, asker) for spec in settings.graders}
     finally:
         asker.close()
@@ -199,6 +200,6 @@ def _grade(spec: GraderSpec, examples: Sequence[Example], targets: Sequence[Targ
 
 def _judge(asker: _Asker, judge: Target, requests: Sequence[graders.Messages | None]) -> list[Asked | None]:
     """The judge's replies, None where there was nothing to judge (the answer itself failed)."""
-    wanted = [(messages, None, JUDGE_MAX_TOKENS) for messages in requests if messages is not None]
-    replies = iter(asker.ask_all("judge", judge, wanted))
+    wanted = [("judge", judge, (messages, None, JUDGE_MAX_TOKENS)) for messages in requests if messages is not None]
+    replies = iter(asker.ask(wanted))
     return [next(replies) if messages is not None else None for messages in requests]

@@ -24,7 +24,7 @@ class Settings(NamedTuple):
     confidence: float = 0.95
     min_examples: int = 30  # graded pairs needed for a verdict
     max_error_rate: float = 0.1  # of the examples, graded with an error by either model
-    bootstrap_resamples: int = 5000
+    bootstrap_resamples: int = 2000  # enough for a 95% percentile interval; 1,000 examples take about a second
     seed: int = 0
 
 
@@ -98,8 +98,7 @@ def bootstrap(baseline: Sequence[float], candidate: Sequence[float], *, seed: in
     differences = [c - b for b, c in zip(baseline, candidate)]
     n = len(differences)
     rng = random.Random(seed)
-    indices = range(n)
-    means = sorted(sum(map(differences.__getitem__, rng.choices(indices, k=n))) / n for _ in range(resamples))
+    means = sorted(sum(rng.choices(differences, k=n)) / n for _ in range(resamples))
     alpha = 1 - confidence
     low = _quantile(means, alpha / 2)
     high = _quantile(means, 1 - alpha / 2)
