@@ -227,3 +227,33 @@ def test_no_regressions_against_the_previous_release_read_from_its_model_json(tm
     gate = model["eval"]["gate"]
     assert gate["passed"] is False and gate["previous_release"] == first_tag
     assert f"passed with {TUNED} and fail now (data/eval.jsonl:" in gate["reasons"][0]
+
+
+def test_kept_checkpoints_are_evaluated_and_the_best_is_recorded(tmp_path, github, openai_standin, chat) -> None:
+    for step, accuracy in ((4, 0.5), (5, 1.0), (6, 0.7)):
+        chat.script(f"{TUNED}:ckpt-step-{step}", Script(accuracy=accuracy))
+    at_chat = {"type": "openai", "base_url": chat.base_url}
+    models = [{"model": m, "provider": at_chat} for m in ("base", "fine_tuned", "checkpoints")]
+    repo, sha = trained_repo(tmp_path, chat, graders=["exact_match"], models=models)
+    openai_standin.script_job(fine_tuned_model=TUNED)
+    run = train_action(repo, tmp_path, github, openai_standin, sha)
+    assert run.run.returncode == 0, run.run.stdout
+    block = json.loads(Path(run.outputs["model-json"]).read_text())["eval"]
+    assert [m["label"] for m in block["models"]] == ["base", "fine_tuned", "checkpoint-4", "checkpoint-5", "checkpoint-6"]
+    assert block["best"] == "checkpoint-5" and block["graders"]["exact_match"]["scores"]["checkpoint-5"] == 1.0
+    assert set(block["graders"]["exact_match"]["comparisons"]) == {"fine_tuned", "checkpoint-4", "checkpoint-5", "checkpoint-6"}
+
+
+def test_previous_model_json_given_locally_holds_no_regressions(tmp_path, chat) -> None:
+    repo = cli_repo(tmp_path, chat, graders=["exact_match"])
+    assert eval_cli(repo).returncode == 0
+    previous = {"name": "support-bot", "fine_tuned_model": TUNED, "eval": json.loads((repo / "finetune-output/support-bot/eval.json").read_text())}
+    (tmp_path / "previous.json").write_text(json.dumps(previous))
+    successor = "ft:gpt-4.1-mini-2025-04-14:acme:support-bot:e3"
+    chat.script(successor, Script(accuracy=0.9))
+    commit(repo, {"finetune.yaml": minimal_config(eval=eval_block(chat, graders=["exact_match"], gate={"no_regressions": True}, models=[
+        {"model": BASE, "label": "base", "provider": {"type": "openai", "base_url": chat.base_url}},
+        {"model": successor, "label": "fine_tuned", "provider": {"type": "openai", "base_url": chat.base_url}}]))}, "successor")
+    run = eval_cli(repo, "--previous", str(tmp_path / "previous.json"))
+    assert run.returncode == 1 and f"passed with {TUNED} and fail now" in run.stderr
+    assert eval_cli(repo, "--previous", str(tmp_path / "missing.json")).returncode == 2
