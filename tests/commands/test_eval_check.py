@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from testing.repo import chat_examples, commit, minimal_config, run_finetune, write_files
-from tests.commands.conftest import PR, REPO, run_pr_check as check
+from tests.commands.conftest import PR, REPO, TOKEN, run_pr_check as check
 
 EVAL = {"data": "data/eval.jsonl", "graders": ["normalised_match", {"type": "judge_pairwise"}], "judge": "gpt-4.1-2025-04-14"}
 
@@ -59,3 +59,17 @@ def test_check_reports_bad_eval_examples_and_split_out_examples(tmp_path: Path) 
     write_files(repo, {"finetune.yaml": minimal_config(eval={"split": {"fraction": 0.25, "seed": 3}, "graders": ["exact_match"]})})
     split = json.loads(run_finetune("check", "--format", "json", cwd=repo).stdout)["configs"][0]
     assert split["eval"]["examples"] + split["examples"] == 100 and 10 < split["eval"]["examples"] < 40
+
+
+def test_the_comment_shows_the_current_releases_eval_line(repo, tmp_path, github) -> None:
+    from finetune_action.github import api, releases
+
+    record = {"name": "support-bot", "fine_tuned_model": "ft:gpt-4.1-mini-2025-04-14:acme::old", "eval": {"gate": {"passed": True}, "summary": "fine_tuned beat base on 40 held-out examples (exact_match better); it passed the gate"}}
+    client = api.client_from_env({"GITHUB_API_URL": github.base_url}, TOKEN)
+    releases.publish_release(client, REPO, "support-bot-2026-11-30-abc1234", "support-bot", "notes", [releases.Asset("model.json", json.dumps(record).encode())])
+    client.close()
+    work, base = repo
+    head = commit(work, {"finetune.yaml": minimal_config(eval=EVAL), "data/eval.jsonl": held_out(30)}, "eval")
+    assert check(work, tmp_path, github, base, head).run.returncode == 0
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "Current release `support-bot-2026-11-30-abc1234` (`ft:gpt-4.1-mini-2025-04-14:acme::old`): fine\\_tuned beat base on 40 held\\-out examples" in body

@@ -115,7 +115,7 @@ def eval_block(results: Results, settings: Eval, *, data: Mapping[str, Any], out
             "worst_regressions": worst_regressions(results, spec.name, candidate),
         }
     rows, total = spend(results)
-    return {
+    block = {
         "data": dict(data),
         "n": len(results.examples),
         "models": [{"label": t.label, "model": t.model, "provider": t.provider.kind, "base_url": t.provider.base_url or t.provider.endpoint} for t in results.targets],
@@ -131,6 +131,8 @@ def eval_block(results: Results, settings: Eval, *, data: Mapping[str, Any], out
         "cost_usd": total,
         "statistics": {"confidence": settings.confidence, "min_examples": settings.min_examples, "max_error_rate": settings.max_error_rate, "bootstrap_seed": settings.seed, "bootstrap_resamples": stats.Settings().bootstrap_resamples, "temperature": 0},
     }
+    block["summary"] = headline(block)  # what the next pull request's comment shows beside its own figures
+    return block
 
 
 def best_model(results: Results, settings: Eval) -> str | None:
@@ -177,7 +179,7 @@ def notes(block: Mapping[str, Any]) -> str:
     gate_ok = block["gate"]["passed"]
     lines = [f"### Evaluation: {'✅ passed' if gate_ok else '❌ did not pass'}", "", headline(block) + ".", ""]
     labels = [m["label"] for m in block["models"]]
-    lines.append("| grader | " + " | ".join(code(label, 40, in_table=True) for label in labels) + f" | {code(candidate, 40, in_table=True)} − {code(block['baseline'], 40, in_table=True)} (95% CI) | p | verdict |")
+    lines.append("| grader | " + " | ".join(code(label, 40, in_table=True) for label in labels) + f" | {code(candidate, 40, in_table=True)} − {code(block['baseline'], 40, in_table=True)} ({block['statistics']['confidence']:.0%} CI) | p | verdict |")
     lines.append("|---|" + "---:|" * len(labels) + "---:|---:|---|")
     for name, g in block["graders"].items():
         c = g["comparisons"].get(candidate) or {}

@@ -134,6 +134,9 @@ def _eval(entry: Mapping[str, Any]) -> list[str]:
     for row in estimate.get("models", []):
         tuned = " (fine-tuned rate)" if row.get("fine_tuned") else ""
         lines.append(f"| {escape.code(row['label'], in_table=True)} {escape.code(row['model'], 80, in_table=True)}{tuned} | {row['calls']:,} | {row['prompt_tokens']:,} | {row['completion_tokens']:,} | {_number(row.get('estimated_cost_usd'), 'usd')} |")
+    current = entry.get("release_eval")
+    if isinstance(current, Mapping) and current.get("summary"):
+        lines += ["", f"Current release {escape.code(current.get('tag', ''))} ({escape.code(current.get('model') or '')}): {escape.text(current['summary'])}."]
     return lines
 
 
