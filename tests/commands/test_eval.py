@@ -239,9 +239,11 @@ def test_kept_checkpoints_are_evaluated_and_the_best_is_recorded(tmp_path, githu
     run = train_action(repo, tmp_path, github, openai_standin, sha)
     assert run.run.returncode == 0, run.run.stdout
     block = json.loads(Path(run.outputs["model-json"]).read_text())["eval"]
-    assert [m["label"] for m in block["models"]] == ["base", "fine_tuned", "checkpoint-4", "checkpoint-5", "checkpoint-6"]
+    # The step-6 checkpoint is the final model's weights: not asked twice.
+    assert [m["label"] for m in block["models"]] == ["base", "fine_tuned", "checkpoint-4", "checkpoint-5"]
     assert block["best"] == "checkpoint-5" and block["graders"]["exact_match"]["scores"]["checkpoint-5"] == 1.0
-    assert set(block["graders"]["exact_match"]["comparisons"]) == {"fine_tuned", "checkpoint-4", "checkpoint-5", "checkpoint-6"}
+    assert set(block["graders"]["exact_match"]["comparisons"]) == {"fine_tuned", "checkpoint-4", "checkpoint-5"}
+    assert not chat.calls_for(f"{TUNED}:ckpt-step-6")
 
 
 def test_previous_model_json_given_locally_holds_no_regressions(tmp_path, chat) -> None:

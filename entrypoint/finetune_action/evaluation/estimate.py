@@ -18,7 +18,8 @@ from finetune_action.evaluation.dataset import Example
 from finetune_action.tokens import count as token_count
 from finetune_action.tokens import encodings
 
-#: Checkpoints a job keeps besides its final model (OpenAI keeps those of the last three epochs).
+#: Checkpoints asked besides the final model: OpenAI keeps those of the last three epochs, the last
+#: of which is the final model itself (not asked twice).
 CHECKPOINTS_ESTIMATE = 2
 #: Tokens of a judge's one-line reply (a SCORE or WINNER and a sentence).
 JUDGE_REPLY_TOKENS = 40

@@ -47,8 +47,10 @@ def _entry_targets(entry: EvalModel, config: Config, record: Mapping[str, Any] |
             )
         return [Target(entry.label, model, provider)]
     if entry.model == "checkpoints":
-        final = (record or {}).get("fine_tuned_model")
-        return [Target(f"checkpoint-{c['step']}", c["model"], provider) for c in (record or {}).get("checkpoints", []) if c.get("model") and c["model"] != final]
+        kept = [c for c in (record or {}).get("checkpoints", []) if c.get("model") and c["model"] != record.get("fine_tuned_model")]  # type: ignore[union-attr]
+        last = max((c["step"] for c in kept), default=None)
+        # The last checkpoint holds the final model's weights: asking it again would pay twice for one model.
+        return [Target(f"checkpoint-{c['step']}", c["model"], provider) for c in kept if c["step"] != last]
     return [Target(entry.label, entry.model, provider)]
 
 
