@@ -173,6 +173,10 @@ def headline(block: Mapping[str, Any]) -> str:
     return f"{candidate} {word} {baseline} on {block['n']:,} held-out examples ({summary}); it {gate_text}"
 
 
+def _where(row: Mapping[str, Any]) -> str:
+    return f"{row['path']}:{row['line']}"
+
+
 def notes(block: Mapping[str, Any]) -> str:
     """The eval section of the release notes and job summary: a table read in ten seconds."""
     candidate = block["candidate"]
@@ -193,7 +197,7 @@ def notes(block: Mapping[str, Any]) -> str:
         lines += ["Gate: " + "; ".join(block["gate"]["reasons"]) + ".", ""]
     worst = [(name, r) for name, g in block["graders"].items() for r in g["worst_regressions"][:3]]
     if worst:
-        lines.append("Worst regressions: " + ", ".join(f"{code(name, 40)} at {r['path']}:{r['line']}" for name, r in worst[:6]) + ".")
+        lines.append("Worst regressions: " + ", ".join(f"{code(name, 40)} at {code(_where(r), 200)}" for name, r in worst[:6]) + ".")
         lines.append("")
     spent = block["spend"]
     calls = sum(r["calls"] for r in spent.values())
