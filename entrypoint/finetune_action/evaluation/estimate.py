@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from finetune_action import models
+from finetune_action import check, models
 from finetune_action.config import Config, EvalModel
 from finetune_action.dataset.codes import Problem
 from finetune_action.evaluation import dataset, graders, prices
@@ -51,13 +51,10 @@ def planned_models(config: Config) -> list[Planned]:
     return out
 
 
-def _counter(model: str) -> tuple[token_count.Count, str]:
-    info = models.resolve(model)
-    name = getattr(info, "tokenizer", None) or info.encoding
-    try:
-        return token_count.make_counter(encodings.get(name)), name
-    except (KeyError, ValueError):  # a tokenizer family tokens/ cannot load: count as the fallback does
-        return token_count.make_counter(encodings.get(models.FALLBACK_ENCODING)), models.FALLBACK_ENCODING
+def _counter(model: str, provider: str) -> tuple[token_count.Count, str]:
+    """A counter with the model's own tokenizer, or the approximation the training check uses."""
+    name = check.counting_tokenizer(models.resolve(model, None, provider).tokenizer)
+    return token_count.make_counter(encodings.get(name)), name
 
 
 def _answer_tokens(answer: graders.Answer, count: token_count.Count) -> int:
@@ -71,7 +68,7 @@ def estimate(config: Config, examples: Sequence[Example]) -> dict[str, Any]:
     unknown = []
     answer_tokens: dict[str, int] = {}
     for plan in planned_models(config):
-        count, tokenizer = _counter(plan.model)
+        count, tokenizer = _counter(plan.model, plan.provider)
         prompt = sum(token_count.chat_tokens(e.prompt, e.tools, count).total for e in examples) * plan.copies
         answers = sum(_answer_tokens(e.reference, count) for e in examples) * plan.copies
         answer_tokens[plan.label] = answers
@@ -101,7 +98,8 @@ def _judge_row(config: Config, examples: Sequence[Example], rows: list[dict[str,
     if not judged or evaluation.judge is None:
         return None
     judge: EvalModel = evaluation.judge
-    count, tokenizer = _counter(judge.model)
+    provider = judge.provider.kind if judge.provider else config.provider.kind
+    count, tokenizer = _counter(judge.model, provider)
     calls = prompt = 0
     candidates = rows[1:]
     for spec in judged:
@@ -114,7 +112,6 @@ def _judge_row(config: Config, examples: Sequence[Example], rows: list[dict[str,
                 times = 2 * sum(r["calls"] // max(1, len(examples)) for r in candidates)
             calls += times
             prompt += times * token_count.chat_tokens(messages, None, count).total
-    provider = judge.provider.kind if judge.provider else config.provider.kind
     price = prices.price(judge.model, provider)
     completion = calls * JUDGE_REPLY_TOKENS
     return {"label": "judge", "model": judge.model, "fine_tuned": prices.fine_tuned(judge.model), "calls": calls, "prompt_tokens": prompt, "completion_tokens": completion, "tokenizer": tokenizer, "estimated_cost_usd": prices.usd(prompt, completion, price), "price": price._asdict() if price else None}
