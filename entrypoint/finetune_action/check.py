@@ -136,8 +136,8 @@ def _with_eval(report: ConfigReport, config: Config) -> ConfigReport:
     for p in problems:
         counts[p.code] = counts.get(p.code, 0) + 1
     return report._replace(
-        errors=report.errors + tuple(p for p in problems if CODES[p.code] == ERROR),
-        warnings=report.warnings + tuple(p for p in problems if CODES[p.code] != ERROR),
+        errors=report.errors + tuple(p for p in problems if p.severity == ERROR),
+        warnings=report.warnings + tuple(p for p in problems if p.severity != ERROR),
         problem_counts=counts,
         eval=estimate,
     )
