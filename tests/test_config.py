@@ -1,13 +1,16 @@
 """finetune.yaml errors as users meet them: `finetune check` in a real repository."""
 from __future__ import annotations
 
+import json
+import resource
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from finetune_action import config
 from finetune_action.errors import ConfigError
-from testing.repo import chat_examples, init_repo, minimal_config, run_finetune, write_files
+from testing.repo import chat_examples, finetune_command, init_repo, minimal_config, run_finetune, write_files
 
 
 @pytest.fixture
@@ -49,12 +52,12 @@ CASES = [
     pytest.param({"provider": {"type": "openai", "endpoint": "https://x.openai.azure.com"}}, ["endpoint and api_version are Azure settings"], id="provider-mix"),
     pytest.param({"suffix": "{name}-{sha}"}, ["suffix: unknown placeholder {sha}", 'Did you mean "sha7"?'], id="template"),
     pytest.param({"wait": {"timeout": "forever"}}, ["wait.timeout: 'forever' is not a duration"], id="duration"),
-    pytest.param({"budget": {"max_usd": -1}}, ["budget.max_usd: must be a non-negative number"], id="budget"),
+    pytest.param({"budget": {"max_usd": -1}}, ["budget.max_usd: must be a finite non-negative number"], id="budget"),
     pytest.param({"metadata": {f"k{i}": "v" for i in range(13)}}, ["metadata: has 13 pairs"], id="metadata-count"),
     pytest.param({"seed": "42"}, ["seed: must be a non-negative integer"], id="seed-type"),
     pytest.param({"integrations": {"wandb": {"entity": "me"}}}, ["integrations.wandb: must be a mapping with at least `project`"], id="wandb"),
     pytest.param({"grader": {"type": "string_check"}}, ["grader: only used with method: reinforcement"], id="grader-without-rl"),
-    pytest.param({"pricing": {"gpt-4o": "cheap"}}, ["pricing.gpt-4o: must be a non-negative number"], id="pricing"),
+    pytest.param({"pricing": {"gpt-4o": "cheap"}}, ["pricing.gpt-4o: must be a finite non-negative number"], id="pricing"),
     # the model must be one the chosen provider fine-tunes (its catalogue)
     pytest.param({"model": "gpt-4.1-mimi"}, ["model: 'gpt-4.1-mimi' is not a model OpenAI fine-tunes. Did you mean \"gpt-4.1-mini\"?", "finetune models --provider openai"], id="model-typo"),
     pytest.param({"provider": "together", "model": "openai/gpt-oss-20"}, ['Did you mean "openai/gpt-oss-20b"?'], id="together-typo"),
@@ -221,3 +224,81 @@ def test_eval_block_defaults_and_fingerprint_scope(repo: Path) -> None:
     # The split changes what is trained; graders do not.
     assert loaded.normalised["data"]["eval_split"] == {"fraction": 0.2, "seed": 4}
     assert "eval" not in loaded.normalised
+
+
+# --- hostile or broken YAML: bounded, fast, and a config error (exit 2), never "a bug" -------
+
+BASE = "version: 1\nname: t\nmodel: gpt-4o-mini\ndata: data/train.jsonl\n"
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+def _bounded(repo: Path, text: str) -> str:
+    """Check `text` as finetune.yaml with at most 1 GB of address space and 20 s (the issue saw 2.7 GB and 30 s)."""
+    write_files(repo, {"finetune.yaml": text})
+    result = subprocess.run(
+        [*finetune_command(), "check", "finetune.yaml"], cwd=repo, capture_output=True, text=True, timeout=20,
+        preexec_fn=_limit_memory, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "bug" not in result.stderr
+    assert len(result.stderr) < 2000  # nothing unbounded echoed
+    return result.stderr
+
+
+def test_alias_bomb_fails_fast_on_the_expansion_bound(repo: Path) -> None:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    lines.append("hyperparameters: {n_epochs: *a9}")  # a message that echoed the value would expand it
+    stderr = _bounded(repo, BASE + "\n".join(lines) + "\n")
+    assert "once aliases are expanded" in stderr and "finetune.yaml:" in stderr
+
+
+def test_deep_nesting_is_a_config_error(repo: Path) -> None:
+    stderr = _bounded(repo, BASE + "grader: " + "[" * 20000 + "]" * 20000 + "\n")
+    assert "nested deeper than" in stderr
+    stderr = _bounded(repo, BASE + "grader:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 200)))
+    assert "nested deeper than" in stderr
+
+
+def test_a_20_mb_config_fails_fast_on_the_size_cap(repo: Path) -> None:
+    stderr = _bounded(repo, BASE + "metadata:\n" + "".join(f"  k{i}: v{i}\n" for i in range(1_500_000)))
+    assert "larger than 256 KiB" in stderr
+
+
+def test_huge_values_are_not_echoed_in_full(repo: Path) -> None:
+    stderr = _bounded(repo, BASE + "seed: " + "x" * 200_000 + "\nversion_: " + "y" * 100 + "\n")
+    assert "seed: must be a non-negative integer, got 'xxxx" in stderr and "x" * 1000 not in stderr
+
+
+def test_duplicate_keys_name_both_lines(repo: Path) -> None:
+    code, stderr = check_config(repo, BASE + "hyperparameters:\n  n_epochs: 3\n  n_epochs: 5\nname: again\n")
+    assert code == 2
+    assert "finetune.yaml:7:3: hyperparameters.n_epochs: duplicate key: set on line 6 and again on line 7" in stderr
+    assert "finetune.yaml:8:1: name: duplicate key: set on line 2 and again on line 8" in stderr
+
+
+@pytest.mark.parametrize("where, text", [
+    ("hyperparameters.learning_rate_multiplier", "hyperparameters: {learning_rate_multiplier: .nan}"),
+    ("hyperparameters.n_epochs", "hyperparameters: {n_epochs: .inf}"),
+    ("budget.max_usd", "budget: {max_usd: .inf}"),
+    ("pricing.gpt-4o-mini", "pricing: {gpt-4o-mini: .nan}"),
+    ("data.split.fraction", "data: {train: data/train.jsonl, split: {fraction: .nan}}"),
+    ("wait.timeout", "wait: {timeout: .inf}"),
+])
+def test_non_finite_numbers_are_refused(repo: Path, where: str, text: str) -> None:
+    body = BASE.replace("data: data/train.jsonl\n", "") if text.startswith("data") else BASE
+    code, stderr = check_config(repo, body + text + "\n")
+    assert code == 2 and f"{where}: " in stderr, stderr
+
+
+def test_config_errors_carry_line_and_column_in_text_and_json(repo: Path) -> None:
+    write_files(repo, {"finetune.yaml": BASE + "hyperparameters:\n  n_epochs: 99\nmodle: x\nwait:\n  timeout: forever\n"})
+    result = run_finetune("check", "finetune.yaml", "--format", "json", cwd=repo)
+    assert result.returncode == 2
+    assert "finetune.yaml:6:13: hyperparameters.n_epochs: 99 is out of range" in result.stderr
+    errors = json.loads(result.stdout)["configs"][0]["errors"]
+    assert [(e["line"], e["column"], e["code"]) for e in errors] == [(7, 1, "config-invalid"), (6, 13, "config-invalid"), (9, 12, "config-invalid")]
+    assert errors[1]["message"].startswith("hyperparameters.n_epochs: 99 is out of range")

@@ -14,7 +14,9 @@ def test_default_epochs(examples: int, epochs: int) -> None:
 
 def test_explicit_epochs_win() -> None:
     assert cost.epochs({"n_epochs": 7}, 10) == (7, "n_epochs: 7 (finetune.yaml)")
-    assert cost.epochs({"n_epochs": "auto"}, 10) == (10, cost.AUTO_EPOCHS_RULE)
+    assert cost.epochs({"n_epochs": "auto"}, 10) == (10, "10 (n_epochs auto: 10 examples × 3 = 30 < 100, so min(25, 100 // 10) = 10; OpenAI's published default)")
+    assert cost.epochs({}, 50)[1] == "3 (n_epochs auto: 50 examples × 3 = 150 is between 100 and 25,000, so 3; OpenAI's published default)"
+    assert cost.epochs({}, 12_501)[1].startswith("1 (n_epochs auto: 12,501 examples × 3 = 37,503 > 25,000, so max(1, 25,000 // 12,501) = 1")
     assert cost.epochs({}, 50)[0] == 3
 
 

@@ -42,3 +42,28 @@ def test_unexpected_error_is_one_clear_line_with_secrets_removed(monkeypatch, ca
     [log] = tmp_path.glob("finetune-error-*.log")
     details = log.read_text()
     assert "Traceback" in details and "sk-secret-value-123" not in details and "***" in details
+
+
+def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    """`finetune check ... | head -1`: no bug message, no crash file, not exit 1 (141, as for SIGPIPE)."""
+    import json
+    import os
+    import subprocess
+
+    from testing.repo import chat_examples, finetune_command, init_repo, minimal_config, write_files
+
+    repo = init_repo(tmp_path / "repo")
+    bad = "".join(json.dumps(r) + "\n" for r in chat_examples(20)) + "{not json\n" * 3000
+    write_files(repo, {"finetune.yaml": minimal_config(), "data/train.jsonl": bad})
+    crashes = tmp_path / "tmp"
+    crashes.mkdir()
+    for _ in range(2):  # JSON output far beyond a pipe's buffer, so the closed end is always met
+        process = subprocess.Popen([*finetune_command(), "check", "finetune.yaml", "--format", "json"], cwd=repo,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(crashes)})
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()  # what `head -1` does after its line
+        stderr = process.stderr.read().decode()
+        assert process.wait(timeout=60) == 141, stderr
+        assert "bug" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
+        assert list(crashes.iterdir()) == []

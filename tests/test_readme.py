@@ -24,6 +24,30 @@ def test_quick_start_has_two_commands_and_ci_runs_them() -> None:
         assert command in ci
 
 
+def test_docker_tests_are_opt_in_locally_and_ci_opts_in() -> None:
+    from tests.docker.conftest import OPT_IN, opt_in_missing
+
+    assert "apt-get" in (opt_in_missing({}) or "") and opt_in_missing({"HOME": "/root", "USER": "root"})
+    assert opt_in_missing({OPT_IN: "1"}) is None and opt_in_missing({"CI": "true"}) is None
+    assert f"export {OPT_IN}=1" in (ROOT / ".ci" / "run").read_text("utf-8")
+    quick_start = (ROOT / "README.md").read_text("utf-8").split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert f"`{OPT_IN}=1`" in quick_start and "apt-get" in quick_start and "Docker daemon" in quick_start
+
+
+def test_schema_comment_points_at_something_a_user_has() -> None:
+    """The $schema URL names this repository's schema file at the tag the README tells users to use."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    config = (ROOT / "finetune.yaml").read_text("utf-8")
+    url = re.search(r"\$schema=(\S+)", config).group(1)
+    assert f"$schema={url}" in readme
+    match = re.fullmatch(r"https://raw\.githubusercontent\.com/([^/]+/[^/]+)/([^/]+)/(.+)", url)
+    assert match, url
+    repository, tag, path = match.groups()
+    assert f"uses: {repository}@{tag}" in readme
+    assert (ROOT / path).is_file() and path == "entrypoint/finetune_action/finetune.schema.json"
+    assert "finetune schema > finetune.schema.json" in config
+
+
 def test_readme_pr_workflow_is_the_linted_example() -> None:
     readme = (ROOT / "README.md").read_text("utf-8")
     section = readme.split("## Pull-request check", 1)[1]

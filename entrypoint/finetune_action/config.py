@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 import glob
+import math
 import re
+import reprlib
 import subprocess
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,7 +19,7 @@ import yaml
 
 from finetune_action import models
 from finetune_action.dataset import scan as data_scan
-from finetune_action.errors import ConfigError
+from finetune_action.errors import ConfigError, ConfigProblem
 
 CONFIG_VERSION = 1
 METHODS = ("supervised", "dpo", "reinforcement")
@@ -226,26 +228,196 @@ DEFAULTS = {
     "release_tag": "{name}-{date}-{sha7}",
 }
 
+#: What the loader accepts: a config is a few kilobytes, so these only stop hostile or broken
+#: files (a 20 MB file, YAML aliases that expand exponentially, nesting that exhausts the stack).
+MAX_CONFIG_BYTES = 256 * 1024
+MAX_DEPTH = 32  # nested mappings and lists
+MAX_NODES = 20_000  # every value, counted once per place it appears (aliases expanded)
+SHOWN_CHARS = 60  # of a value echoed in a message
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
+Mark = tuple[int, int]  # (line, column), from 1
+
+
 class _Problems:
-    """Collects config problems so the user sees them all at once."""
+    """Collects config problems so the user sees them all at once, each at its place in the file."""
 
-    def __init__(self, display_path: str) -> None:
+    def __init__(self, display_path: str, marks: dict[str, tuple[Mark, Mark]] | None = None) -> None:
         self.display_path = display_path
-        self.lines: list[str] = []
+        self.marks = marks or {}
+        self.problems: list[ConfigProblem] = []
 
-    def add(self, key: str, message: str) -> None:
-        self.lines.append(f"{key}: {message}" if key else message)
+    @property
+    def lines(self) -> list[str]:
+        return [f"{_cut(p.key)}: {p.message}" if p.key else p.message for p in self.problems]
+
+    def add(self, key: str, message: str, mark: Mark | None = None) -> None:
+        line, column = mark or self._mark(key) or (None, None)
+        self.problems.append(ConfigProblem(key, message, line, column))
+
+    def _mark(self, key: str) -> Mark | None:
+        # A missing key has no node: point at the closest enclosing one that exists.
+        while key:
+            if key in self.marks:
+                return self.marks[key][1]
+            parent = re.sub(r"(\.[^.\[\]]*|\[\d+\])$", "", key)
+            key = parent if parent != key else ""
+        return None
+
+    def key_mark(self, key: str) -> Mark | None:
+        """Where the key itself is written (for problems with the key, not its value)."""
+        return self.marks[key][0] if key in self.marks else None
 
     def raise_if_any(self) -> None:
-        if not self.lines:
+        if not self.problems:
             return
-        count = len(self.lines)
+        count = len(self.problems)
         head = f"{self.display_path}: {count} problem{'s' if count > 1 else ''} in the config"
-        raise ConfigError("\n".join([head, *(f"  - {line}" for line in self.lines)]))
+        lines = []
+        for p, text in zip(self.problems, self.lines):
+            where = f"{self.display_path}:{p.line}:{p.column}: " if p.line else ""
+            lines.append(f"  - {where}{text}")
+        raise ConfigError("\n".join([head, *lines]), tuple(self.problems))
+
+
+def _cut(key: str) -> str:
+    # A key is user text too: a huge one must not flood the message.
+    return key if len(key) <= 2 * SHOWN_CHARS else key[: 2 * SHOWN_CHARS] + "..."
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 3, 3, SHOWN_CHARS, SHOWN_CHARS
+
+
+def shown(value: Any) -> str:
+    """A value as a message may echo it: repr-like, and short whatever its size or nesting."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= SHOWN_CHARS + 10 else text[:SHOWN_CHARS] + "..."
+
+
+def is_number(value: Any) -> bool:
+    """An int or a finite float; not a boolean, not .nan or .inf."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class _LimitExceeded(yaml.YAMLError):
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that bounds nesting and alias expansion while composing, and notes duplicate keys.
+
+    Checks happen on nodes, before any Python object is built, so a hostile file costs little.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.sizes: dict[int, int] = {}  # id(node) -> values under it, aliases expanded
+        self.duplicates: list[tuple[yaml.Node, yaml.Node]] = []  # (first key, repeated key)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _LimitExceeded(f"nested deeper than {MAX_DEPTH} levels; a finetune.yaml needs a few. Flatten it", self.peek_event().start_mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if id(node) not in self.sizes:
+            children: list[Any] = []
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+                self._note_duplicates(node)
+            elif isinstance(node, yaml.SequenceNode):
+                children = node.value
+            size = 1 + sum(self.sizes.get(id(child), 1) for child in children)
+            if size > MAX_NODES:
+                raise _LimitExceeded(
+                    f"more than {MAX_NODES:,} values once aliases are expanded (an alias bomb?); write the config out plainly",
+                    node.start_mark,
+                )
+            self.sizes[id(node)] = size
+        return node
+
+    def _note_duplicates(self, node: yaml.MappingNode) -> None:
+        seen: dict[tuple[str, str], yaml.Node] = {}
+        for key, _value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            first = seen.setdefault((key.tag, key.value), key)
+            if first is not key:
+                self.duplicates.append((first, key))
+
+
+def _marks(node: Any, prefix: str = "", out: dict[str, tuple[Mark, Mark]] | None = None) -> dict[str, tuple[Mark, Mark]]:
+    """Key path (a.b.c) -> ((line, column) of the key, of its value when a scalar, else of the key)."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = f"{prefix}[{index}]"
+            if path not in out:
+                out[path] = (_mark_of(item), _mark_of(item))
+                _marks(item, path, out)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue
+            path = f"{prefix}.{key.value}" if prefix else key.value
+            if path not in out:
+                at = value if isinstance(value, yaml.ScalarNode) else key
+                out[path] = (_mark_of(key), _mark_of(at))
+                _marks(value, path, out)
+    return out
+
+
+def parse_yaml(text: str) -> tuple[Any, dict[str, tuple[Mark, Mark]], list[tuple[str, Mark, Mark]]]:
+    """(document, key path -> mark, duplicate keys as (path, first, repeated)); raises yaml.YAMLError.
+
+    The one way finetune.yaml text is parsed (here and for the base branch's copy).
+    """
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}, []
+        marks = _marks(node)
+        parents = {id(key): path for path, key in _key_nodes(node)}
+        duplicates = [
+            (parents.get(id(repeated), str(repeated.value)), _mark_of(first), _mark_of(repeated))
+            for first, repeated in loader.duplicates
+        ]
+        return loader.construct_document(node), marks, duplicates
+    finally:
+        loader.dispose()
+
+
+def _key_nodes(node: Any, prefix: str = "", seen: set[int] | None = None):
+    """(key path, key node) for every scalar key, each node once."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _key_nodes(item, f"{prefix}[{index}]", seen)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode):
+            path = f"{prefix}.{key.value}" if prefix else key.value
+            yield path, key
+            yield from _key_nodes(value, path, seen)
+
+
+def _mark_of(node: yaml.Node) -> Mark:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
@@ -258,7 +430,7 @@ def _unknown_keys(problems: _Problems, prefix: str, mapping: dict, allowed: Any)
         if key not in allowed:
             where = f"{prefix}.{key}" if prefix else str(key)
             hint = _did_you_mean(str(key), allowed) or f" Allowed keys: {', '.join(allowed)}."
-            problems.add(where, f"unknown key.{hint}")
+            problems.add(where, f"unknown key.{hint}", problems.key_mark(where))
 
 
 def _type_name(value: Any) -> str:
@@ -278,7 +450,7 @@ def parse_duration(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value) if value > 0 else None
+        return float(value) if is_number(value) and value > 0 else None
     if isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match and any(match.groups()):
@@ -311,23 +483,43 @@ def load(path: str | Path, root: Path | None = None) -> Config:
     root = (root or repository_root(config_path.parent)).resolve()
     display = _display(config_path, root)
     try:
-        text = config_path.read_text("utf-8")
+        with open(config_path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{display}: no such config file. Create it (see `finetune schema`) or pass the right path.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{display}: cannot read the config ({exc.__class__.__name__}). Save it as UTF-8 text.") from None
+    except OSError as exc:
+        raise ConfigError(f"{display}: cannot read the config ({exc.__class__.__name__}). Check the path and its permissions.") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise _whole_file(display, f"larger than {MAX_CONFIG_BYTES // 1024} KiB; a finetune.yaml is a few kilobytes. Point it at data files instead of inlining data.")
     try:
-        document = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _whole_file(display, "not UTF-8 text. Save it as UTF-8.") from None
+    try:
+        document, marks, duplicates = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{display}:{mark.line + 1}:{mark.column + 1}" if mark else display
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{where}: invalid YAML: {problem}. Fix the syntax (indentation, quotes, colons).") from None
-    problems = _Problems(display)
+        if isinstance(exc, _LimitExceeded):
+            message = f"{problem}."
+        else:
+            message = f"invalid YAML: {problem}. Fix the syntax (indentation, quotes, colons)."
+        where = f"{display}:{mark.line + 1}:{mark.column + 1}" if mark else display
+        position = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise ConfigError(f"{where}: {message}", (ConfigProblem("", message, *position),)) from None
+    except RecursionError:  # cannot happen below MAX_DEPTH; kept so no input ends as a bug
+        raise _whole_file(display, "nested too deeply to read. Flatten it.") from None
+    problems = _Problems(display, marks)
+    for key, first, repeated in duplicates:
+        problems.add(key, f"duplicate key: set on line {first[0]} and again on line {repeated[0]}; YAML would keep only the last. Keep one.", repeated)
     if not isinstance(document, dict):
         problems.add("", f"the config must be a mapping of keys (version, name, model, data, ...), not {_type_name(document)}.")
         problems.raise_if_any()
     return _validate(document, config_path, display, root, problems)
+
+
+def _whole_file(display: str, message: str) -> ConfigError:
+    return ConfigError(f"{display}: {message}", (ConfigProblem("", message, None, None),))
 
 
 def _display(path: Path, root: Path) -> str:
@@ -345,11 +537,11 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
 
     version = doc.get("version")
     if "version" in doc and (version != CONFIG_VERSION or isinstance(version, bool)):
-        problems.add("version", f"must be {CONFIG_VERSION}, got {version!r}.")
+        problems.add("version", f"must be {CONFIG_VERSION}, got {shown(version)}.")
 
     name = doc.get("name")
     if "name" in doc and not (isinstance(name, str) and _NAME_RE.match(name)):
-        problems.add("name", f"{name!r} is not a valid name: use 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+        problems.add("name", f"{shown(name)} is not a valid name: use 1-40 letters, digits, '.', '_' or '-', starting with a letter or digit.")
 
     provider = _provider(doc.get("provider", "openai"), problems)
     model = doc.get("model")
@@ -359,7 +551,7 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
 
     method = doc.get("method", DEFAULTS["method"])
     if method not in METHODS:
-        problems.add("method", f"{method!r} is not a method.{_did_you_mean(str(method), METHODS)} Use one of: {', '.join(METHODS)}.")
+        problems.add("method", f"{shown(method)} is not a method.{_did_you_mean(str(method), METHODS)} Use one of: {', '.join(METHODS)}.")
         method = None
     pricing = _pricing(doc.get("pricing", {}), problems)
     if isinstance(model, str) and method:
@@ -383,7 +575,7 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
     suffix = _template(doc.get("suffix", DEFAULTS["suffix"]), "suffix", problems)
     seed = doc.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        problems.add("seed", f"must be a non-negative integer, got {seed!r}.")
+        problems.add("seed", f"must be a non-negative integer, got {shown(seed)}.")
     metadata = _metadata(doc.get("metadata", {}), problems)
     integrations = _integrations(doc.get("integrations", {}), problems)
     budget = _budget(doc.get("budget", {}), problems)
@@ -397,7 +589,7 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
         release_tag = _template(release.get("tag", DEFAULTS["release_tag"]), "release.tag", problems)
     retry_failed = doc.get("retry_failed", False)
     if not isinstance(retry_failed, bool):
-        problems.add("retry_failed", f"must be true or false, got {retry_failed!r}.")
+        problems.add("retry_failed", f"must be true or false, got {shown(retry_failed)}.")
 
     scan = _scan(doc.get("scan", {}), problems)
     evaluation = _eval(doc["eval"], config_dir=config_path.parent, root=root, problems=problems) if "eval" in doc else None
@@ -469,7 +661,7 @@ def _provider(value: Any, problems: _Problems) -> ProviderSettings:
     _unknown_keys(problems, "provider", value, PROVIDER_KEYS)
     kind = value.get("type", "openai")
     if kind not in kinds:
-        problems.add("provider.type" if "type" in value and len(value) > 1 else "provider", f"{kind!r} is not a supported provider.{_did_you_mean(str(kind), kinds)} Use one of: {', '.join(kinds)}.")
+        problems.add("provider.type" if "type" in value and len(value) > 1 else "provider", f"{shown(kind)} is not a supported provider.{_did_you_mean(str(kind), kinds)} Use one of: {', '.join(kinds)}.")
         kind = "openai"
     for key in ("base_url", "endpoint", "api_version", "api_key_env", "training_type"):
         if key in value and not (isinstance(value[key], str) and value[key].strip()):
@@ -477,7 +669,7 @@ def _provider(value: Any, problems: _Problems) -> ProviderSettings:
     for key in ("base_url", "endpoint"):
         url = value.get(key)
         if isinstance(url, str) and not re.match(r"^https?://", url):
-            problems.add(f"provider.{key}", f"{url!r} is not a URL; write it as https://...")
+            problems.add(f"provider.{key}", f"{shown(url)} is not a URL; write it as https://...")
     if kind != "azure" and ("endpoint" in value or "api_version" in value):
         problems.add("provider", f"endpoint and api_version are Azure settings; set `type: azure`{', or use base_url for an OpenAI-compatible gateway' if kind == 'openai' else ''}.")
     if kind == "azure" and "base_url" in value:
@@ -487,7 +679,7 @@ def _provider(value: Any, problems: _Problems) -> ProviderSettings:
         problems.add("provider.training_type", f"the training tier is an Azure OpenAI setting; remove it, or set `type: azure` (now {kind}).")
         training_type = None
     elif training_type is not None and training_type not in TRAINING_TYPES:
-        problems.add("provider.training_type", f"{training_type!r} is not an Azure training tier.{_did_you_mean(str(training_type), TRAINING_TYPES)} Use one of: {', '.join(TRAINING_TYPES)}.")
+        problems.add("provider.training_type", f"{shown(training_type)} is not an Azure training tier.{_did_you_mean(str(training_type), TRAINING_TYPES)} Use one of: {', '.join(TRAINING_TYPES)}.")
         training_type = None
     default_key = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}.get(kind, f"{kind.upper()}_API_KEY")
     # No version: Azure's GA v1 surface. The tiers exist only on the preview surface, so a tier without a version gets it.
@@ -518,7 +710,7 @@ def _offered(problems: _Problems, prefix: str, provider: ProviderSettings, model
         hint = _did_you_mean(model.strip(), models.spellings(provider.kind))
         problems.add(
             where,
-            f"{model!r} is not a model {label} fine-tunes.{hint} `finetune models --provider {provider.kind}` lists them; "
+            f"{shown(model)} is not a model {label} fine-tunes.{hint} `finetune models --provider {provider.kind}` lists them; "
             f"a model the catalogue does not list yet can be allowed by pricing it: `pricing: {{{model.strip()}: <USD per 1M training tokens>}}`.",
         )
         return
@@ -548,22 +740,22 @@ def _compare(value: Any, method: str | None, problems: _Problems) -> tuple[Compa
         _unknown_keys(problems, where, item, COMPARE_KEYS)
         kind, model = item.get("provider"), item.get("model")
         if kind not in models.providers():
-            problems.add(f"{where}.provider", f"{kind!r} has no catalogue.{_did_you_mean(str(kind), models.providers())} Use one of: {', '.join(models.providers())}.")
+            problems.add(f"{where}.provider", f"{shown(kind)} has no catalogue.{_did_you_mean(str(kind), models.providers())} Use one of: {', '.join(models.providers())}.")
             continue
         if not (isinstance(model, str) and model.strip()):
             problems.add(f"{where}.model", f"must be a model name (see `finetune models --provider {kind}`), got {_type_name(model)}.")
             continue
         alt_method = item.get("method", method)
         if alt_method not in METHODS:
-            problems.add(f"{where}.method", f"{alt_method!r} is not a method. Use one of: {', '.join(METHODS)}.")
+            problems.add(f"{where}.method", f"{shown(alt_method)} is not a method. Use one of: {', '.join(METHODS)}.")
             continue
         lora = item.get("lora")
         if lora is not None and not isinstance(lora, bool):
-            problems.add(f"{where}.lora", f"must be true (LoRA) or false (full fine-tuning), got {lora!r}.")
+            problems.add(f"{where}.lora", f"must be true (LoRA) or false (full fine-tuning), got {shown(lora)}.")
             lora = None
         tier = item.get("training_type")
         if tier is not None and (kind != "azure" or tier not in TRAINING_TYPES):
-            problems.add(f"{where}.training_type", f"{tier!r}: only Azure has training tiers ({', '.join(TRAINING_TYPES)}).")
+            problems.add(f"{where}.training_type", f"{shown(tier)}: only Azure has training tiers ({', '.join(TRAINING_TYPES)}).")
             tier = None
         settings = ProviderSettings(kind, None, None, None, "", tier)
         count = len(problems.lines)
@@ -579,8 +771,8 @@ def _pricing(value: Any, problems: _Problems) -> dict[str, float]:
         return {}
     pricing = {}
     for model, usd in value.items():
-        if isinstance(usd, bool) or not isinstance(usd, (int, float)) or usd < 0:
-            problems.add(f"pricing.{model}", f"must be a non-negative number of USD per 1M training tokens, got {usd!r}.")
+        if not is_number(usd) or usd < 0:
+            problems.add(f"pricing.{model}", f"must be a finite non-negative number of USD per 1M training tokens, got {shown(usd)}.")
         else:
             pricing[str(model)] = float(usd)
     return pricing
@@ -594,16 +786,16 @@ def _paths(value: Any, key: str, config_dir: Path, root: Path, problems: _Proble
     files: list[DataFile] = []
     for pattern in patterns:
         if Path(pattern).is_absolute():
-            problems.add(key, f"{pattern!r} is absolute; write it relative to the config file so it works on every checkout.")
+            problems.add(key, f"{shown(pattern)} is absolute; write it relative to the config file so it works on every checkout.")
             continue
         full = str(config_dir / pattern)
         matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(pattern) else [full]
         if not matches:
-            problems.add(key, f"{pattern!r} matches no file. Check the pattern, or commit the data.")
+            problems.add(key, f"{shown(pattern)} matches no file. Check the pattern, or commit the data.")
         for match in matches:
             resolved = Path(match).resolve()
             if resolved != root and root not in resolved.parents:
-                problems.add(key, f"{pattern!r} points outside the repository ({root}). Keep training data inside the repository.")
+                problems.add(key, f"{shown(pattern)} points outside the repository ({root}). Keep training data inside the repository.")
                 continue
             if not resolved.is_file():
                 problems.add(key, f"{_display(resolved, root)} does not exist. Check the path (relative to {_display(config_dir, root) or '.'}), or commit the file.")
@@ -648,10 +840,10 @@ def _split(raw: Any, key: str, problems: _Problems) -> Split | None:
         return None
     _unknown_keys(problems, key, raw, SPLIT_KEYS)
     fraction, seed = raw.get("fraction"), raw.get("seed", 0)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        problems.add(f"{key}.fraction", f"must be a number between 0 and 1 (exclusive), e.g. 0.1; got {fraction!r}.")
+    if not is_number(fraction) or not 0 < fraction < 1:
+        problems.add(f"{key}.fraction", f"must be a number between 0 and 1 (exclusive), e.g. 0.1; got {shown(fraction)}.")
     elif isinstance(seed, bool) or not isinstance(seed, int):
-        problems.add(f"{key}.seed", f"must be an integer, got {seed!r}.")
+        problems.add(f"{key}.seed", f"must be an integer, got {shown(seed)}.")
     else:
         return Split(float(fraction), seed)
     return None
@@ -684,22 +876,22 @@ def _hyperparameters(value: Any, method: str | None, provider: str, problems: _P
             continue
         if kind == "bool":
             if not isinstance(given, bool):
-                problems.add(where, f"must be true or false, got {given!r}.")
+                problems.add(where, f"must be true or false, got {shown(given)}.")
             else:
                 result[key] = given
             continue
         if kind == "choice":
             if given not in low:
-                problems.add(where, f"{given!r} is not one of: {', '.join(low)}.")
+                problems.add(where, f"{shown(given)} is not one of: {', '.join(low)}.")
             else:
                 result[key] = given
             continue
-        is_number = isinstance(given, (int, float)) and not isinstance(given, bool)
-        if kind == "int" and not (is_number and float(given).is_integer()):
-            problems.add(where, f"must be an integer or \"auto\", got {given!r}.")
+        number = is_number(given)
+        if kind == "int" and not (number and float(given).is_integer()):
+            problems.add(where, f"must be an integer or \"auto\", got {shown(given)}.")
             continue
-        if kind == "number" and not is_number:
-            problems.add(where, f"must be a number or \"auto\", got {given!r}.")
+        if kind == "number" and not number:
+            problems.add(where, f"must be a finite number or \"auto\", got {shown(given)}.")
             continue
         too_low = given < low if low_inclusive else given <= low
         too_high = high is not None and given > high
@@ -765,8 +957,8 @@ def _budget(value: Any, problems: _Problems) -> Budget:
     limits = {}
     for key in BUDGET_KEYS:
         limit = value.get(key)
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0):
-            problems.add(f"budget.{key}", f"must be a non-negative number, got {limit!r}.")
+        if limit is not None and (not is_number(limit) or limit < 0):
+            problems.add(f"budget.{key}", f"must be a finite non-negative number, got {shown(limit)}.")
             limit = None
         limits[key] = float(limit) if limit is not None else None
     return Budget(**limits)
@@ -781,12 +973,12 @@ def _wait(value: Any, problems: _Problems) -> Wait:
     for key, default in (("timeout", DEFAULTS["wait_timeout"]), ("poll_interval", DEFAULTS["poll_interval"])):
         parsed = parse_duration(value.get(key, default))
         if parsed is None:
-            problems.add(f"wait.{key}", f"{value.get(key)!r} is not a duration; write it like 5h, 90m, 1h30m or 45s.")
+            problems.add(f"wait.{key}", f"{shown(value.get(key))} is not a duration; write it like 5h, 90m, 1h30m or 45s.")
             parsed = parse_duration(default)
         seconds[key] = parsed
     cancel = value.get("cancel_on_abort", False)
     if not isinstance(cancel, bool):
-        problems.add("wait.cancel_on_abort", f"must be true or false, got {cancel!r}.")
+        problems.add("wait.cancel_on_abort", f"must be true or false, got {shown(cancel)}.")
         cancel = False
     return Wait(seconds["timeout"], seconds["poll_interval"], cancel)
 

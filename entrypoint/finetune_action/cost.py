@@ -12,12 +12,6 @@ MAX_TARGET_EXAMPLES = 25000
 MIN_DEFAULT_EPOCHS = 1
 MAX_DEFAULT_EPOCHS = 25
 
-AUTO_EPOCHS_RULE = (
-    "n_epochs auto: 3; min(25, 100 // examples) when examples * 3 < 100; "
-    "max(1, 25000 // examples) when examples * 3 > 25000 (OpenAI's published default)"
-)
-
-
 class Estimate(NamedTuple):
     n_epochs: int
     epochs_rule: str  # how n_epochs was chosen
@@ -47,8 +41,23 @@ def epochs(hyperparameters: dict[str, Any], examples: int, provider_default: int
     if isinstance(explicit, int) and not isinstance(explicit, bool):
         return explicit, f"n_epochs: {explicit} (finetune.yaml)"
     if provider_default is not None:
-        return provider_default, f"n_epochs auto: {provider_default}, the default of {provider or 'the provider'}"
-    return default_epochs(examples), AUTO_EPOCHS_RULE
+        return provider_default, f"{provider_default} (n_epochs auto: the default of {provider or 'the provider'})"
+    return default_epochs(examples), auto_epochs_reason(examples)
+
+
+def auto_epochs_reason(examples: int) -> str:
+    """What "auto" resolved to for this many examples, and why (OpenAI's published default)."""
+    n = default_epochs(examples)
+    target = examples * TARGET_EPOCHS
+    if examples <= 0:
+        why = "no training examples, so the default 3"
+    elif target < MIN_TARGET_EXAMPLES:
+        why = f"{examples:,} examples × 3 = {target:,} < {MIN_TARGET_EXAMPLES}, so min({MAX_DEFAULT_EPOCHS}, {MIN_TARGET_EXAMPLES} // {examples:,}) = {n}"
+    elif target > MAX_TARGET_EXAMPLES:
+        why = f"{examples:,} examples × 3 = {target:,} > {MAX_TARGET_EXAMPLES:,}, so max({MIN_DEFAULT_EPOCHS}, {MAX_TARGET_EXAMPLES:,} // {examples:,}) = {n}"
+    else:
+        why = f"{examples:,} examples × 3 = {target:,} is between {MIN_TARGET_EXAMPLES} and {MAX_TARGET_EXAMPLES:,}, so 3"
+    return f"{n} (n_epochs auto: {why}; OpenAI's published default)"
 
 
 def billed_tokens_per_epoch(example_tokens: Iterable[int], limit: int | None) -> int:

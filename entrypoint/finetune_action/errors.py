@@ -5,6 +5,8 @@ Every message says what went wrong, where (file:line or config key) and what to 
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 #: Exit codes shared by every command.
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # the check found problems, or a job failed
@@ -17,8 +19,25 @@ class FinetuneError(Exception):
     exit_code = EXIT_USAGE
 
 
+class ConfigProblem(NamedTuple):
+    """One problem in a finetune.yaml, at the YAML node it is about (line and column from 1)."""
+
+    key: str  # the key path, e.g. hyperparameters.n_epochs ("" for the whole file)
+    message: str
+    line: int | None
+    column: int | None
+
+
 class ConfigError(FinetuneError):
-    """finetune.yaml is missing, malformed or invalid."""
+    """finetune.yaml is missing, malformed or invalid.
+
+    `problems` holds one entry per problem, with its place in the file, for annotations and
+    the JSON report; the message says them all in text.
+    """
+
+    def __init__(self, message: str, problems: tuple[ConfigProblem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class EnvironmentProblem(FinetuneError):

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import yaml
 
+from finetune_action import config
 from finetune_action.errors import GitError
 
 
@@ -49,6 +50,8 @@ def _fetch(repo: Path, *refs: str, deepen: int | None = None) -> bool:
 
 def pull_request_base(repo: Path, base_sha: str, head: str) -> Base:
     """The merge base of the PR's base commit and `head`, fetching history when the clone is shallow."""
+    if _git(repo, "rev-parse", "--git-dir", check=False).returncode != 0:
+        return Base(None, f"{repo} is not a git repository; check it out with actions/checkout (fetch-depth: 0) to compare with the base branch")
     missing = [sha for sha in (base_sha, head) if not has_commit(repo, sha)]
     if missing and not _fetch(repo, *missing):
         if not has_commit(repo, base_sha):
@@ -69,9 +72,11 @@ def pull_request_base(repo: Path, base_sha: str, head: str) -> Base:
 
 def _data_prefixes(config_text: str, config_dir: PurePosixPath) -> list[str]:
     """Directories or files a config's data patterns can touch, relative to the repository root."""
+    if len(config_text) > config.MAX_CONFIG_BYTES:
+        return []  # the loader refuses it with a clear message; nothing to export
     try:
-        document = yaml.safe_load(config_text)
-    except yaml.YAMLError:
+        document = config.parse_yaml(config_text)[0]  # bounded like the head's: the base is untrusted too
+    except (yaml.YAMLError, RecursionError):
         return []
     data = document.get("data") if isinstance(document, dict) else None
     if isinstance(data, (str, list)):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,12 @@ def _add_today(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--today", metavar="YYYY-MM-DD", help="judge training windows and serving ends on this day (default: FINETUNE_TODAY, else today)")
 
 
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0, help="terse: one line per config, no progress on stderr")
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, help="detailed: every problem kept (not the first few per code), every event")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="finetune",
@@ -61,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--provider", default="openai", help="with --data: the provider whose catalogue prices and limits the model (default: openai)")
     _add_today(check)
     _add_format(check)
+    _add_verbosity(check)
 
     catalogue = commands.add_parser(
         "models",
@@ -94,12 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ". Needs the provider's API key.", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml)")
         command.add_argument("--wait-timeout", metavar="DURATION", help="how long to wait for the job (e.g. 5h, 90m; 0 to not wait), overriding wait.timeout")
+        _add_verbosity(command)
         if name == "train":
             command.add_argument("--retry-failed", action="store_true", help="start a new job when the last one for this data and config failed or was cancelled")
     for name, summary in (("status", "show the job of each config (found by fingerprint) or of --job"), ("cancel", "cancel the running job of each config (found by fingerprint) or --job")):
         command = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ". Needs the provider's API key.")
         command.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml); with --job, the provider settings")
         command.add_argument("--job", metavar="ID", help="a job id instead of the fingerprint's job")
+        if name == "status":
+            _add_verbosity(command)
 
     hashing = commands.add_parser(
         "scan-hash",
@@ -156,56 +167,12 @@ CHECKING = ("check", "action", "train", "resume")
 
 
 def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from finetune_action.lifecycle import today
-
     try:
-        if args.command == "check":
-            from finetune_action.commands.check import check, check_files
-
-            if args.data or args.model or args.validation:
-                if args.configs or not (args.data and args.model):
-                    parser.error("check: --data FILE.jsonl --model MODEL go together, without CONFIG arguments")
-                return check_files(args.data, args.validation, args.model, args.method, output_format=args.format, provider=args.provider, today=today(args.today))
-            return check(args.configs or ["finetune.yaml"], output_format=args.format, today=today(args.today))
-        if args.command == "models":
-            from finetune_action.commands.models import list_models
-
-            return list_models(args.provider, args.format, today(args.today))
-        if args.command == "schema":
-            from finetune_action.commands.schema import schema
-
-            return schema()
-        if args.command == "action":
-            from finetune_action.commands.action import action
-
-            return action()
-        if args.command in ("train", "resume"):
-            from finetune_action.commands.train import train
-
-            retry = getattr(args, "retry_failed", False)
-            return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ)
-        if args.command == "eval":
-            from finetune_action.commands.eval import evaluate
-
-            return evaluate(args.configs or ["finetune.yaml"], models=args.models, previous=args.previous, env=os.environ)
-        if args.command == "status":
-            from finetune_action.commands.status import status
-
-            return status(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
-        if args.command == "cancel":
-            from finetune_action.commands.cancel import cancel
-
-            return cancel(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
-        if args.command == "scan-hash":
-            from finetune_action.commands.scan_hash import scan_hash
-
-            return scan_hash(args.values)
-        if args.command == "comment":
-            from finetune_action.commands.comment import comment
-
-            return comment(args.report, repository=args.repo, number=args.pr, behavior=args.behavior, tag=args.tag)
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        code = _dispatch(parser, args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a message at exit
+        return code
+    except BrokenPipeError:
+        return _closed_stdout()
     except FinetuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -214,6 +181,68 @@ def _main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 130
     except Exception as exc:  # a bug: one clear line for the user, the details on disk
         return _unexpected(exc)
+
+
+def _closed_stdout() -> int:
+    """The reader went away (`finetune check | head`): stop quietly, as Unix tools do on SIGPIPE."""
+    # Later writes (and the flush at exit) go nowhere instead of raising again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the command `args` names; its exit code."""
+    from finetune_action.lifecycle import today
+
+    if args.command == "check":
+        from finetune_action.commands.check import check, check_files
+
+        if args.data or args.model or args.validation:
+            if args.configs or not (args.data and args.model):
+                parser.error("check: --data FILE.jsonl --model MODEL go together, without CONFIG arguments")
+            return check_files(args.data, args.validation, args.model, args.method, output_format=args.format, provider=args.provider, today=today(args.today), verbosity=args.verbosity)
+        return check(args.configs or ["finetune.yaml"], output_format=args.format, today=today(args.today), verbosity=args.verbosity)
+    if args.command == "models":
+        from finetune_action.commands.models import list_models
+
+        return list_models(args.provider, args.format, today(args.today))
+    if args.command == "schema":
+        from finetune_action.commands.schema import schema
+
+        return schema()
+    if args.command == "action":
+        from finetune_action.commands.action import action
+
+        return action()
+    if args.command in ("train", "resume"):
+        from finetune_action.commands.train import train
+
+        retry = getattr(args, "retry_failed", False)
+        return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ, verbosity=args.verbosity)
+    if args.command == "eval":
+        from finetune_action.commands.eval import evaluate
+
+        return evaluate(args.configs or ["finetune.yaml"], models=args.models, previous=args.previous, env=os.environ)
+    if args.command == "status":
+        from finetune_action.commands.status import status
+
+        return status(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ, verbosity=args.verbosity)
+    if args.command == "cancel":
+        from finetune_action.commands.cancel import cancel
+
+        return cancel(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
+    if args.command == "scan-hash":
+        from finetune_action.commands.scan_hash import scan_hash
+
+        return scan_hash(args.values)
+    if args.command == "comment":
+        from finetune_action.commands.comment import comment
+
+        return comment(args.report, repository=args.repo, number=args.pr, behavior=args.behavior, tag=args.tag)
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 #: Environment variables whose values must never reach output, whatever went wrong.

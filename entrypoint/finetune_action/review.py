@@ -41,7 +41,7 @@ def check_side(path: Path, root: Path, log: Log | None = None) -> Side:
     try:
         loaded = config_module.load(path, root=root)
     except ConfigError as exc:
-        return Side(json_report.invalid_config(display, str(exc)), {}, None, str(exc))
+        return Side(json_report.invalid_config(display, exc), {}, None, str(exc))
     report = checking.check_config(loaded, log=log)
     data = json_report.config_report(report)
     data["settings"] = loaded.normalised
@@ -120,14 +120,19 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
     changes = diff.example_changes(*differing(base.hashes, head.hashes))
     budget = head.budget or config_module.Budget(None, None, None)
     comparable_head = None if head.error else head_report
+    limits = budget._asdict()
+    if not base_sha:
+        # No base commit: an increase cannot be measured, and nothing was "added" by this change.
+        limits = {**limits, "max_increase_usd": None, "max_increase_pct": None}
     return {
         "config": path,
         "name": (head_report or base_report or {}).get("name") or path,
         "head": head_report,
         "base": base_report,
         "base_error": base_error,
-        "diff": diff.compare(base_report, head_report, changes) if (base_report or head_report) else None,
-        "budget": {"limits": budget._asdict(), "violations": diff.budget_violations(budget._asdict(), base_report, comparable_head) if comparable_head else []},
+        # An invalid head has no figures: comparing it would report every example removed.
+        "diff": diff.compare(base_report, head_report, changes) if base_sha and not head.error and (base_report or head_report) else None,
+        "budget": {"limits": budget._asdict(), "violations": diff.budget_violations(limits, base_report, comparable_head) if comparable_head else []},
     }
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from finetune_action.github.comments import valid_at
+from testing.action import pull_request_event, run_action
 from testing.repo import chat_examples, commit, git, minimal_config
-from tests.commands.conftest import FORK_TOKEN, PR, REPO, run_pr_check as check
+from tests.commands.conftest import FORK_TOKEN, PR, REPO, TOKEN, run_pr_check as check
 
 
 def checkout(work: Path, sha: str, path: Path) -> Path:
@@ -41,6 +42,8 @@ def test_comment_created_then_updated_in_place_then_stale_run_ignored(repo, tmp_
     assert "finetune check" in first.summary and "Training examples" in first.summary
     report = json.loads(Path(first.outputs["report-path"]).read_text())
     assert report["configs"][0]["diff"]["examples_added"] == 5
+    assert Path(first.outputs["report-path"]).parent.name == "finetune-output"
+    assert git(work, "status", "--porcelain") == ""  # the report leaves nothing untracked
 
     # The same head again: nothing to change, no API write.
     writes = len(github.sent("PATCH")) + len(github.sent("POST"))
@@ -197,8 +200,10 @@ def test_invalid_config_is_reported_and_exits_2(repo, tmp_path, github) -> None:
     head = commit(work, {"finetune.yaml": minimal_config(hyperparameters={"n_epochs": 99})}, "bad")
     result = check(work, tmp_path, github, base, head)
     assert result.run.returncode == 2
-    assert "  - hyperparameters\\.n\\_epochs: 99 is out of range" in github.comments(REPO, PR)[0]["body"]
-    assert "::error file=finetune.yaml,title=finetune.yaml hyperparameters.n_epochs::" in result.run.stdout
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "invalid config, 1 problem in finetune.yaml" in body
+    assert "- `config-invalid` (1)\n  - [finetune\\.yaml:7](" in body and "removed" not in body and "not set" not in body and "hyperparameters\\.n\\_epochs: 99 is out of range" in body
+    assert "::error file=finetune.yaml,line=7,col=13,title=finetune.yaml hyperparameters.n_epochs::" in result.run.stdout
 
 
 def test_planted_secrets_and_personal_data_fail_the_check_and_are_never_echoed(repo, tmp_path, github) -> None:
@@ -220,7 +225,7 @@ def test_planted_secrets_and_personal_data_fail_the_check_and_are_never_echoed(r
     top = body.split("\n\n")[1]
     assert top.startswith("🔐 **Secrets and personal data in the data:** 16 secrets \\(") and "8 pieces of personal data \\(" in top
     assert "github\\-pat 1" in top and "email 1" in top
-    assert "[data/train\\.jsonl:21](" in body and "`secret-in-data` messages\\[1\\]\\.content: a secret \\(github\\-pat" in body
+    assert "- `secret-in-data` (16)\n  - [data/train\\.jsonl:21](" in body and ") messages\\[1\\]\\.content: a secret \\(github\\-pat" in body
     report = json.loads(Path(result.outputs["report-path"]).read_text())
     head_report = report["configs"][0]["head"]
     assert sum(head_report["scan_counts"]["secret-in-data"].values()) == 16
@@ -238,3 +243,65 @@ def test_planted_secrets_and_personal_data_fail_the_check_and_are_never_echoed(r
     assert "::error file=data/train.jsonl,line=21" in result.run.stdout
     leaks = [(label, channel) for label, value in values.items() for channel, text in channels.items() if value in text]
     assert leaks == []
+
+
+def test_no_base_commit_says_so_instead_of_new_config(repo, tmp_path, github) -> None:
+    work, _base = repo
+    head = commit(work, {"data/train.jsonl": chat_examples(25)}, "more data")
+    result = check(work, tmp_path, github, "0" * 40, head)  # a base commit no fetch can get
+    assert result.run.returncode == 0, result.run.stderr
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "No base to compare with (the base commit 0000000 is not in this clone" in body
+    assert "New config" not in body and "**25** added" not in body
+    assert "| | head |" in body and "| Training examples | 25 |" in body
+    assert result.outputs["cost-delta-usd"] == ""
+    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    assert report["configs"][0]["diff"] is None and report["base"]["sha"] is None
+
+
+def test_workspace_that_is_not_a_git_repository(repo, tmp_path, github) -> None:
+    work, base = repo
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for name in ("finetune.yaml", "data/train.jsonl"):
+        (plain / name).parent.mkdir(parents=True, exist_ok=True)
+        (plain / name).write_bytes((work / name).read_bytes())
+    result = check(plain, tmp_path, github, base, base)
+    assert result.run.returncode == 0, result.run.stderr
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "No base to compare with" in body and "is not a git repository" in body and "New config" not in body
+
+
+def test_error_totals_agree_between_annotations_comment_and_summary(repo, tmp_path, github) -> None:
+    work, base = repo
+    bad = "".join(json.dumps(r) + "\n" for r in chat_examples(20)) + "{not json\n" * 1200
+    head = commit(work, {"data/train.jsonl": bad}, "broken lines")
+    result = check(work, tmp_path, github, base, head)
+    assert result.run.returncode == 1
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "1,200 errors in the data" in body and "**Errors (1,200):**" in body and "- `invalid-json` (1,200)" in body
+    assert "**Errors (1,200):**" in result.summary
+    annotated = sum(1 for line in result.run.stdout.splitlines() if line.startswith("::error "))
+    assert annotated == 10 and "1190 more errors not annotated" in result.run.stdout
+
+
+def test_runner_files_in_odd_states_are_an_environment_error(repo, tmp_path, github) -> None:
+    work, base = repo
+    head = commit(work, {"data/train.jsonl": chat_examples(25)}, "more data")
+    (tmp_path / "a-directory").mkdir()
+    for variable, path in (
+        ("GITHUB_OUTPUT", tmp_path / "a-directory"),
+        ("GITHUB_STEP_SUMMARY", tmp_path / "a-directory"),
+        ("GITHUB_OUTPUT", tmp_path / "missing" / "output.txt"),
+        ("GITHUB_STEP_SUMMARY", tmp_path / "output-file-as-parent" / "x"),
+    ):
+        if path.parent.name == "output-file-as-parent":
+            path.parent.write_text("")
+        github.add_pull(REPO, PR, head_sha=head)
+        event = pull_request_event(REPO, PR, base_sha=base, head_sha=head)
+        result = run_action(work, tmp_path / "runner", "pull_request", event, repository=REPO, api_url=github.base_url,
+                            sha=head, inputs={"github-token": TOKEN}, env={variable: str(path)})
+        assert result.run.returncode == 2, (variable, path, result.run.stderr)
+        assert f"error: {variable} is {path}, which cannot be written" in result.run.stderr
+        assert "bug" not in result.run.stderr and "Traceback" not in result.run.stderr
+        assert github.comments(REPO, PR) == []  # nothing posted by a run that cannot report

@@ -210,13 +210,24 @@ def test_bad_data_in_text_and_markdown_lists_first_few_per_code() -> None:
     result = run("--data", "bad/structure.jsonl", "--model", "gpt-4o-mini")
     assert result.returncode == 1
     assert result.stdout.startswith("Checking bad/structure.jsonl: FAILED")
-    assert "missing-system (13):" in result.stdout
-    assert "... and 10 more (all of them: --format json)" in result.stdout
+    # Line 5's unreadable role is one error, not also a missing system message.
+    assert "missing-system (12):" in result.stdout
+    assert "... and 9 more (all of them: --format json)" in result.stdout
     assert "bad/structure.jsonl:16: contains <|endoftext|>" in result.stdout
     markdown = run("--data", "bad/structure.jsonl", "--model", "gpt-4o-mini", "--format", "markdown")
     assert markdown.returncode == 1
     assert "| billed tokens per epoch |" in markdown.stdout
     assert "- `special-token` (2):" in markdown.stdout
+
+
+def test_one_bad_role_is_one_error(tmp_path: Path) -> None:
+    rows = [{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]} for i in range(12)]
+    rows[3]["messages"][2]["role"] = "assistent"
+    rows[5]["messages"][0]["role"] = "sytem"
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, document = run_json("--data", "train.jsonl", "--model", "gpt-4o-mini", cwd=tmp_path)
+    assert code == 1
+    assert [(p["line"], p["code"]) for p in document["configs"][0]["errors"]] == [(4, "invalid-role"), (6, "invalid-role")]
 
 
 def test_json_column_for_syntax_errors() -> None:
@@ -266,3 +277,20 @@ def test_split_and_explicit_epochs(tmp_path: Path) -> None:
     assert round(tokens["mean"] * config["examples"]) == config["billed_tokens_per_epoch"]
     _again, second = run_json(cwd=tmp_path)
     assert second["configs"][0]["validation_examples"] == config["validation_examples"]
+
+
+def test_quiet_and_verbose(tmp_path: Path) -> None:
+    rows = [{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]} for i in range(16)]
+    for row in rows[:6]:
+        row["messages"][0]["role"] = "sytem"
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ("--data", "train.jsonl", "--model", "gpt-4o-mini")
+    quiet = run("-q", *args, cwd=tmp_path)
+    assert quiet.returncode == 1 and quiet.stderr == ""
+    assert quiet.stdout == "Checking train.jsonl: FAILED (6 errors, 1 warning); USD 0.0059\n"
+    normal = run(*args, cwd=tmp_path)
+    assert "... and 3 more (all of them: --format json)" in normal.stdout and "checking train.jsonl" in normal.stderr
+    assert "n_epochs: 6 (n_epochs auto: 16 examples × 3 = 48 < 100, so min(25, 100 // 16) = 6" in normal.stdout
+    verbose = run("-v", *args, cwd=tmp_path)
+    assert verbose.stdout.count("role is \"sytem\"") == 6 and "more (all of them" not in verbose.stdout
+    assert run("-q", "-v", *args, cwd=tmp_path).returncode == 2

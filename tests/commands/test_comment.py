@@ -33,7 +33,8 @@ def test_workflow_run_posts_the_artifact_report(repo, tmp_path, github) -> None:
     poster.mkdir()
     (poster / "finetune-report.json").write_bytes(report.read_bytes())
     result = run_action(poster, tmp_path / "runner2", "workflow_run", workflow_run_event(head, listed=False),
-                        repository=REPO, api_url=github.base_url, sha="0" * 40, inputs={"github-token": TOKEN})
+                        repository=REPO, api_url=github.base_url, sha="0" * 40,
+                        inputs={"github-token": TOKEN, "report-path": "finetune-report.json"})  # as finetune-fork-comment.yml
     assert result.run.returncode == 0, result.run.stderr
     comments = github.comments(REPO, PR)
     assert len(comments) == 1 and "| Training examples | 20 | 30 |" in comments[0]["body"]
@@ -44,7 +45,8 @@ def post_from_workflow_run(tmp_path: Path, github, report: Path, head_sha: str, 
     poster.mkdir()
     (poster / "finetune-report.json").write_bytes(report.read_bytes())
     return run_action(poster, tmp_path / f"{name}-runner", "workflow_run", workflow_run_event(head_sha, listed=False),
-                      repository=REPO, api_url=github.base_url, sha="0" * 40, inputs={"github-token": token})
+                      repository=REPO, api_url=github.base_url, sha="0" * 40,
+                      inputs={"github-token": token, "report-path": "finetune-report.json"})  # as finetune-fork-comment.yml
 
 
 def test_workflow_run_for_an_outdated_head_posts_nothing(repo, tmp_path, github) -> None:

@@ -18,7 +18,7 @@ import pytest
 from testing.action import ActionRun, event_payload, push_event, run_action
 from testing.github_standin import GitHubStandIn
 from testing.openai_standin import StandIn, serve
-from testing.repo import Run, chat_examples, commit, finetune_command, init_repo, minimal_config, run_finetune
+from testing.repo import Run, chat_examples, commit, finetune_command, git, init_repo, minimal_config, run_finetune
 from tests.commands.conftest import REPO, TOKEN
 
 KEY = "sk-proj-trainKEY0123456789abcdefKEY"
@@ -97,6 +97,16 @@ def wait_for_polls(standin: StandIn, job_id: str, count: int = 2) -> None:
 
 
 # --- the action ---------------------------------------------------------------------------
+
+
+def test_push_with_an_invalid_config_annotates_each_problem_at_its_line(work, tmp_path, github, openai_standin) -> None:
+    repo, _sha = work
+    sha = commit(repo, {"finetune.yaml": minimal_config(wait=FAST, hyperparameters={"n_epochs": 99}, modle="x")}, "bad config")
+    result = train_action(repo, tmp_path, github, openai_standin, sha)
+    assert result.run.returncode == 2 and not openai_standin.requests
+    errors = [line for line in result.run.stdout.splitlines() if line.startswith("::error ")]
+    assert len(errors) == 2 and all(",line=" in line and ",col=" in line for line in errors), errors
+    assert any(line.startswith("::error file=finetune.yaml,line=") and "title=finetune.yaml hyperparameters.n_epochs::" in line for line in errors)
 
 
 def test_push_trains_records_and_a_rerun_spends_nothing(work, tmp_path, github, openai_standin) -> None:
@@ -257,13 +267,18 @@ def test_cli_train_status_and_resume_without_github(work, openai_standin) -> Non
     none = run_finetune("status", cwd=repo, env=env)
     assert none.returncode == 0 and "no job for fingerprint" in none.stdout
 
-    trained = run_finetune("train", "finetune.yaml", cwd=repo, env=env)
+    trained = run_finetune("train", "-q", "finetune.yaml", cwd=repo, env=env)
     assert trained.returncode == 0, trained.stderr + trained.stdout
     assert "release skipped: set GITHUB_TOKEN and GITHUB_REPOSITORY" in trained.stdout
+    # -q: the check is one line, no notes on stderr.
+    assert "Checking finetune.yaml: PASSED" in trained.stdout and "the numbers rest on" not in trained.stdout and "checking data/" not in trained.stderr
     model = json.loads((repo / "finetune-output" / "support-bot" / "model.json").read_text())
     assert model["status"] == "succeeded" and (repo / "finetune-output" / "support-bot" / "metrics.csv").exists()
+    assert git(repo, "status", "--porcelain") == ""  # finetune-output/ ignores itself: nothing untracked
 
-    shown = run_finetune("status", cwd=repo, env=env)
+    terse = run_finetune("status", "-q", cwd=repo, env=env)
+    assert terse.returncode == 0 and len(terse.stdout.splitlines()) == 1 and f"job {model['job_id']}" in terse.stdout
+    shown = run_finetune("status", "-v", cwd=repo, env=env)
     assert shown.returncode == 0 and f"job {model['job_id']}" in shown.stdout and f"model: {model['fine_tuned_model']}" in shown.stdout
     assert "The job has successfully completed" in shown.stdout
     later = run_finetune("status", cwd=repo, env={**env, "FINETUNE_TODAY": "2026-12-01"})
@@ -278,6 +293,8 @@ def test_cli_azure_detach_status_cancel_and_retry(tmp_path, openai_standin) -> N
     env = {"AZURE_OPENAI_ENDPOINT": openai_standin.azure_endpoint, "AZURE_OPENAI_API_KEY": KEY}
     missing = run_finetune("train", cwd=repo, env={"AZURE_OPENAI_ENDPOINT": openai_standin.azure_endpoint})
     assert missing.returncode == 2 and "AZURE_OPENAI_API_KEY is not set" in missing.stderr and not openai_standin.requests
+    # The key is asked for before the data is checked: no check report, no "checking" log.
+    assert "checking data/train.jsonl" not in missing.stdout + missing.stderr and "Checking finetune.yaml" not in missing.stdout + missing.stderr
 
     detached = run_finetune("train", "--wait-timeout", "0", cwd=repo, env=env)
     assert detached.returncode == 0, detached.stderr + detached.stdout

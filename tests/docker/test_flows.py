@@ -84,8 +84,8 @@ def test_pull_request_check_comments_summarises_and_sets_outputs(
     assert "Training examples" in run.summary
     assert run.outputs["examples"] == "25" and run.outputs["cost-delta-usd"]
     # Outputs name paths as the action sees them; the file is in the mounted checkout.
-    assert run.outputs["report-path"] == "/github/workspace/finetune-report.json"
-    report = json.loads((workspace / "finetune-report.json").read_text())
+    assert run.outputs["report-path"] == "/github/workspace/finetune-output/finetune-report.json"
+    report = json.loads((workspace / "finetune-output" / "finetune-report.json").read_text())
     assert report["configs"][0]["diff"]["examples_added"] == 5
     assert TOKEN not in shown(run.stdout, run.stderr) + run.summary
 
@@ -191,5 +191,5 @@ def test_documented_pull_request_preview(docker_host: str, action_image: str, tm
     result = shell(documented("GITHUB_EVENT_NAME=pull_request", action_image), workspace, docker_host)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| Training examples | 20 | 23 | +3 (+15%) |" in result.stdout
-    report = json.loads((workspace / "finetune-report.json").read_text())
+    report = json.loads((workspace / "finetune-output" / "finetune-report.json").read_text())
     assert report["configs"][0]["diff"]["examples_added"] == 3

@@ -16,7 +16,7 @@ BASE = dict(HEAD, examples=16, billed_tokens_per_epoch=1800, billed_tokens=9000,
 
 
 def review(entry: dict) -> dict:
-    return {"repository": "o/r", "server_url": "https://github.com", "head_sha": "abc123", "base": {"note": "merge base 1234567"}, "configs": [entry]}
+    return {"repository": "o/r", "server_url": "https://github.com", "head_sha": "abc123", "base": {"sha": "1234567abcdef", "note": "merge base 1234567"}, "configs": [entry]}
 
 
 def entry(head=HEAD, base=BASE, violations=()) -> dict:
@@ -60,6 +60,33 @@ def test_new_and_removed_configs() -> None:
     assert comment.render(review(e), e).startswith("### ➖ finetune check: `finetune.yaml` was removed")
 
 
+def test_no_base_is_not_a_new_config() -> None:
+    e = dict(entry(base=None), diff=None)
+    body = comment.render(dict(review(e), base={"sha": None, "note": "the base commit 1234567 is not in this clone"}), e)
+    assert "No base to compare with (the base commit 1234567 is not in this clone)" in body
+    assert "New config" not in body and "**2** added" not in body and "| | head |" in body and "| Training examples | 20 |" in body
+
+
+def test_unset_settings_are_not_python_none() -> None:
+    e = entry()
+    e["diff"]["config_changes"] = [{"key": "seed", "base": None, "head": 3}, {"key": "hyperparameters.batch_size", "base": 8, "head": None},
+                                   {"key": "data.validation", "base": [], "head": ["data/a.jsonl", "data/b.jsonl"]}]
+    body = comment.render(review(e), e)
+    assert "None" not in body and "[" not in body.split("Config changes:")[1].split("**Budget")[0]
+    assert "`data.validation`: `none` → `data/a.jsonl, data/b.jsonl`" in body
+    assert "`seed`: `not set` → `3`" in body and "`hyperparameters.batch_size`: `8` → `auto (not set)`" in body
+
+
+def test_problems_are_grouped_with_a_count_per_code() -> None:
+    errors = [{"path": "d.jsonl", "line": i, "code": "invalid-json", "message": "m"} for i in range(1, 4)]
+    errors += [{"path": "d.jsonl", "line": 9, "code": "invalid-role", "message": "r"}]
+    e = entry(head=dict(HEAD, errors=errors, problem_counts={"invalid-json": 40, "invalid-role": 1, "missing-system": 1}))
+    body = comment.render(review(e), e)
+    assert body.startswith("### ❌ finetune check: `finetune.yaml`: 41 errors in the data")
+    assert "**Errors (41):**\n- `invalid-json` (40)\n  - [d\\.jsonl:1]" in body
+    assert "  - … and 37 more" in body and "- `invalid-role` (1)\n  - [d\\.jsonl:9]" in body
+
+
 def test_untrusted_data_cannot_break_out() -> None:
     evil = "@someone </details> <script>x</script> ::error::owned ``` `"
     head = copy.deepcopy(HEAD)
@@ -77,10 +104,11 @@ def test_comment_stays_under_the_limit_and_summary_keeps_everything() -> None:
     body = comment.render(review(e), e)
     assert len(body) < comment.COMMENT_LIMIT and "and 4,990 more" in body
     small = comment.render(review(e), e, full=True)
-    assert small.count("invalid\\-json") == 0 and small.count("`invalid-json`") == 5000
+    assert small.count("invalid\\-json") == 0 and "- `invalid-json` (5,000)" in small
+    assert small.count("(https://github.com/o/r/blob/abc123/d.jsonl#L") == 5000
     cut = comment.truncate_middle(small, 20_000)
     assert len(cut) <= 20_000 and "characters cut from the middle" in cut
-    assert comment.render_summary(review(e)).count("`invalid-json`") == 5000
+    assert comment.render_summary(review(e)).count("(https://github.com/o/r/blob/abc123/d.jsonl#L") == 5000
 
 
 def test_truncation_closes_an_open_details() -> None:

@@ -88,21 +88,23 @@ def test_downsample_keeps_the_ends_and_at_most_the_limit() -> None:
     assert record.downsample(rows[:5]) == rows[:5]
 
 
-def test_loss_chart_is_mermaid_xychart_with_validation_gaps_filled() -> None:
-    rows = [{"step": 1.0, "train_loss": 2.0}, {"step": 2.0, "train_loss": 1.0, "valid_loss": 1.5}, {"step": 3.0, "train_loss": 0.5}]
-    assert record.loss_chart(rows) == "\n".join([
-        "```mermaid",
-        "xychart-beta",
-        '    title "Loss by step (training, then validation)"',
-        '    x-axis "step" 1 --> 3',
-        '    y-axis "loss"',
-        "    line [2, 1, 0.5]",
-        "    line [1.5, 1.5, 1.5]",
-        "```",
-    ])
+def test_loss_chart_draws_each_series_only_where_measured_with_a_legend() -> None:
+    rows = [{"step": float(i), "train_loss": 3.0 - i / 4} for i in range(1, 9)]
+    for row in rows[3::2]:
+        row["valid_loss"] = row["train_loss"] + 0.5  # first measured at step 4
+    chart = record.loss_chart(rows)
+    assert chart is not None
+    first, second = chart.split("\n\n")
+    assert '    x-axis "step" 1 --> 8' in first and "    line [2.75, 2.5, 2.25, 2, 1.75, 1.5, 1.25, 1]" in first
+    assert first.endswith("Legend: blue line = training loss.")
+    # Validation starts at its first measurement: nothing is carried back to step 1.
+    assert '    x-axis "step" 4 --> 8' in second
+    assert "    line [2, 1.5, 1]" in second and "    line [2.5, 2, 1.5]" in second
+    assert second.endswith("Legend: blue line = training loss, orange line = validation loss.")
+    assert '"plotColorPalette": "#1f77b4, #ff7f0e"' in first
     many = [{"step": float(i), "train_loss": 1 / i} for i in range(1, 501)]
     chart = record.loss_chart(many)
-    assert chart is not None and chart.count(",") == 99  # 100 points
+    assert chart is not None and chart.count(",") == 99 + 1 and "validation" not in chart  # 100 points, plus the palette's comma
     assert record.loss_chart([{"step": 1.0, "train_loss": 1.0}]) is None
     assert record.loss_chart([{"step": 1.0}, {"step": 2.0}]) is None
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from finetune_action import git, review
+from finetune_action import git, outputs, review
 from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, GitHubError
 from finetune_action.github import actions, api, comments, releases
 from finetune_action.github.context import Context, read_context
@@ -94,7 +94,7 @@ def exit_code(review_data: dict[str, Any], fail_on_budget: bool) -> int:
 def write_report(ctx: Context, review_data: dict[str, Any]) -> Path:
     """Write the review JSON where the `report-path` input says (inside the workspace)."""
     path = (ctx.workspace / ctx.inputs["report-path"]).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    outputs.prepare(path)  # the default, under finetune-output/, is ignored by git
     path.write_text(json.dumps(review_data, indent=2, ensure_ascii=False) + "\n", "utf-8")
     print(f"report written to {path}", file=sys.stderr)
     return path
@@ -115,11 +115,13 @@ def annotate(review_data: dict[str, Any]) -> None:
     for entry in review_data["configs"]:
         head = entry.get("head") or {}
         for level, problems in (("error", head.get("errors", [])), ("warning", head.get("warnings", []))):
+            # The same total as the comment and the summary: kept problems plus those only counted.
+            budget.count_unkept(level, comment_report.total(head, level + "s") - len(problems))
             for p in problems:
                 if p.get("code") == "config-invalid":
-                    for line in str(p["message"]).splitlines()[1:] or [p["message"]]:
-                        key = line.strip().removeprefix("- ").split(":", 1)[0]
-                        budget.annotate(level, line.strip().removeprefix("- "), file=p["path"], title=f"finetune.yaml {key}")
+                    key = str(p["message"]).split(": ", 1)[0] if ": " in str(p["message"]) else ""
+                    title = f"finetune.yaml {key}" if key and " " not in key else "finetune.yaml"
+                    budget.annotate(level, str(p["message"]), file=p["path"], line=p.get("line"), col=p.get("column"), title=title)
                     continue
                 budget.annotate(level, f"{p['code']}: {p['message']}", file=p["path"], line=p.get("line"), col=p.get("column"), title=f"finetune check: {p['code']}")
     budget.close()

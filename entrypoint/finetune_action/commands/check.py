@@ -18,7 +18,7 @@ from finetune_action.report import markdown as markdown_report
 from finetune_action.report import text as text_report
 
 
-def check(patterns: list[str], output_format: str = "text", today: date | None = None) -> int:
+def check(patterns: list[str], output_format: str = "text", today: date | None = None, verbosity: int = 0) -> int:
     """Check each config matching `patterns`; 2 if any config is invalid, else 1 on data errors."""
     entries = []
     exit_code = EXIT_OK
@@ -28,22 +28,23 @@ def check(patterns: list[str], output_format: str = "text", today: date | None =
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             shown = _display(path)
-            entries.append(json_report.invalid_config(shown, str(exc)))
+            entries.append(json_report.invalid_config(shown, exc))
             if output_format == "text":
                 print(f"Checking {shown}: FAILED (invalid config, see stderr)")
             elif output_format == "markdown":
                 print(f"### {markdown_report.cell(shown)}: FAILED (invalid config)\n\n```\n{exc}\n```\n")
             exit_code = EXIT_USAGE
             continue
-        report = checking.check_config(loaded, log=_log, today=today)
-        exit_code = _emit(report, output_format, entries, exit_code)
+        report = checking.check_config(loaded, log=_log if verbosity >= 0 else None, today=today)
+        exit_code = _emit(report, output_format, entries, exit_code, verbosity)
     if output_format == "json":
         print(json_report.render(entries))
     return exit_code
 
 
 def check_files(
-    data: list[str], validation: list[str], model: str, method: str, output_format: str = "text", provider: str = "openai", today: date | None = None
+    data: list[str], validation: list[str], model: str, method: str, output_format: str = "text", provider: str = "openai", today: date | None = None,
+    verbosity: int = 0,
 ) -> int:
     """Check data files without a config: `finetune check --data FILE --model MODEL [--provider P]`."""
     if provider not in models.providers():
@@ -59,20 +60,20 @@ def check_files(
         method=method,
         train=train,
         validation=tuple(_data_file(p) for p in validation),
-        log=_log,
+        log=_log if verbosity >= 0 else None,
         today=today,
     )
     entries: list[dict] = []
-    exit_code = _emit(report, output_format, entries, EXIT_OK)
+    exit_code = _emit(report, output_format, entries, EXIT_OK, verbosity)
     if output_format == "json":
         print(json_report.render(entries))
     return exit_code
 
 
-def _emit(report: checking.ConfigReport, output_format: str, entries: list[dict], exit_code: int) -> int:
+def _emit(report: checking.ConfigReport, output_format: str, entries: list[dict], exit_code: int, verbosity: int = 0) -> int:
     entries.append(json_report.config_report(report))
     if output_format == "text":
-        print(text_report.render(report))
+        print(text_report.render(report, verbosity))
     elif output_format == "markdown":
         print(markdown_report.render(report) + "\n")
     if report.errors and exit_code == EXIT_OK:

@@ -14,8 +14,8 @@ from finetune_action.training.fingerprint import short
 EVENTS_SHOWN = 5
 
 
-def status(patterns: list[str], *, job_id: str | None, env: Mapping[str, str]) -> int:
-    """Print each config's job: status, progress, model, error and its latest events."""
+def status(patterns: list[str], *, job_id: str | None, env: Mapping[str, str], verbosity: int = 0) -> int:
+    """Print each config's job: status, progress, model, error and its latest events (terse: one line; detailed: every event)."""
     for path in config_module.expand_config_paths(patterns, Path.cwd()):
         config = config_module.load(path)
         provider, fp, job = launch.locate(config, env, job_id)
@@ -25,6 +25,8 @@ def status(patterns: list[str], *, job_id: str | None, env: Mapping[str, str]) -
         events = provider.list_events(job.id, None)
         step = next((e.data for e in reversed(events) if "step" in e.data), {})
         print(f"{config.display_path}: job {job.id} at {provider.label}: {wait.describe(job, step.get('step'), step.get('total_steps'), time.time())}")
+        if verbosity < 0:
+            continue
         if job.fine_tuned_model:
             print(f"  model: {job.fine_tuned_model}")
             if config.model_info.serving_ends:
@@ -36,6 +38,6 @@ def status(patterns: list[str], *, job_id: str | None, env: Mapping[str, str]) -
             print(f"  error: {job.error.code}: {job.error.message}" + (f" (param {job.error.param})" if job.error.param else ""))
         if job.metadata.get("finetune_fingerprint") and job.metadata["finetune_fingerprint"] != fp:
             print(f"  trained from other data or config than {config.display_path} has now (fingerprint {short(job.metadata['finetune_fingerprint'])})")
-        for event in events[-EVENTS_SHOWN:]:
+        for event in events if verbosity > 0 else events[-EVENTS_SHOWN:]:
             print("  " + wait.event_line(event))
     return EXIT_OK

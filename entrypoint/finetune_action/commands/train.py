@@ -70,7 +70,7 @@ class Outcome(NamedTuple):
 # --- entry points ---------------------------------------------------------------------------
 
 
-def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: str | None, env: Mapping[str, str]) -> int:
+def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: str | None, env: Mapping[str, str], verbosity: int = 0) -> int:
     """The CLI: train (or resume) each config; the release only when GITHUB_TOKEN and GITHUB_REPOSITORY are set."""
     in_actions = env.get("GITHUB_ACTIONS") == "true"
     if in_actions:
@@ -83,7 +83,7 @@ def train(patterns: list[str], *, mode: str, retry_failed: bool, wait_timeout: s
         commit=env.get("GITHUB_SHA", ""),
         retry_failed=retry_failed,
         wait_timeout=_timeout(wait_timeout, "--wait-timeout"),
-        display=wait.Display(in_actions),
+        display=wait.Display(in_actions, verbosity=verbosity),
         github=GitHubTarget(token, repository, env, in_actions) if token and repository else None,
     )
     paths = config_module.expand_config_paths(patterns, Path.cwd())
@@ -138,7 +138,7 @@ def _run_all(paths: list[Path], run: Run) -> list[tuple[str, Outcome, str]]:
             try:
                 config = config_module.load(path)
             except FinetuneError as exc:
-                _error(run, str(exc), "finetune.yaml")
+                _config_error(run, path, exc)
                 results.append((str(path), Outcome(exc.exit_code), ""))
                 continue
             if run.display.in_actions:
@@ -171,7 +171,13 @@ def _finish(results: list[tuple[str, Outcome, str]], output_path: Path | None, s
 
 def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
     say = run.display.line
-    report = checking.check_config(config, log=say)
+    try:
+        # The key first: a missing key should not wait for a whole check of the data to be said.
+        provider = get_provider(config.provider, run.env)
+    except FinetuneError as exc:
+        _error(run, str(exc), f"finetune {run.mode}: {config.display_path}")
+        return Outcome(exc.exit_code), f"### {config.name}: {run.mode} failed\n\n{exc}\n"
+    report = checking.check_config(config, log=_note if run.display.verbosity >= 0 else None)
     _show_report(run, report)
     if run.mode == "train" and report.errors:
         message = f"{config.display_path}: the data fails the check ({len(report.errors)} errors above); nothing was uploaded and no job started. Fix the data and push again."
@@ -180,9 +186,7 @@ def _run_config(config: Config, run: Run) -> tuple[Outcome, str]:
     fp = fingerprint(config)
     say(f"{config.display_path}: fingerprint {short(fp)} (data + config + provider + model); estimate {text_report.usd(report.estimated_cost_usd)} for {report.billed_tokens:,} billed tokens")
     job: Job | None = None
-    provider: Provider | None = None
     try:
-        provider = get_provider(config.provider, run.env)
         job = launch.find_job(provider, fp)
         job, ended = _attach_or_launch(config, run, provider, job, fp, report.estimated_cost_usd)
         if ended is not None:
@@ -395,7 +399,7 @@ def _aborted(config: Config, run: Run, provider: Provider | None, job: Job | Non
 
 
 def _show_report(run: Run, report: checking.ConfigReport) -> None:
-    text = text_report.render(report)
+    text = text_report.render(report, run.display.verbosity)
     if run.display.in_actions:
         with actions.group(f"finetune check: {report.config}"), actions.stop_commands():
             run.display.line(text)
@@ -403,11 +407,27 @@ def _show_report(run: Run, report: checking.ConfigReport) -> None:
         run.display.line(text)
 
 
+def _config_error(run: Run, path: Path, exc: FinetuneError) -> None:
+    """In Actions, one annotation per config problem at its line, as the PR check does."""
+    problems = getattr(exc, "problems", ())
+    if not (run.display.in_actions and problems):
+        _error(run, str(exc), "finetune.yaml")
+        return
+    shown = os.path.relpath(path)  # the workspace is the working directory in Actions
+    for p in problems:
+        actions.error(f"{p.key}: {p.message}" if p.key else p.message, file=shown, line=p.line, col=p.column, title=f"finetune.yaml {p.key}".rstrip())
+
+
 def _error(run: Run, message: str, title: str) -> None:
     if run.display.in_actions:
         actions.error(message, title=title)
     else:
         print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _note(message: str) -> None:
+    # Notes on the work in progress go to stderr, as in every command (README: Output).
+    print(message, file=sys.stderr, flush=True)
 
 
 def _warn(run: Run, message: str) -> None:

@@ -138,6 +138,7 @@ def _conversation(example: dict, format: str, prefix: str, found: Found, images:
     call_ids: set[str] = set()
     trainable = False
     present = set()
+    unknown_role = False  # a message whose role cannot be read may be the missing one: say it once
     plain = _PLAIN_ROLES[format]
     for index, message in enumerate(messages):
         # Most messages are just a role and a non-empty text, which needs no further checks.
@@ -152,11 +153,13 @@ def _conversation(example: dict, format: str, prefix: str, found: Found, images:
         where = f"{prefix}messages[{index}]"
         if type(message) is not dict:
             found.append(("wrong-type", f"{where} must be an object, not {kind(message)}"))
+            unknown_role = True
             continue
         role = message.get("role")
         if role not in roles:
             shown = "missing" if role is None else json.dumps(role)[:40]
             found.append(("invalid-role", f"{where}: role is {shown}; use one of {', '.join(roles)}"))
+            unknown_role = True
             continue
         present.add(role)
         _message(message, role, _MESSAGE_KEYS[role], where, call_ids, found, images)
@@ -167,12 +170,12 @@ def _conversation(example: dict, format: str, prefix: str, found: Found, images:
         check_tools(tools, f"{prefix}tools", found)
     if "parallel_tool_calls" in example and type(example["parallel_tool_calls"]) is not bool:
         found.append(("wrong-type", f'"{prefix}parallel_tool_calls" must be true or false'))
-    if format != "reinforcement":
+    if format != "reinforcement" and not unknown_role:
         if "system" not in present:
             found.append((MISSING_SYSTEM[0], f"no system message in {prefix}messages"))
         if "user" not in present:
             found.append((MISSING_USER[0], f"no user message in {prefix}messages"))
-    if format == "chat" and not trainable:
+    if format == "chat" and not trainable and not unknown_role:
         found.append(NO_TRAINABLE)
     if format == "reinforcement" and type(messages[-1]) is dict and messages[-1].get("role") != "user":
         found.append(("last-message-not-user", "the last message must be from the user: the model writes the answer the grader scores"))

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
+from finetune_action.errors import EnvironmentProblem
+
 #: GitHub drops a step summary larger than this.
 SUMMARY_LIMIT = 1024 * 1024
 
@@ -24,6 +26,23 @@ def get_input(env: Mapping[str, str], name: str) -> str:
     return env.get("INPUT_" + name.replace(" ", "_").upper(), "").strip()
 
 
+def _runner_file(path: str | Path, variable: str, exc: OSError) -> EnvironmentProblem:
+    reason = exc.strerror or type(exc).__name__
+    return EnvironmentProblem(
+        f"{variable} is {path}, which cannot be written ({reason}). The runner sets it to a file it created; "
+        f"do not override {variable} in the workflow, or point it at a writable file."
+    )
+
+
+def check_runner_file(path: str | Path, variable: str) -> None:
+    """Fail early, with an environment error, when a runner file (GITHUB_OUTPUT, ...) cannot be appended to."""
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise _runner_file(path, variable, exc) from None
+
+
 def set_output(output_path: str | Path, name: str, value: str) -> None:
     """Append a step output to $GITHUB_OUTPUT; any value, multi-line included, round-trips."""
     while True:
@@ -31,14 +50,20 @@ def set_output(output_path: str | Path, name: str, value: str) -> None:
         delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
         if delimiter not in value and delimiter not in name:
             break
-    with open(output_path, "a", encoding="utf-8", newline="\n") as f:
-        f.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    try:
+        with open(output_path, "a", encoding="utf-8", newline="\n") as f:
+            f.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    except OSError as exc:
+        raise _runner_file(output_path, "GITHUB_OUTPUT", exc) from None
 
 
 def append_summary(summary_path: str | Path, markdown: str) -> bool:
     """Append markdown to $GITHUB_STEP_SUMMARY, cut to stay under 1 MiB; True if it was cut."""
     path = Path(summary_path)
-    used = path.stat().st_size if path.exists() else 0
+    try:
+        used = path.stat().st_size if path.is_file() else 0
+    except OSError as exc:
+        raise _runner_file(path, "GITHUB_STEP_SUMMARY", exc) from None
     data = (markdown if markdown.endswith("\n") else markdown + "\n").encode("utf-8")
     cut = used + len(data) > SUMMARY_LIMIT
     if cut:
@@ -47,8 +72,11 @@ def append_summary(summary_path: str | Path, markdown: str) -> bool:
         data = data[:room].decode("utf-8", errors="ignore").encode("utf-8") + note
         if used + len(data) > SUMMARY_LIMIT:
             return True  # not even the note fits
-    with open(path, "ab") as f:
-        f.write(data)
+    try:
+        with open(path, "ab") as f:
+            f.write(data)
+    except OSError as exc:
+        raise _runner_file(path, "GITHUB_STEP_SUMMARY", exc) from None
     return cut
 
 
@@ -141,6 +169,11 @@ class AnnotationBudget:
         self.written[level] = self.written.get(level, 0) + 1
         command(level, message, {"file": file, "line": line, "col": col, "title": title}, self.stream)
         return True
+
+    def count_unkept(self, level: str, count: int) -> None:
+        """Problems counted but never kept in the report: not annotated, but said in close()."""
+        if count > 0:
+            self.dropped[level] = self.dropped.get(level, 0) + count
 
     def close(self) -> None:
         """Say, once per level, how many annotations were left out."""

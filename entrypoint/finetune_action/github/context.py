@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from finetune_action import outputs
 from finetune_action.errors import EnvironmentProblem
 from finetune_action.github import actions
 
@@ -28,7 +29,7 @@ INPUTS: dict[str, str] = {
     "fail-on-budget": "true",
     "wait-timeout": "",
     "retry-failed": "false",
-    "report-path": "finetune-report.json",
+    "report-path": outputs.REPORT,
 }
 
 #: Every output the entrypoint writes.
@@ -174,6 +175,10 @@ def read_context(env: Mapping[str, str]) -> Context:
             raise EnvironmentProblem(f"input {flag}: {inputs[flag]!r} must be true or false.")
     output = env.get("GITHUB_OUTPUT")
     summary = env.get("GITHUB_STEP_SUMMARY")
+    # Before anything is posted or spent: a run that cannot report its outputs should not start.
+    for variable, path in (("GITHUB_OUTPUT", output), ("GITHUB_STEP_SUMMARY", summary)):
+        if path:
+            actions.check_runner_file(path, variable)
     return Context(
         event_name=event_name,
         event=event,

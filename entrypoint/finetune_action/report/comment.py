@@ -60,24 +60,38 @@ def verdict(entry: Mapping[str, Any]) -> tuple[str, str]:
     name = escape.code(entry["config"])
     if head is None:
         return "➖", f"{name} was removed in this pull request"
-    errors = _total(head, "errors")
+    errors = total(head, "errors")
     new_violations = [v for v in entry.get("budget", {}).get("violations", []) if v.get("new")]
     cost = head.get("estimated_cost_usd")
     delta = (entry.get("diff") or {}).get("delta", {}).get("estimated_cost_usd")
     money = f"estimated {_number(cost, 'usd')}" if cost is not None else "cost unknown"
     if delta is not None and entry.get("base") is not None:
         money += f" ({'+' if delta >= 0 else '−'}{usd(abs(delta))} vs base)"
+    if errors and _invalid(head):
+        return "❌", f"{name}: invalid config, {errors:,} problem{'s' if errors != 1 else ''} in finetune.yaml"
     if errors:
         return "❌", f"{name}: {errors:,} error{'s' if errors != 1 else ''} in the data; {money}"
     if new_violations:
         return "💸", f"{name}: over budget; {money}"
-    warnings = _total(head, "warnings")
+    warnings = total(head, "warnings")
     extra = f", {warnings:,} warning{'s' if warnings != 1 else ''}" if warnings else ""
     return "✅", f"{name}: passed{extra}; {money}"
 
 
-def _table(entry: Mapping[str, Any]) -> list[str]:
+def _invalid(report: Mapping[str, Any]) -> bool:
+    return any(p.get("code") == "config-invalid" for p in report.get("errors", []))
+
+
+def compared(review: Mapping[str, Any]) -> bool:
+    """Whether there was a base commit to compare with (not so outside a PR, or when it cannot be fetched)."""
+    return bool((review.get("base") or {}).get("sha"))
+
+
+def _table(entry: Mapping[str, Any], with_base: bool) -> list[str]:
     base, head = entry.get("base"), entry.get("head")
+    if not with_base:
+        lines = ["| | head |", "|---|---:|"]
+        return lines + [f"| {label} | {_number(head.get(key) if head else None, kind)} |" for key, label, kind in ROWS]
     lines = ["| | base | head | change |", "|---|---:|---:|---:|"]
     for key, label, kind in ROWS:
         b = base.get(key) if base else None
@@ -86,9 +100,14 @@ def _table(entry: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _changes(entry: Mapping[str, Any]) -> list[str]:
+def _changes(entry: Mapping[str, Any], review: Mapping[str, Any]) -> list[str]:
     diff = entry.get("diff") or {}
     lines = []
+    if _invalid(entry.get("head") or {}):
+        return ["The config on this head is invalid, so nothing is compared with the base: fix the problems below."]
+    if not compared(review):
+        note = (review.get("base") or {}).get("note") or "no base commit"
+        return [f"No base to compare with ({escape.text(note)}): the figures are this head's alone, nothing is counted as added or removed."]
     if entry.get("base") is not None and entry.get("head") is not None:
         lines.append(
             f"Examples: **{diff.get('examples_added', 0):,}** added, **{diff.get('examples_removed', 0):,}** removed, "
@@ -101,7 +120,8 @@ def _changes(entry: Mapping[str, Any]) -> list[str]:
         lines.append("")
         lines.append("Config changes:")
         for change in changes[:20]:
-            lines.append(f"- {escape.code(change['key'])}: {escape.code(change['base'])} → {escape.code(change['head'])}")
+            key = str(change["key"])
+            lines.append(f"- {escape.code(key)}: {escape.code(setting(key, change['base']))} → {escape.code(setting(key, change['head']))}")
         if len(changes) > 20:
             lines.append(f"- … and {len(changes) - 20} more")
     return lines
@@ -138,6 +158,17 @@ def _eval(entry: Mapping[str, Any]) -> list[str]:
     if isinstance(current, Mapping) and current.get("summary"):
         lines += ["", f"Current release {escape.code(current.get('tag', ''))} ({escape.code(current.get('model') or '')}): {escape.text(current['summary'])}."]
     return lines
+
+
+def setting(key: str, value: Any) -> str:
+    """A setting as people read it: never Python's None for one left unset."""
+    if value is None:
+        return "auto (not set)" if key.startswith("hyperparameters.") else "not set"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(setting(key, item) for item in value) or "none"
+    return str(value)
 
 
 def _limit_text(rule: str, value: float) -> str:
@@ -228,16 +259,22 @@ def _problems(title: str, head: Mapping[str, Any], level: str, links: Mapping[st
     problems = [p for p in head.get(level, []) if p.get("code") not in LIFECYCLE_CODES]
     if not problems:
         return []
-    shown = problems if limit is None else problems[:limit]
-    total = _total({**head, level: problems}, level)
-    lines = [f"**{title} ({total:,}):**"]
-    for p in shown:
-        # Config errors list one problem a line: keep them as a nested list.
-        first, *rest = str(p.get("message", "")).splitlines() or [""]
-        lines.append(f"- {_problem_link(p, links)} {escape.code(p.get('code', ''))} {escape.text(first)}")
-        lines.extend(f"  - {escape.text(line.strip().removeprefix('- '))}" for line in rest[:30])
-    if total > len(shown):
-        lines.append(f"- … and {total - len(shown):,} more (the job summary and the report file have more)")
+    everything = total({**head, level: problems}, level)  # lifecycle problems have their own alert
+    counts = head.get("problem_counts") or {}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for p in problems:
+        groups.setdefault(str(p.get("code", "")), []).append(p)
+    lines = [f"**{title} ({everything:,}):**"]
+    room = len(problems) if limit is None else limit
+    for code, items in groups.items():
+        count = max(int(counts.get(code, 0)), len(items))
+        lines.append(f"- {escape.code(code)} ({count:,})")
+        shown = items[: max(room, 0)]
+        room -= len(shown)
+        for p in shown:
+            lines.append(f"  - {_problem_link(p, links)} {escape.text(p.get('message', ''))}")
+        if count > len(shown):
+            lines.append(f"  - … and {count - len(shown):,} more (the job summary and the report file have more)")
     return lines
 
 
@@ -293,7 +330,7 @@ def _footnote(entry: Mapping[str, Any], review: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _total(report: Mapping[str, Any], level: str) -> int:
+def total(report: Mapping[str, Any], level: str) -> int:
     """Every problem of a level, counted, though the report keeps only the first few per code."""
     problems = report.get(level, [])
     counts = report.get("problem_counts") or {}
@@ -314,8 +351,8 @@ def render(review: Mapping[str, Any], entry: Mapping[str, Any], *, full: bool = 
         [f"### {icon} finetune check: {line}"],
         [f"🔐 **Secrets and personal data in the data:** {escape.text(found, limit=4000)}. The values are never shown: see the problems below for where."] if found else [],
         _lifecycle(head),
-        _table(entry),
-        _changes(entry),
+        _table(entry, compared(review)),
+        _changes(entry, review),
         _eval(entry),
         _budget(entry),
         _alternatives(head),

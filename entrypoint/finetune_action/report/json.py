@@ -8,6 +8,7 @@ from typing import Any
 from finetune_action.check import ConfigReport, FileReport
 from finetune_action.compare import Alternative
 from finetune_action.dataset.codes import Problem
+from finetune_action.errors import ConfigError, ConfigProblem
 
 
 def problem(p: Problem) -> dict[str, Any]:
@@ -88,13 +89,18 @@ def alternative(a: Alternative) -> dict[str, Any]:
     }
 
 
-def invalid_config(path: str, message: str) -> dict[str, Any]:
-    """The entry for a config that could not be loaded (exit code 2)."""
+def invalid_config(path: str, error: ConfigError) -> dict[str, Any]:
+    """The entry for a config that could not be loaded (exit code 2): one error per problem, at its line."""
+    problems = error.problems or (ConfigProblem("", str(error), None, None),)
     return {
         "config": path,
         "ok": False,
-        "errors": [{"path": path, "line": None, "column": None, "code": "config-invalid", "message": message}],
+        "errors": [
+            {"path": path, "line": p.line, "column": p.column, "code": "config-invalid", "message": f"{p.key}: {p.message}" if p.key else p.message}
+            for p in problems
+        ],
         "warnings": [],
+        "problem_counts": {"config-invalid": len(problems)},
     }
 
 

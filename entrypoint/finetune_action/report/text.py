@@ -46,12 +46,12 @@ def location(p: Problem) -> str:
     return where
 
 
-def grouped(problems: Iterable[Problem], counts: dict[str, int]) -> list[tuple[str, int, list[Problem]]]:
-    """(code, total count, first few problems) per code, in order of first appearance."""
+def grouped(problems: Iterable[Problem], counts: dict[str, int], shown: int | None = SHOWN_PER_CODE) -> list[tuple[str, int, list[Problem]]]:
+    """(code, total count, first `shown` problems, all when None) per code, in order of first appearance."""
     groups: dict[str, list[Problem]] = {}
     for p in problems:
         groups.setdefault(p.code, []).append(p)
-    return [(code, max(counts.get(code, 0), len(items)), items[:SHOWN_PER_CODE]) for code, items in groups.items()]
+    return [(code, max(counts.get(code, 0), len(items)), items[:shown]) for code, items in groups.items()]
 
 
 def alternatives(report: ConfigReport) -> list[str]:
@@ -86,9 +86,20 @@ def scan_counts(counts: Mapping[str, Mapping[str, int]] | None) -> str:
     return "; ".join(parts)
 
 
-def render(report: ConfigReport) -> str:
-    """The text block for one config."""
+def _tally(report: ConfigReport) -> str:
+    parts = []
+    for label, problems in (("error", report.errors), ("warning", report.warnings)):
+        total = sum(n for _code, n, _shown in grouped(problems, report.problem_counts))
+        if total:
+            parts.append(f"{total:,} {label}{'s' if total != 1 else ''}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def render(report: ConfigReport, verbosity: int = 0) -> str:
+    """The text block for one config: one line when terse (-1), every kept problem when detailed (1)."""
     title = report.config or ", ".join(f.path for f in report.files)
+    if verbosity < 0:
+        return f"Checking {title}: {verdict(report)}{_tally(report)}; {cost(report)}"
     lines = [f"Checking {title}: {verdict(report)}"]
     for p in (*report.errors, *report.warnings):
         if p.code in LIFECYCLE_CODES:
@@ -124,7 +135,7 @@ def render(report: ConfigReport) -> str:
         if not problems:
             continue
         lines.append(f"  {label}:")
-        for code, total, shown in grouped(problems, report.problem_counts):
+        for code, total, shown in grouped(problems, report.problem_counts, None if verbosity > 0 else SHOWN_PER_CODE):
             lines.append(f"    {code} ({total}):")
             for p in shown:
                 lines.append(f"      {location(p)}: {p.message}")

@@ -15,6 +15,7 @@ from typing import Any
 
 from finetune_action import __version__, models
 from finetune_action.config import Config, render_template
+from finetune_action.outputs import OUTPUT_DIR, prepare
 from finetune_action.providers.base import Checkpoint, Job
 from finetune_action.report.escape import code
 from finetune_action.report.text import usd
@@ -22,7 +23,6 @@ from finetune_action.training.fingerprint import short
 from finetune_action.training.launch import Prepared, PreparedFile
 
 RECORD_VERSION = 1
-OUTPUT_DIR = "finetune-output"
 MODEL_JSON = "model.json"
 METRICS_CSV = "metrics.csv"
 CHART_POINTS = 100
@@ -118,8 +118,8 @@ def model_record(
 
 def write_record(directory: Path, record: dict[str, Any], metrics: bytes | None) -> Path:
     """Write model.json (and the metrics CSV beside it); return the model.json path."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / MODEL_JSON
+    prepare(path)  # finetune-output/ ignores itself: no untracked files in the work tree
     path.write_text(record_json(record), "utf-8")
     if metrics is not None:
         (directory / METRICS_CSV).write_bytes(metrics)
@@ -154,37 +154,39 @@ def downsample(rows: Sequence[dict[str, float]], limit: int = CHART_POINTS) -> l
     return [rows[round(i * last / (limit - 1))] for i in range(limit)]
 
 
-def _series(rows: Sequence[dict[str, float]], key: str) -> list[float] | None:
-    """One value per row; gaps (validation runs every few steps) carry the last value forward."""
-    known = [row[key] for row in rows if key in row]
-    if not known:
-        return None
-    values, current = [], known[0]
-    for row in rows:
-        current = row.get(key, current)
-        values.append(current)
-    return values
+#: Fixed line colours, so the legend under a chart can name them (xychart-beta draws no legend).
+_PALETTE = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#1f77b4, #ff7f0e"}}}}%%'
+
+
+def _chart(title: str, points: Sequence[dict[str, float]], keys: Sequence[str]) -> list[str]:
+    lines = [
+        "```mermaid",
+        _PALETTE,
+        "xychart-beta",
+        f'    title "{title}"',
+        f'    x-axis "step" {points[0]["step"]:g} --> {points[-1]["step"]:g}',
+        '    y-axis "loss"',
+    ]
+    lines += ["    line [" + ", ".join(f"{row[key]:.4g}" for row in points) + "]" for key in keys]
+    return lines + ["```"]
 
 
 def loss_chart(rows: Sequence[dict[str, float]]) -> str | None:
-    """A Mermaid xychart-beta of training (and validation) loss by step; None without loss data."""
-    points = downsample(rows)
-    train = _series(points, "train_loss")
-    if not train or len(points) < 2:
+    """Mermaid xychart-beta charts of loss by step, each series only where measured; None without loss data.
+
+    A line has a value at every point of its axis, so validation loss (measured every few steps)
+    gets its own chart over the steps where it was measured, beside training loss at those steps.
+    """
+    trained = downsample([row for row in rows if "train_loss" in row])
+    if len(trained) < 2:
         return None
-    valid = _series(points, "valid_loss")
-    lines = [
-        "```mermaid",
-        "xychart-beta",
-        '    title "Loss by step' + (' (training, then validation)"' if valid else ' (training)"'),
-        f'    x-axis "step" {points[0]["step"]:g} --> {points[-1]["step"]:g}',
-        '    y-axis "loss"',
-        "    line [" + ", ".join(f"{v:.4g}" for v in train) + "]",
-    ]
-    if valid:
-        lines.append("    line [" + ", ".join(f"{v:.4g}" for v in valid) + "]")
-    lines.append("```")
-    return "\n".join(lines)
+    parts = _chart("Training loss by step", trained, ["train_loss"])
+    parts.append("Legend: blue line = training loss.")
+    validated = downsample([row for row in rows if "valid_loss" in row and "train_loss" in row])
+    if len(validated) >= 2:
+        parts += ["", *_chart(f"Loss at the {len(validated)} steps with a validation measurement", validated, ["train_loss", "valid_loss"])]
+        parts.append("Legend: blue line = training loss, orange line = validation loss.")
+    return "\n".join(parts)
 
 
 def _serving(serving_ends: str | None) -> str:

@@ -63,6 +63,7 @@ class Display(NamedTuple):
 
     in_actions: bool
     stream: TextIO | None = None
+    verbosity: int = 0  # -1 terse (-q), 1 detailed (-v)
 
     def line(self, text: str) -> None:
         print(text, file=self.stream or sys.stdout, flush=True)
