@@ -23,7 +23,7 @@ def test_leakage_is_caught_in_the_pr_check(repo, tmp_path, github) -> None:
     result = check(work, tmp_path, github, base, head)
     assert result.run.returncode == 1
     body = github.comments(REPO, PR)[0]["body"]
-    assert "`eval-leakage` the same example is trained on at data/train\\.jsonl:3" in body
+    assert "- `eval-leakage` (1)\n  - [data/eval\\.jsonl:6](" in body and ") the same example is trained on at data/train\\.jsonl:3" in body
     assert "Traceback" not in result.run.stderr
 
 
