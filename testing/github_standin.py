@@ -787,6 +787,9 @@ class GitHubStandIn:
         asset = self._asset(request)
         if asset is None:
             return _error(404, "Not Found", operation_id)
+        if "application/octet-stream" in request.headers.get("accept", ""):
+            # GitHub redirects to the file's storage; serving the bytes directly is what the client ends up with.
+            return _Response(200, asset["data"], {"Content-Type": "application/octet-stream"})
         return _Response(200, self._render_asset(asset), {})
 
     def _repos_delete_release_asset(self, request: _Request, operation_id: str) -> _Response:

@@ -78,6 +78,15 @@ CASES = [
     pytest.param({"scan": {"allow": [{"sha256": "support@acme.io"}]}}, ["scan.allow[0].sha256: is not a sha256", "finetune scan-hash"], id="scan-allow-hash"),
     pytest.param({"scan": {"allow": [{"pattern": "(unclosed"}]}}, ["scan.allow[0].pattern: is not a valid regular expression"], id="scan-allow-pattern"),
     pytest.param({"scan": "sometimes"}, ["scan: must be a mapping"], id="scan-type"),
+    pytest.param({"eval": {"graders": ["exact_match"]}}, ["eval: needs held-out examples"], id="eval-no-data"),
+    pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": ["exact_macth"]}}, ["eval.graders[0]: 'exact_macth' is not a grader", 'Did you mean "exact_match"?'], id="eval-grader-name"),
+    pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": [{"type": "regex"}]}}, ["eval.graders[0].pattern: missing"], id="eval-grader-option"),
+    pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": [{"type": "json_schema", "schema": {"type": "thing"}}]}}, ["schema is not a valid JSON Schema"], id="eval-bad-schema"),
+    pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": [{"type": "judge_rubric", "rubric": "Be right."}]}}, ["eval.judge: judge_rubric and judge_pairwise need a judge model"], id="eval-judge-missing"),
+    pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": ["exact_match"], "models": ["base"]}}, ["eval.models: must list at least two models"], id="eval-models"),
+    pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": ["exact_match"], "gate": {"min_improvement": 5}}}, ["eval.gate.min_improvement: must be a number from -1 to 1"], id="eval-gate"),
+    pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": ["exact_match"], "models": ["base", {"model": "m", "provider": {"type": "nope"}}]}}, ["eval.models[1].provider: 'nope' is not a supported provider"], id="eval-model-provider"),
+    pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": ["exact_match"], "concurrency": 0}}, ["eval.concurrency: must be an integer from 1 to 64"], id="eval-concurrency"),
 ]
 
 
@@ -203,6 +212,18 @@ def test_provider_defaults_keys_and_tiers(repo: Path) -> None:
     write_files(repo, {"finetune.yaml": minimal_config(provider={"type": "azure", "endpoint": "https://r.openai.azure.com", "training_type": "developer"})})
     tier = config.load(repo / "finetune.yaml").provider
     assert tier.training_type == "developer" and tier.api_version == config.AZURE_PREVIEW_API_VERSION
+
+
+def test_eval_block_defaults_and_fingerprint_scope(repo: Path) -> None:
+    write_files(repo, {"finetune.yaml": minimal_config(eval={"split": {"fraction": 0.2, "seed": 4}, "graders": ["normalised_match", {"type": "contains", "name": "mentions", "value": "notes"}]})})
+    loaded = config.load(repo / "finetune.yaml")
+    assert loaded.eval.split == config.Split(0.2, 4)
+    assert [g.name for g in loaded.eval.graders] == ["normalised_match", "mentions"]
+    assert [m.model for m in loaded.eval.models] == ["base", "fine_tuned"]
+    assert loaded.eval.cache == repo.resolve() / ".finetune-cache/eval"
+    # The split changes what is trained; graders do not.
+    assert loaded.normalised["data"]["eval_split"] == {"fraction": 0.2, "seed": 4}
+    assert "eval" not in loaded.normalised
 
 
 # --- hostile or broken YAML: bounded, fast, and a config error (exit 2), never "a bug" -------

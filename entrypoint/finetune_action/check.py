@@ -130,6 +130,7 @@ class ConfigReport(NamedTuple):
     suggested: bool = False  # the alternatives were suggested (no compare: in the config)
     scan_counts: dict[str, dict[str, int]] = {}  # secret-in-data / personal-data -> rule or kind -> findings
     by_tokenizer: dict[str, TokenizerCount] = {}  # the configured tokenizer and each of check_data's extra_tokenizers
+    eval: dict[str, Any] | None = None  # evaluation.estimate.check_eval's estimate, with eval: in the config
 
     @property
     def ok(self) -> bool:
@@ -140,8 +141,8 @@ Log = Callable[[str], None]
 
 
 def check_config(config: Config, workers: int | None = None, log: Log | None = None, today: date | None = None) -> ConfigReport:
-    """Validate, count and price the data of a loaded finetune.yaml, judged on `today` (default: lifecycle.today())."""
-    return check_data(
+    """Validate, count and price the data of a loaded finetune.yaml (and its eval:, offline), judged on `today` (default: lifecycle.today())."""
+    report = check_data(
         config=config.display_path,
         name=config.name,
         model=config.model_info,
@@ -155,6 +156,23 @@ def check_config(config: Config, workers: int | None = None, log: Log | None = N
         log=log,
         compare=config.compare,
         today=today,
+        eval_split=config.eval.split if config.eval else None,
+    )
+    return _with_eval(report, config) if config.eval else report
+
+
+def _with_eval(report: ConfigReport, config: Config) -> ConfigReport:
+    from finetune_action.evaluation.estimate import check_eval  # evaluation builds on this module
+
+    problems, estimate = check_eval(config)
+    counts = dict(report.problem_counts)
+    for p in problems:
+        counts[p.code] = counts.get(p.code, 0) + 1
+    return report._replace(
+        errors=report.errors + tuple(p for p in problems if p.severity == ERROR),
+        warnings=report.warnings + tuple(p for p in problems if p.severity != ERROR),
+        problem_counts=counts,
+        eval=estimate,
     )
 
 
@@ -174,6 +192,7 @@ def check_data(
     compare: Sequence[CompareSpec] = (),
     today: date | None = None,
     extra_tokenizers: Sequence[str] = (),
+    eval_split: Split | None = None,
 ) -> ConfigReport:
     """Validate, count and price training (and validation) files for `model` and `method`.
 
@@ -217,8 +236,8 @@ def check_data(
                 log(f"checking {data.display_path} ({_size(data.path)})")
             scans.append(_scan(data, role, model, method, add, workers, counted_with, scan or ScanRules(), extra))
 
-    file_reports, training_tokens, merged = _roles(scans, split, model.example_token_limit, add)
-    by_tokenizer = _by_tokenizer(scans, split, (counted_with, *extra))
+    file_reports, training_tokens, merged = _roles(scans, split, model.example_token_limit, add, eval_split)
+    by_tokenizer = _by_tokenizer(scans, split, (counted_with, *extra), eval_split)
     examples = len(training_tokens)
     validation_examples = sum(f.examples if f.role == "validation" else f.validation_examples for f in file_reports)
     if train and examples < MIN_EXAMPLES:
@@ -280,8 +299,9 @@ def check_data(
     )
 
 
-def _by_tokenizer(scans: list, split: Split | None, names: tuple[str, ...]) -> dict[str, TokenizerCount]:
-    """Per tokenizer, the tokens of every training and validation example (the first name: the configured one)."""
+def _by_tokenizer(scans: list, split: Split | None, names: tuple[str, ...], eval_split: Split | None = None) -> dict[str, TokenizerCount]:
+    """Per tokenizer, the tokens of every training and validation example (the first name: the configured one);
+    examples held out for eval are in neither."""
     found = {}
     for index, name in enumerate(names):
         training, validation = array("I"), array("I")
@@ -289,14 +309,15 @@ def _by_tokenizer(scans: list, split: Split | None, names: tuple[str, ...]) -> d
             if scan is None:
                 continue
             tokens = scan.tokens if index == 0 else scan.extra_tokens[index - 1]
-            roles = _example_roles(scan, role, split)
+            roles = _example_roles(scan, role, split, eval_split)
             if not any(roles):
                 training.extend(tokens)
-            elif all(roles):
+            elif role == "validation":
                 validation.extend(tokens)
             else:
                 for n, moved in zip(tokens, roles):
-                    (validation if moved else training).append(n)
+                    if moved != 2:  # 2: held out for eval, never uploaded
+                        (validation if moved else training).append(n)
         tokenizer = tokenizers.get(name)
         found[name] = TokenizerCount(name, tokenizer.exact, tokenizer.rests_on, training, validation)
     return found
@@ -337,14 +358,22 @@ def _format_mismatch(format: str, method: str, model: models.ModelInfo) -> str |
     return None
 
 
-def in_validation(example_hash: bytes, split: Split) -> bool:
+def in_validation(example_hash: bytes, split: Split, key_prefix: bytes = b"") -> bool:
     """Whether data.split moves an example to validation: a keyed hash of its content, so it streams."""
-    key = str(split.seed).encode()
+    key = key_prefix + str(split.seed).encode()
     value = int.from_bytes(hashlib.blake2b(example_hash, key=key, digest_size=8).digest(), "big")
     return value < split.fraction * 2**64
 
 
-def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
+def held_out(example_hash: bytes, split: Split) -> bool:
+    """Whether eval.split holds an example out of training (never uploaded).
+
+    Keyed apart from data.split, so the same seed in both never picks the same examples.
+    """
+    return in_validation(example_hash, split, b"eval:")
+
+
+def _roles(scans: list, split: Split | None, limit: int | None, add: Callable, eval_split: Split | None = None):
     """File reports, the token counts of every training example, and their distributions.
 
     Also reports duplicates within a role and examples present in both roles (leakage).
@@ -359,7 +388,7 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
         if scan is None:
             reports.append(FileReport(data.display_path, role, format, (), 0, 0, 0, 0, 0, dict.fromkeys(DISTRIBUTIONS), b""))
             continue
-        roles = _example_roles(scan, role, split)
+        roles = _example_roles(scan, role, split, eval_split)
         moved = roles.count(1) if role == "train" else 0
         tokens = scan.tokens
         truncated = 0 if limit is None else sum(1 for n in tokens if n > limit)
@@ -409,15 +438,19 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable):
     return reports, training_tokens, merged
 
 
-def _example_roles(scan: validate.Scan, role: str, split: Split | None) -> bytearray:
-    """1 for each example that ends up in validation, 0 for training."""
+def _example_roles(scan: validate.Scan, role: str, split: Split | None, eval_split: Split | None = None) -> bytearray:
+    """1 for each example that ends up in validation, 2 held out for eval (never uploaded), 0 for training."""
     examples = len(scan.tokens)
     if role == "validation":
         return bytearray(b"\x01" * examples)
-    if split is None:
+    if split is None and eval_split is None:
         return bytearray(examples)
     data = scan.hashes
-    return bytearray(in_validation(data[i : i + validate.HASH_BYTES], split) for i in range(0, len(data), validate.HASH_BYTES))
+    hashes = [data[i : i + validate.HASH_BYTES] for i in range(0, len(data), validate.HASH_BYTES)]
+    return bytearray(
+        2 if eval_split and held_out(h, eval_split) else int(split is not None and in_validation(h, split))
+        for h in hashes
+    )
 
 
 def _repeated(hashes: Sequence[int]) -> set[int]:

@@ -71,6 +71,42 @@ class Wait(NamedTuple):
     cancel_on_abort: bool
 
 
+class EvalModel(NamedTuple):
+    """A model to evaluate: `base`, `fine_tuned`, `checkpoints` (each kept one), or a model id."""
+
+    model: str
+    provider: ProviderSettings | None  # None: the config's provider
+    label: str  # as the tables name it
+
+
+class GraderSpec(NamedTuple):
+    name: str  # unique within eval.graders; the type unless `name` is given
+    type: str  # a key of evaluation.graders.GRADERS
+    options: dict[str, Any]
+
+
+class Gate(NamedTuple):
+    grader: str | None  # the grader min_improvement is judged on (default: the first)
+    min_improvement: float | None  # on the lower confidence bound of candidate - baseline
+    no_regressions: bool  # no example that passed with the previous release may fail now
+
+
+class Eval(NamedTuple):
+    data: tuple[DataFile, ...]
+    split: Split | None  # taken from the training data and never uploaded
+    graders: tuple[GraderSpec, ...]
+    models: tuple[EvalModel, ...]  # the first is the baseline; the second the candidate the gate judges
+    judge: EvalModel | None
+    gate: Gate
+    min_examples: int
+    confidence: float
+    max_error_rate: float
+    concurrency: int
+    max_tokens: int
+    seed: int  # sent to providers that take one, and the bootstrap's
+    cache: Path  # response cache directory (absolute)
+
+
 class Config(NamedTuple):
     path: Path  # absolute path of the finetune.yaml
     display_path: str  # relative to the repository root, posix
@@ -93,6 +129,7 @@ class Config(NamedTuple):
     release_tag: str  # template: {name} {sha7} {date}
     pricing: dict[str, float]
     retry_failed: bool
+    eval: Eval | None
     normalised: dict[str, Any]  # the validated mapping with defaults, for fingerprints and diffs
     compare: tuple[CompareSpec, ...] = ()  # report only: never part of the fingerprint
     scan: data_scan.ScanRules = data_scan.ScanRules()  # levels and allowlist of the secrets and personal-data scan
@@ -124,6 +161,7 @@ TOP_LEVEL = {
     "retry_failed": "",
     "compare": "",
     "scan": "",
+    "eval": "",
 }
 PROVIDER_KEYS = ("type", "base_url", "endpoint", "api_version", "api_key_env", "training_type")
 TRAINING_TYPES = ("standard", "global", "developer")  # Azure's training tiers
@@ -556,6 +594,7 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
         problems.add("retry_failed", f"must be true or false, got {shown(retry_failed)}.")
 
     scan = _scan(doc.get("scan", {}), problems)
+    evaluation = _eval(doc["eval"], config_dir=config_path.parent, root=root, problems=problems) if "eval" in doc else None
 
     problems.raise_if_any()
     normalised = {
@@ -577,6 +616,9 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
         "integrations": integrations,
         "pricing": pricing,
     }
+    if evaluation and evaluation.split:
+        # Only the split changes what is trained; graders, models and gate do not touch the fingerprint.
+        normalised["data"]["eval_split"] = evaluation.split._asdict()
     return Config(
         path=config_path,
         display_path=display,
@@ -599,6 +641,7 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
         release_tag=release_tag,
         pricing=pricing,
         retry_failed=retry_failed,
+        eval=evaluation,
         normalised=normalised,
         compare=compare,
         scan=scan,
@@ -783,22 +826,29 @@ def _data(value: Any, present: bool, config_dir: Path, root: Path, problems: _Pr
         raw = value["split"]
         if "validation" in value:
             problems.add("data.split", "use either data.validation or data.split, not both.")
-        elif not isinstance(raw, dict):
-            problems.add("data.split", "must be a mapping such as {fraction: 0.1, seed: 42}.")
         else:
-            _unknown_keys(problems, "data.split", raw, SPLIT_KEYS)
-            fraction, seed = raw.get("fraction"), raw.get("seed", 0)
-            if not is_number(fraction) or not 0 < fraction < 1:
-                problems.add("data.split.fraction", f"must be a number between 0 and 1 (exclusive), e.g. 0.1; got {shown(fraction)}.")
-            elif isinstance(seed, bool) or not isinstance(seed, int):
-                problems.add("data.split.seed", f"must be an integer, got {shown(seed)}.")
-            else:
-                split = Split(float(fraction), seed)
+            split = _split(raw, "data.split", problems)
     train_paths = {f.path for f in train}
     for f in validation:
         if f.path in train_paths:
             problems.add("data.validation", f"{f.display_path} is also a training file; validation data must be separate.")
     return train, validation, split
+
+
+def _split(raw: Any, key: str, problems: _Problems) -> Split | None:
+    """A {fraction, seed} mapping (data.split, eval.split)."""
+    if not isinstance(raw, dict):
+        problems.add(key, "must be a mapping such as {fraction: 0.1, seed: 42}.")
+        return None
+    _unknown_keys(problems, key, raw, SPLIT_KEYS)
+    fraction, seed = raw.get("fraction"), raw.get("seed", 0)
+    if not is_number(fraction) or not 0 < fraction < 1:
+        problems.add(f"{key}.fraction", f"must be a number between 0 and 1 (exclusive), e.g. 0.1; got {shown(fraction)}.")
+    elif isinstance(seed, bool) or not isinstance(seed, int):
+        problems.add(f"{key}.seed", f"must be an integer, got {shown(seed)}.")
+    else:
+        return Split(float(fraction), seed)
+    return None
 
 
 def _hyperparameters(value: Any, method: str | None, provider: str, problems: _Problems) -> dict[str, Any]:
@@ -986,6 +1036,147 @@ def _scan(value: Any, problems: _Problems) -> data_scan.ScanRules:
                 continue
             patterns.append(item)
     return data_scan.ScanRules(tuple(levels.items()), tuple(hashes), tuple(patterns))
+# --- eval: ----------------------------------------------------------------------------------
+
+EVAL_KEYS = ("data", "split", "graders", "models", "judge", "gate", "min_examples", "confidence", "max_error_rate", "concurrency", "max_tokens", "seed", "cache")
+GATE_KEYS = ("grader", "min_improvement", "no_regressions")
+EVAL_MODEL_KEYS = ("model", "provider", "label")
+EVAL_ROLES = ("base", "fine_tuned", "checkpoints")
+EVAL_DEFAULTS = {"models": ["base", "fine_tuned"], "min_examples": 30, "confidence": 0.95, "max_error_rate": 0.1, "concurrency": 8, "max_tokens": 1024, "seed": 0, "cache": ".finetune-cache/eval"}
+
+
+class _Within:
+    """Problems under a key prefix, so a nested provider mapping says where it is."""
+
+    def __init__(self, problems: _Problems, prefix: str) -> None:
+        self.problems, self.prefix = problems, prefix
+
+    def add(self, key: str, message: str) -> None:
+        self.problems.add(f"{self.prefix}.{key}", message)
+
+
+def _eval(value: Any, *, config_dir: Path, root: Path, problems: _Problems) -> Eval | None:
+    from finetune_action.evaluation.graders import GRADERS  # the grader table is the one list of grader types
+
+    if not isinstance(value, dict):
+        problems.add("eval", f"must be a mapping such as {{split: {{fraction: 0.1, seed: 1}}, graders: [normalised_match]}}, got {_type_name(value)}.")
+        return None
+    _unknown_keys(problems, "eval", value, EVAL_KEYS)
+    data = _paths(value["data"], "eval.data", config_dir, root, problems) if "data" in value else ()
+    split = None
+    if "split" in value:
+        if "data" in value:
+            problems.add("eval.split", "use either eval.data (a held-out file) or eval.split (taken from the training data), not both.")
+        else:
+            split = _split(value["split"], "eval.split", problems)
+    if "data" not in value and "split" not in value:
+        problems.add("eval", "needs held-out examples: eval.data (a JSONL file in the chat format) or eval.split (e.g. {fraction: 0.1, seed: 1}).")
+    graders = _graders(value.get("graders"), GRADERS, problems)
+    listed = value.get("models", EVAL_DEFAULTS["models"])
+    if not isinstance(listed, list) or len(listed) < 2:
+        problems.add("eval.models", "must list at least two models: the baseline first, then the candidate (default: [base, fine_tuned]).")
+        listed = []
+    models = tuple(_eval_model(m, f"eval.models[{i}]", problems) for i, m in enumerate(listed))
+    judge = _eval_model(value["judge"], "eval.judge", problems) if "judge" in value else None
+    if judge is None and any(GRADERS.get(g.type) and g.type.startswith("judge_") for g in graders):
+        problems.add("eval.judge", "judge_rubric and judge_pairwise need a judge model: add e.g. `judge: gpt-4.1-2025-04-14`.")
+    gate = _gate(value.get("gate", {}), graders, problems)
+    numbers = {}
+    for key, kind, low, high in (("min_examples", int, 1, None), ("confidence", float, 0.5, 0.999), ("max_error_rate", float, 0, 1), ("concurrency", int, 1, 64), ("max_tokens", int, 1, 100_000), ("seed", int, 0, None)):
+        given = value.get(key, EVAL_DEFAULTS[key])
+        ok = isinstance(given, (int, float)) and not isinstance(given, bool) and (kind is float or float(given).is_integer())
+        if not ok or given < low or (high is not None and given > high):
+            bounds = f"from {low}" + (f" to {high}" if high is not None else "")
+            problems.add(f"eval.{key}", f"must be {'an integer' if kind is int else 'a number'} {bounds}, got {given!r}.")
+            given = EVAL_DEFAULTS[key]
+        numbers[key] = kind(given)
+    cache = value.get("cache", EVAL_DEFAULTS["cache"])
+    if not (isinstance(cache, str) and cache.strip()) or Path(cache).is_absolute():
+        problems.add("eval.cache", f"must be a directory relative to the repository root (for actions/cache), got {cache!r}.")
+        cache = EVAL_DEFAULTS["cache"]
+    return Eval(data, split, graders, models, judge, gate, cache=(root / cache).resolve(), **numbers)
+
+
+def _graders(value: Any, table: dict, problems: _Problems) -> tuple[GraderSpec, ...]:
+    if not isinstance(value, list) or not value:
+        problems.add("eval.graders", f"must list at least one grader, e.g. [normalised_match]; the types: {', '.join(table)}.")
+        return ()
+    specs: list[GraderSpec] = []
+    for index, item in enumerate(value):
+        where = f"eval.graders[{index}]"
+        item = {"type": item} if isinstance(item, str) else item
+        if not isinstance(item, dict) or item.get("type") not in table:
+            kind = item.get("type") if isinstance(item, dict) else item
+            problems.add(where, f"{kind!r} is not a grader.{_did_you_mean(str(kind), table)} Use one of: {', '.join(table)}.")
+            continue
+        kind = table[item["type"]]
+        options = {k: v for k, v in item.items() if k not in ("type", "name")}
+        _unknown_keys(problems, where, options, (*kind.options, *kind.optional))
+        for key in kind.options:
+            if key not in options:
+                problems.add(f"{where}.{key}", f"missing: the {item['type']} grader needs `{key}`.")
+        problem = _grader_option_problem(item["type"], options)
+        if problem:
+            problems.add(where, problem)
+        name = str(item.get("name", item["type"]))
+        if any(s.name == name for s in specs):
+            problems.add(where, f"a second grader named {name!r}; give one a `name`.")
+        specs.append(GraderSpec(name, item["type"], options))
+    return tuple(specs)
+
+
+def _grader_option_problem(kind: str, options: dict) -> str | None:
+    import jsonschema
+
+    if kind == "regex" and "pattern" in options:
+        try:
+            re.compile(str(options["pattern"]))
+        except re.error as exc:
+            return f"pattern {options['pattern']!r} is not a regular expression ({exc})."
+    if kind == "json_schema" and "schema" in options:
+        try:
+            jsonschema.Draft202012Validator.check_schema(options["schema"])
+        except jsonschema.SchemaError as exc:
+            return f"schema is not a valid JSON Schema: {exc.message}."
+    if kind == "json_field_match" and "fields" in options and not (isinstance(options["fields"], list) and options["fields"] and all(isinstance(f, str) for f in options["fields"])):
+        return "fields must be a list of dotted paths such as [order.id, items.0.sku]."
+    if kind in ("judge_rubric", "judge_pairwise") and "rubric" in options and not (isinstance(options["rubric"], str) and options["rubric"].strip()):
+        return "rubric must be a non-empty text."
+    scale = options.get("scale", 5)
+    if kind == "judge_rubric" and (isinstance(scale, bool) or not isinstance(scale, int) or not 2 <= scale <= 100):
+        return f"scale must be an integer from 2 to 100, got {scale!r}."
+    return None
+
+
+def _eval_model(value: Any, where: str, problems: _Problems) -> EvalModel:
+    if isinstance(value, str) and value.strip():
+        return EvalModel(value.strip(), None, value.strip())
+    if not isinstance(value, dict) or not (isinstance(value.get("model"), str) and value["model"].strip()):
+        problems.add(where, f"must be a model id, one of {', '.join(EVAL_ROLES)}, or a mapping {{model: ..., provider: ...}}; got {_type_name(value)}.")
+        return EvalModel("?", None, "?")
+    _unknown_keys(problems, where, value, EVAL_MODEL_KEYS)
+    provider = _provider(value["provider"], _Within(problems, where)) if "provider" in value else None  # type: ignore[arg-type]
+    label = value.get("label") or value["model"]
+    return EvalModel(value["model"].strip(), provider, str(label))
+
+
+def _gate(value: Any, graders: tuple[GraderSpec, ...], problems: _Problems) -> Gate:
+    if not isinstance(value, dict):
+        problems.add("eval.gate", f"must be a mapping such as {{min_improvement: 0.02, no_regressions: true}}, got {_type_name(value)}.")
+        return Gate(None, None, False)
+    _unknown_keys(problems, "eval.gate", value, GATE_KEYS)
+    grader = value.get("grader")
+    if grader is not None and grader not in [g.name for g in graders]:
+        problems.add("eval.gate.grader", f"{grader!r} is not one of eval.graders ({', '.join(g.name for g in graders)}).")
+    improvement = value.get("min_improvement")
+    if improvement is not None and (isinstance(improvement, bool) or not isinstance(improvement, (int, float)) or not -1 <= improvement <= 1):
+        problems.add("eval.gate.min_improvement", f"must be a number from -1 to 1 (a difference in pass rate or score), got {improvement!r}.")
+        improvement = None
+    regressions = value.get("no_regressions", False)
+    if not isinstance(regressions, bool):
+        problems.add("eval.gate.no_regressions", f"must be true or false, got {regressions!r}.")
+        regressions = False
+    return Gate(grader, float(improvement) if improvement is not None else None, regressions)
 
 
 def render_template(template: str, *, name: str, sha: str, date: str) -> str:

@@ -122,6 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hashing.add_argument("values", nargs="*", metavar="VALUE", help="the exact value as it appears in the data")
 
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate each config's models on its held-out data (eval: in finetune.yaml) and record the verdict",
+        description="Ask the baseline and the candidate (default: the recorded base model and fine-tune) every held-out prompt, "
+        "grade the answers, compare them item by item, apply eval.gate and record the result in model.json. "
+        "Answers are cached (eval.cache), so a re-run pays only for what is missing. Needs each provider's API key.",
+        epilog=EXIT_CODES + "\n  1  also: the eval gate did not pass (the record is written first)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml)")
+    evaluate.add_argument("--models", nargs="+", metavar="MODEL", help="the models to compare, baseline first: labels from eval.models, base, fine_tuned, or model ids")
+    evaluate.add_argument("--previous", metavar="MODEL.JSON", help="the previous release's model.json, for eval.gate.no_regressions")
+
     post = commands.add_parser(
         "comment",
         help="post a report file as the sticky PR comment(s)",
@@ -219,6 +232,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         retry, over_budget = getattr(args, "retry_failed", False), getattr(args, "allow_over_budget", False)
         return train(args.configs or ["finetune.yaml"], mode=args.command, retry_failed=retry, wait_timeout=args.wait_timeout, env=os.environ, allow_over_budget=over_budget, verbosity=args.verbosity)
+    if args.command == "eval":
+        from finetune_action.commands.eval import evaluate
+
+        return evaluate(args.configs or ["finetune.yaml"], models=args.models, previous=args.previous, env=os.environ)
     if args.command == "status":
         from finetune_action.commands.status import status
 

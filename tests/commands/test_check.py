@@ -130,8 +130,10 @@ def test_every_code_is_exercised() -> None:
     exercised = {c for _args, expected in CASES.values() for _p, _l, c in expected}
     # image-too-large needs an 11 MB line (made on the fly below); unreadable-file is tested in-process;
     # the lifecycle codes need a "today" (tests/commands/test_lifecycle.py); secret-in-data and
-    # personal-data: tests/dataset/test_scan.py builds its secrets at test time (push protection blocks them in files)
-    assert set(CODES) - exercised == {"image-too-large", "unreadable-file", "model-not-trainable", "training-closing", "serving-ending", "secret-in-data", "personal-data"}
+    # personal-data: tests/dataset/test_scan.py builds its secrets at test time (push protection blocks them in files);
+    # eval codes: tests/commands/test_eval_check.py
+    assert set(CODES) - exercised == {"image-too-large", "unreadable-file", "model-not-trainable", "training-closing", "serving-ending", "secret-in-data", "personal-data",
+                                      "eval-not-chat", "eval-no-reference", "eval-leakage", "eval-too-few-examples"}
 
 
 def test_image_over_10_mb(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from tests.test_config import CASES
 NEEDS_FILES_OR_MODELS = {"escapes-repo", "missing-file", "glob-no-match", "method-model", "reinforcement-needs", "provider-mix", "split-and-validation", "absolute-path",
                          "model-typo", "together-typo", "not-at-provider", "fireworks-dpo-ok", "tier-not-azure", "azure-global-only",
                          "compare-model", "compare-lora", "compare-lora-openai", "scan-allow-pattern"}
+# Cases that need more than a schema can say: a schema inside the config, a judge some graders need.
+NEEDS_FILES_OR_MODELS |= {"eval-bad-schema", "eval-judge-missing"}
 
 VALID = [
     minimal_config(),
@@ -23,6 +25,15 @@ VALID = [
     minimal_config(method="dpo", hyperparameters={"beta": 0.5, "n_epochs": "auto"}),
     minimal_config(data={"train": ["data/train.jsonl"], "split": {"fraction": 0.1, "seed": 3}}, suffix="{name}-{sha7}"),
     minimal_config(budget={"max_usd": 50, "max_increase_pct": 10}, wait={"timeout": "1h30m", "poll_interval": 10}, release={"tag": "{name}-{date}"}),
+    minimal_config(eval={"split": {"fraction": 0.1, "seed": 1}, "graders": ["normalised_match"]}),
+    minimal_config(eval={
+        "data": "data/valid.jsonl",
+        "graders": ["exact_match", {"type": "json_schema", "schema": {"type": "object"}}, {"type": "judge_pairwise", "name": "preferred"}],
+        "models": ["base", "fine_tuned", {"model": "accounts/me/models/bot", "provider": {"type": "openai", "base_url": "https://api.fireworks.ai/inference/v1", "api_key_env": "FIREWORKS_API_KEY"}}],
+        "judge": "gpt-4.1-2025-04-14",
+        "gate": {"grader": "exact_match", "min_improvement": 0.02, "no_regressions": True},
+        "concurrency": 4,
+    }),
     minimal_config(integrations={"wandb": {"project": "p", "tags": ["a"]}}, metadata={"team": "support"}, pricing={"gpt-4.1-mini-2025-04-14": 4}),
     minimal_config(scan={"secret": "error", "email": "off", "ip-address": False, "allow": [{"sha256": "a" * 64}, {"pattern": r"[^@]+@acme\.io"}]}),
     minimal_config(scan="off"),

@@ -16,7 +16,7 @@ from typing import Any
 from finetune_action import git, outputs, review
 from finetune_action.redact import redact
 from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, GitHubError
-from finetune_action.github import actions, api, comments
+from finetune_action.github import actions, api, comments, releases
 from finetune_action.github.context import Context, read_context
 from finetune_action.report import comment as comment_report
 
@@ -65,6 +65,7 @@ def run_check(ctx: Context) -> int:
         pull_request={"number": pr.number, "head_sha": pr.head_sha, "base_sha": pr.base_sha} if pr else None,
         log=_log,
     )
+    attach_release_evals(ctx, review_data)
     report_path = write_report(ctx, review_data)
     publish(ctx, review_data)
     annotate(review_data)
@@ -125,6 +126,23 @@ def annotate(review_data: dict[str, Any]) -> None:
                     continue
                 budget.annotate(level, f"{p['code']}: {p['message']}", file=p["path"], line=p.get("line"), col=p.get("column"), title=f"finetune check: {p['code']}")
     budget.close()
+
+
+def attach_release_evals(ctx: Context, review_data: dict[str, Any]) -> None:
+    """Beside each planned eval: the eval line of the config's current release, from its own model.json."""
+    entries = [e for e in review_data["configs"] if (e.get("head") or {}).get("eval")]
+    if not entries or not ctx.token:
+        return
+    client = api.client_from_env(os.environ, ctx.token)
+    try:
+        for entry in entries:
+            found = releases.previous_record(client, ctx.repository, entry["name"], "")
+            if found:
+                entry["release_eval"] = {"tag": found[0], "model": found[1].get("fine_tuned_model"), "summary": found[1]["eval"].get("summary")}
+    except GitHubError as exc:
+        actions.warning(f"finetune-action could not read the current release's eval: {exc}")
+    finally:
+        client.close()
 
 
 def post_comments(ctx: Context, review_data: dict[str, Any], number: int) -> None:

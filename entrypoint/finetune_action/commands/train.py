@@ -20,6 +20,7 @@ from finetune_action import check as checking
 from finetune_action import config as config_module
 from finetune_action.config import Config
 from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EnvironmentProblem, FinetuneError, GitHubError
+from finetune_action.evaluation import session, verdict
 from finetune_action.github import actions, api, releases
 from finetune_action.github.context import Context
 from finetune_action.providers import get_provider
@@ -65,6 +66,8 @@ class Outcome(NamedTuple):
     model_id: str = ""
     release_url: str = ""
     model_json: str = ""
+    eval_passed: str = ""  # true | false | "" without eval:
+    eval_summary: str = ""
 
 
 # --- entry points ---------------------------------------------------------------------------
@@ -163,7 +166,7 @@ def _finish(results: list[tuple[str, Outcome, str]], output_path: Path | None, s
     if output_path:
         # Paths relative to the workspace: the next step runs on the host, not in this container.
         outcomes = [o._replace(model_json=actions.workspace_path(Path(o.model_json), workspace) if o.model_json else "") for _c, o, _s in results]
-        for name in ("model-id", "job-id", "status", "release-url", "model-json"):
+        for name in ("model-id", "job-id", "status", "release-url", "model-json", "eval-passed", "eval-summary"):
             # One line per config, in config order (one config: just its value).
             actions.set_output(output_path, name, "\n".join(getattr(o, name.replace("-", "_")) for o in outcomes))
     return max((outcome.exit_code for _config, outcome, _summary in results), default=EXIT_OK)
@@ -294,10 +297,15 @@ def _record(config: Config, run: Run, provider: Provider, job: Job, fp: str, rep
         repository=run.repository,
         metrics_csv=metrics is not None,
     )
+    evaluated = _evaluate(config, run, model, record.release_tag(config, job, commit)) if config.eval else None
     path = record.write_record(record.output_dir(config), model, metrics)
-    notes = record.notes(model, record.parse_metrics(metrics) if metrics else [])
+    notes = record.notes(model, record.parse_metrics(metrics) if metrics else []) + (f"\n{evaluated.notes}" if evaluated else "")
     say(f"{config.display_path}: succeeded: {job.fine_tuned_model} (trained_tokens {job.trained_tokens}); record written to {path}")
-    outcome = Outcome(EXIT_OK, job.status, job.id, job.fine_tuned_model or "", "", str(path))
+    outcome = Outcome(EXIT_OK, job.status, job.id, job.fine_tuned_model or "", "", str(path), *_eval_outputs(evaluated))
+    if evaluated and not evaluated.passed:
+        # Recorded and released all the same: the model is kept, the release says it did not pass.
+        _error(run, f"{config.display_path}: {job.fine_tuned_model} did not pass the eval gate: {'; '.join(evaluated.block['gate']['reasons'])}. The model is kept and recorded.", "finetune eval gate")
+        outcome = outcome._replace(exit_code=EXIT_PROBLEMS)
     if run.github is None:
         say("release skipped: set GITHUB_TOKEN and GITHUB_REPOSITORY to record the model as a GitHub release")
         return outcome, notes
@@ -313,7 +321,7 @@ def _record(config: Config, run: Run, provider: Provider, job: Job, fp: str, rep
             say(f"release {tag} already holds {record.MODEL_JSON}: nothing to update")
             return outcome._replace(release_url=existing), notes
         result = releases.publish_release(
-            client, run.github.repository, tag, f"{config.name}: {job.fine_tuned_model}", notes, assets,
+            client, run.github.repository, tag, f"{config.name}: {job.fine_tuned_model}" + (" (did not pass the eval gate)" if evaluated and not evaluated.passed else ""), notes, assets,
             target_commitish=commit if run.github.target_commit and commit else None,
         )
     except GitHubError as exc:
@@ -323,6 +331,42 @@ def _record(config: Config, run: Run, provider: Provider, job: Job, fp: str, rep
         client.close()
     say(f"release {tag} {'created' if result.created else 'updated'}: {result.url}")
     return outcome._replace(release_url=result.url), notes
+
+
+def _evaluate(config: Config, run: Run, model: dict, tag: str) -> session.Outcome | None:
+    """The eval after training, into model["eval"]; an eval that cannot run is recorded as such, never loses the model."""
+    try:
+        previous = _previous_release(config, run, tag)
+        evaluated = session.run(config, model, run.env, log=run.display.line, previous=previous[1] if previous else None, previous_release=previous[0] if previous else None)
+    except session.Stopped:
+        raise  # a cancelled run: the answers so far are cached; resume evaluates and records
+    except FinetuneError as exc:
+        _error(run, f"{config.display_path}: the model is trained, but the eval could not run: {exc} Run `finetune eval {config.display_path}` once fixed.", "finetune eval")
+        model["eval"] = {"error": str(exc)}
+        return session.Outcome(model["eval"], f"### Evaluation: not run\n\n{exc}\n", False)
+    model["eval"] = evaluated.block
+    return evaluated
+
+
+def _previous_release(config: Config, run: Run, tag: str) -> tuple[str, dict] | None:
+    """For eval.gate.no_regressions: the newest release of this config that passed, from its own model.json."""
+    if not (config.eval and config.eval.gate.no_regressions and run.github):
+        return None
+    client = api.client_from_env(run.github.env, run.github.token)
+    try:
+        found = releases.previous_record(client, run.github.repository, config.name, tag)
+    finally:
+        client.close()
+    run.display.line(f"eval: previous release {found[0]} ({found[1].get('fine_tuned_model')})" if found else "eval: no earlier release of this config passed its eval: no_regressions has nothing to hold yet")
+    return found
+
+
+def _eval_outputs(evaluated: session.Outcome | None) -> tuple[str, str]:
+    """The eval-passed and eval-summary step outputs."""
+    if evaluated is None:
+        return "", ""
+    summary = verdict.headline(evaluated.block) if "gate" in evaluated.block else evaluated.block.get("error", "")
+    return ("true" if evaluated.passed else "false"), summary
 
 
 def _released(client: api.GitHubClient, repository: str, tag: str) -> str | None:

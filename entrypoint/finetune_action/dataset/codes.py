@@ -75,6 +75,11 @@ CODES: dict[str, str] = {
     "model-not-trainable": ERROR,
     "training-closing": WARNING,
     "serving-ending": WARNING,
+    # eval (held-out data)
+    "eval-not-chat": ERROR,
+    "eval-no-reference": ERROR,
+    "eval-leakage": ERROR,
+    "eval-too-few-examples": WARNING,
 }
 
 #: Shown at the top of the text report and the PR comment rather than in the problem lists.

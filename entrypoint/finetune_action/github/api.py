@@ -349,6 +349,17 @@ def update_release(client: GitHubClient, repo: str, release_id: int, fields: dic
     return request_json(client, "PATCH", path, what, RELEASES_PERMISSION, json=fields)
 
 
+def list_releases(client: GitHubClient, repo: str) -> Iterator[dict]:
+    """The repository's releases, newest first."""
+    return paginate(client, f"{_repo_path(repo)}/releases", f"list releases of {repo}", "contents: read")
+
+
+def download_release_asset(client: GitHubClient, repo: str, asset_id: int) -> bytes:
+    """The bytes of a release asset (the API URL works for private repositories too)."""
+    path = f"{_repo_path(repo)}/releases/assets/{asset_id}"
+    return request(client, "GET", path, f"download release asset {asset_id} of {repo}", "contents: read", headers={"Accept": "application/octet-stream"}).content
+
+
 def list_release_assets(client: GitHubClient, repo: str, release_id: int) -> list[dict]:
     """Every asset of a release."""
     what = f"list assets of release {release_id} on {repo}"

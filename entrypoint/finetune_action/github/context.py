@@ -45,6 +45,8 @@ OUTPUTS: tuple[str, ...] = (
     "status",
     "release-url",
     "model-json",
+    "eval-passed",
+    "eval-summary",
 )
 
 MODES = ("auto", "check", "train", "resume", "comment")

@@ -1,6 +1,7 @@
 """A release per trained model: created or updated by tag, its assets replaced by name."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -65,3 +66,27 @@ def _replace_asset(client: api.GitHubClient, repo: str, release: dict, asset: As
             # A retried upload whose first try landed after all meets its own copy: replace it once.
             if exc.status != 422 or attempt == 2:
                 raise
+
+
+def previous_record(client: api.GitHubClient, repo: str, name: str, current_tag: str, scanned: int = 100) -> tuple[str, dict] | None:
+    """(tag, model.json) of the newest release of config `name` whose model passed its eval gate.
+
+    Read from the release's own asset, never a branch; a model that did not pass never becomes
+    the baseline. Only the newest `scanned` releases are read.
+    """
+    for index, release in enumerate(api.list_releases(client, repo)):
+        if index >= scanned:
+            break
+        if release.get("draft") or release.get("tag_name") == current_tag:
+            continue
+        asset = next((a for a in release.get("assets", []) if a.get("name") == "model.json"), None)
+        if asset is None:
+            continue
+        try:
+            record = json.loads(api.download_release_asset(client, repo, asset["id"]))
+        except ValueError:
+            continue
+        gate = ((record.get("eval") or {}).get("gate") or {}) if isinstance(record, dict) else {}
+        if record.get("name") == name and gate.get("passed") is True:
+            return release["tag_name"], record
+    return None

@@ -147,6 +147,24 @@ def _budget(entry: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _eval(entry: Mapping[str, Any]) -> list[str]:
+    """The eval planned after training: calls and cost per model, beside the training estimate."""
+    estimate = (entry.get("head") or {}).get("eval")
+    if not isinstance(estimate, Mapping):
+        return []
+    cost = estimate.get("estimated_cost_usd")
+    training = (entry.get("head") or {}).get("estimated_cost_usd")
+    total = f"; training + eval {usd(training + cost)}" if cost is not None and training is not None else ""
+    lines = [f"**Eval after training:** {estimate.get('examples', 0):,} held-out examples, {estimate.get('calls', 0):,} calls, estimated {_number(cost, 'usd')} at inference prices{total}.", "", "| model | calls | prompt tokens | answer tokens (est.) | cost |", "|---|---:|---:|---:|---:|"]
+    for row in estimate.get("models", []):
+        tuned = " (fine-tuned rate)" if row.get("fine_tuned") else ""
+        lines.append(f"| {escape.code(row['label'], in_table=True)} {escape.code(row['model'], 80, in_table=True)}{tuned} | {row['calls']:,} | {row['prompt_tokens']:,} | {row['completion_tokens']:,} | {_number(row.get('estimated_cost_usd'), 'usd')} |")
+    current = entry.get("release_eval")
+    if isinstance(current, Mapping) and current.get("summary"):
+        lines += ["", f"Current release {escape.code(current.get('tag', ''))} ({escape.code(current.get('model') or '')}): {escape.text(current['summary'])}."]
+    return lines
+
+
 def setting(key: str, value: Any) -> str:
     """A setting as people read it: never Python's None for one left unset."""
     if value is None:
@@ -340,6 +358,7 @@ def render(review: Mapping[str, Any], entry: Mapping[str, Any], *, full: bool = 
         _lifecycle(head),
         _table(entry, compared(review)),
         _changes(entry, review),
+        _eval(entry),
         _budget(entry),
         _alternatives(head),
         _problems("Errors", head, "errors", links, per_level),

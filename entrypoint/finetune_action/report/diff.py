@@ -101,6 +101,16 @@ def compare(base: Mapping[str, Any] | None, head: Mapping[str, Any] | None, chan
 LIMITS = ("max_usd", "max_increase_usd", "max_increase_pct")
 
 
+def planned_cost(report: Mapping[str, Any]) -> float | None:
+    """Training plus the eval after it (budget covers both); None when either is unpriced."""
+    training = report.get("estimated_cost_usd")
+    evaluation = report.get("eval")
+    if evaluation is None or training is None:
+        return training
+    spent = evaluation.get("estimated_cost_usd")
+    return None if spent is None else round(training + spent, 6)
+
+
 def budget_violations(budget: Mapping[str, Any], base: Mapping[str, Any] | None, head: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Each budget rule the head breaks, marked `new` when the base did not break it too.
 
@@ -108,8 +118,8 @@ def budget_violations(budget: Mapping[str, Any], base: Mapping[str, Any] | None,
     A limit that cannot be judged (no USD estimate) fails closed: an `unpriced` violation, new
     unless `budget.unpriced: warn`.
     """
-    head_cost = (head or {}).get("estimated_cost_usd")
-    base_cost = (base or {}).get("estimated_cost_usd") if base else 0.0
+    head_cost = planned_cost(head or {})
+    base_cost = planned_cost(base) if base else 0.0
     set_limits = [rule for rule in LIMITS if budget.get(rule) is not None]
     if head is not None and head_cost is None and set_limits:
         note = (head.get("counting") or {}).get("estimated_cost_usd") or "the cost has no USD estimate"

@@ -60,6 +60,7 @@ def config_report(r: ConfigReport) -> dict[str, Any]:
         "warnings": [problem(p) for p in r.warnings],
         "problem_counts": dict(sorted(r.problem_counts.items())),
         "scan_counts": r.scan_counts,  # secret-in-data / personal-data -> rule or kind -> findings
+        **({"eval": r.eval} if r.eval is not None else {}),
     }
 
 

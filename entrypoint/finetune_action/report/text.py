@@ -30,6 +30,13 @@ def cost(report: ConfigReport) -> str:
     return usd(report.estimated_cost_usd)
 
 
+def eval_line(estimate: dict) -> str:
+    """The eval's offline estimate in one line: examples, calls by model, USD at inference prices."""
+    calls = ", ".join(f"{row['label']} {row['calls']:,}" for row in estimate["models"])
+    unpriced = f" (no inference price for {', '.join(estimate['unpriced'])})" if estimate["unpriced"] else ""
+    return f"eval after training: {estimate['examples']:,} held-out examples, {estimate['calls']:,} calls ({calls}): {usd(estimate['estimated_cost_usd'])} at inference prices{unpriced}"
+
+
 def location(p: Problem) -> str:
     where = p.path or "-"
     if p.line is not None:
@@ -112,6 +119,8 @@ def render(report: ConfigReport, verbosity: int = 0) -> str:
         f"  {report.billed_tokens_per_epoch:,} billed tokens/epoch x {report.n_epochs} epochs = "
         f"{report.billed_tokens:,} billed tokens: {cost(report)}"
     )
+    if report.eval is not None:
+        lines.append(f"  {eval_line(report.eval)}")
     for f in report.files:
         extra = f", {f.validation_examples:,} of them split to validation" if f.validation_examples else ""
         features = f" ({', '.join(f.features)})" if f.features else ""

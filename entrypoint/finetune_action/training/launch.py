@@ -88,9 +88,12 @@ def prepare_files(config: Config, fingerprint: str, directory: Path | None) -> P
     train = _Sink("train", f"{short(fingerprint)}-train.jsonl", directory)
     has_validation = bool(config.validation or config.split)
     validation = _Sink("validation", f"{short(fingerprint)}-validation.jsonl", directory) if has_validation else None
+    held = config.eval.split if config.eval else None
     try:
         for data in config.train:
             for line in example_lines(data.path):
+                if held and check.held_out(validate.example_hash(line), held):
+                    continue  # eval.split: held out for evaluation, never uploaded
                 moved = validation is not None and config.split is not None and check.in_validation(validate.example_hash(line), config.split)
                 (validation if moved else train).write(line + b"\n")
         for data in config.validation:

@@ -40,18 +40,25 @@ class Aborted(BaseException):
 
 
 @contextlib.contextmanager
-def abort_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGINT into Aborted inside, so the caller decides what happens to the job."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Aborted(signum)
-
+def on_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """Call `handler` on SIGTERM and SIGINT inside, the previous handlers restored after."""
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+@contextlib.contextmanager
+def abort_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into Aborted inside, so the caller decides what happens to the job."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Aborted(signum)
+
+    with on_signals(handler):
+        yield
 
 
 class Display(NamedTuple):

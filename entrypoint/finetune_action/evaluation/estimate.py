@@ -1,0 +1,130 @@
+"""What an eval will ask and cost, offline, for the PR check: nothing is sent anywhere.
+
+Prompt tokens are counted with each model's tokenizer; answer tokens are estimated from the
+reference answers (a fine-tune learns their length); judge calls are counted per grader (a
+rubric score per model and example, a pairwise comparison twice per candidate and example).
+Prices are inference prices, a fine-tuned model at its fine-tuned rate.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from finetune_action import check, models
+from finetune_action.config import Config, EvalModel
+from finetune_action.dataset.codes import Problem
+from finetune_action.evaluation import dataset, graders, prices
+from finetune_action.evaluation.dataset import Example
+from finetune_action.tokens import count as token_count
+from finetune_action.tokens import encodings
+
+#: Checkpoints asked besides the final model: OpenAI keeps those of the last three epochs, the last
+#: of which is the final model itself (not asked twice).
+CHECKPOINTS_ESTIMATE = 2
+#: Tokens of a judge's one-line reply (a SCORE or WINNER and a sentence).
+JUDGE_REPLY_TOKENS = 40
+
+
+class Planned(NamedTuple):
+    """One model as the check prices it."""
+
+    label: str
+    model: str  # the model id, or what it will be (the fine-tune of config.model)
+    provider: str
+    fine_tuned: bool
+    copies: int  # checkpoints: how many models the one entry stands for
+
+
+def planned_models(config: Config) -> list[Planned]:
+    """The eval's models before training: base and fine_tuned stand for the config's model."""
+    assert config.eval is not None
+    kind = config.provider.kind
+    out = []
+    for entry in config.eval.models:
+        provider = entry.provider.kind if entry.provider else kind
+        if entry.model == "base":
+            out.append(Planned(entry.label, config.model, provider, False, 1))
+        elif entry.model in ("fine_tuned", "checkpoints"):
+            out.append(Planned(entry.label, config.model, provider, True, CHECKPOINTS_ESTIMATE if entry.model == "checkpoints" else 1))
+        else:
+            out.append(Planned(entry.label, entry.model, provider, prices.fine_tuned(entry.model), 1))
+    return out
+
+
+def _counter(model: str, provider: str) -> tuple[token_count.Count, str]:
+    """A counter with the model's own tokenizer, or the approximation the training check uses."""
+    name = check.counting_tokenizer(models.resolve(model, None, provider).tokenizer)
+    return token_count.make_counter(encodings.get(name)), name
+
+
+def _answer_tokens(answer: graders.Answer, count: token_count.Count) -> int:
+    return count(answer.text) + sum(count(c.name) + count(c.arguments) for c in answer.tool_calls)
+
+
+def estimate(config: Config, examples: Sequence[Example]) -> dict[str, Any]:
+    """Calls, tokens and USD per model and for the judge; `estimated_cost_usd` None when any price is unknown."""
+    assert config.eval is not None
+    rows = []
+    unknown = []
+    answer_tokens: dict[str, int] = {}
+    for plan in planned_models(config):
+        count, tokenizer = _counter(plan.model, plan.provider)
+        prompt = sum(token_count.chat_tokens(e.prompt, e.tools, count).total for e in examples) * plan.copies
+        answers = sum(_answer_tokens(e.reference, count) for e in examples) * plan.copies
+        answer_tokens[plan.label] = answers
+        price = prices.price(plan.model, plan.provider, plan.fine_tuned)
+        if price is None:
+            unknown.append(plan.label)
+        rows.append({"label": plan.label, "model": plan.model, "fine_tuned": plan.fine_tuned, "calls": len(examples) * plan.copies, "prompt_tokens": prompt, "completion_tokens": answers, "tokenizer": tokenizer, "estimated_cost_usd": prices.usd(prompt, answers, price), "price": price._asdict() if price else None})
+    judge = _judge_row(config, examples, rows)
+    if judge:
+        rows.append(judge)
+        if judge["price"] is None:
+            unknown.append("judge")
+    costs = [r["estimated_cost_usd"] for r in rows]
+    return {
+        "examples": len(examples),
+        "models": rows,
+        "calls": sum(r["calls"] for r in rows),
+        "estimated_cost_usd": round(sum(costs), 6) if None not in costs else None,
+        "unpriced": unknown,
+    }
+
+
+def _judge_row(config: Config, examples: Sequence[Example], rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    evaluation = config.eval
+    assert evaluation is not None
+    judged = [g for g in evaluation.graders if g.type.startswith("judge_")]
+    if not judged or evaluation.judge is None:
+        return None
+    judge: EvalModel = evaluation.judge
+    provider = judge.provider.kind if judge.provider else config.provider.kind
+    count, tokenizer = _counter(judge.model, provider)
+    calls = prompt = 0
+    candidates = rows[1:]
+    for spec in judged:
+        for example in examples:
+            if spec.type == "judge_rubric":
+                messages = graders.rubric_messages(spec.options["rubric"], int(spec.options.get("scale", graders.DEFAULT_SCALE)), example.prompt, example.reference, example.reference)
+                times = sum(r["calls"] // max(1, len(examples)) for r in rows)
+            else:
+                messages = graders.pairwise_messages(spec.options.get("rubric", graders.DEFAULT_PAIRWISE_RUBRIC), example.prompt, example.reference, example.reference)
+                times = 2 * sum(r["calls"] // max(1, len(examples)) for r in candidates)
+            calls += times
+            prompt += times * token_count.chat_tokens(messages, None, count).total
+    price = prices.price(judge.model, provider)
+    completion = calls * JUDGE_REPLY_TOKENS
+    return {"label": "judge", "model": judge.model, "fine_tuned": prices.fine_tuned(judge.model), "calls": calls, "prompt_tokens": prompt, "completion_tokens": completion, "tokenizer": tokenizer, "estimated_cost_usd": prices.usd(prompt, completion, price), "price": price._asdict() if price else None}
+
+
+def check_eval(config: Config) -> tuple[list[Problem], dict[str, Any]]:
+    """The PR check's part: problems in the held-out data (leakage among them) and the offline estimate."""
+    held = dataset.held_out(config)
+    problems = list(held.problems) + dataset.leaks(config, held.examples)
+    assert config.eval is not None
+    if len(held.examples) < config.eval.min_examples:
+        where = config.eval.data[0].display_path if config.eval.data else config.display_path
+        problems.append(Problem(where, None, None, "eval-too-few-examples", f"{len(held.examples)} held-out examples; a verdict needs at least eval.min_examples ({config.eval.min_examples}), else the eval says \"insufficient evidence\""))
+    summary = estimate(config, held.examples)
+    summary["sha256"] = held.sha256
+    return problems, summary

@@ -1,0 +1,75 @@
+"""The eval in the PR check: no provider call, leakage an error, the eval priced beside training."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from testing.repo import chat_examples, commit, minimal_config, run_finetune, write_files
+from tests.commands.conftest import PR, REPO, TOKEN, run_pr_check as check
+
+EVAL = {"data": "data/eval.jsonl", "graders": ["normalised_match", {"type": "judge_pairwise"}], "judge": "gpt-4.1-2025-04-14"}
+
+
+def held_out(count: int) -> list[dict]:
+    return chat_examples(count, "held-out tea")
+
+
+def test_leakage_is_caught_in_the_pr_check(repo, tmp_path, github) -> None:
+    work, base = repo
+    leaked = held_out(30)
+    # The same example as data/train.jsonl line 3, but with other case and spacing.
+    leaked[5] = json.loads(json.dumps(chat_examples(20)[2]).replace("Question", "QUESTION  "))
+    head = commit(work, {"finetune.yaml": minimal_config(eval=EVAL), "data/eval.jsonl": leaked}, "eval with a leak")
+    result = check(work, tmp_path, github, base, head)
+    assert result.run.returncode == 1
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "- `eval-leakage` (1)\n  - [data/eval\\.jsonl:6](" in body and ") the same example is trained on at data/train\\.jsonl:3" in body
+    assert "Traceback" not in result.run.stderr
+
+
+def test_eval_priced_beside_training_and_under_the_budget(repo, tmp_path, github) -> None:
+    work, base = repo
+    head = commit(work, {"finetune.yaml": minimal_config(eval=EVAL, budget={"max_usd": 100}), "data/eval.jsonl": held_out(30)}, "eval")
+    result = check(work, tmp_path, github, base, head)
+    assert result.run.returncode == 0, result.run.stdout
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "**Eval after training:** 30 held-out examples, 120 calls" in body
+    assert "(fine-tuned rate)" in body and "training + eval $" in body
+    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    estimate = report["configs"][0]["head"]["eval"]
+    base_row, tuned_row, judge_row = estimate["models"]
+    assert (base_row["calls"], tuned_row["calls"], judge_row["calls"]) == (30, 30, 60)
+    # Same tokens, but a fine-tune costs more per token than its base.
+    assert tuned_row["prompt_tokens"] == base_row["prompt_tokens"] and tuned_row["estimated_cost_usd"] > base_row["estimated_cost_usd"]
+    over = commit(work, {"finetune.yaml": minimal_config(eval=EVAL, budget={"max_usd": report["configs"][0]["head"]["estimated_cost_usd"]})}, "tight")
+    assert check(work, tmp_path / "b", github, base, over).run.returncode == 1  # training alone fits; with the eval it does not
+
+
+def test_check_reports_bad_eval_examples_and_split_out_examples(tmp_path: Path) -> None:
+    from testing.repo import init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    bad = held_out(3) + [{"messages": [{"role": "user", "content": "no answer"}]}, {"prompt": "x"}]
+    write_files(repo, {"data/train.jsonl": chat_examples(100), "data/eval.jsonl": bad, "finetune.yaml": minimal_config(eval={"data": "data/eval.jsonl", "graders": ["exact_match"]})})
+    result = run_finetune("check", "--format", "json", cwd=repo)
+    config = json.loads(result.stdout)["configs"][0]
+    codes = {(p["line"], p["code"]) for p in config["errors"] + config["warnings"]}
+    assert {(4, "eval-no-reference"), (5, "eval-not-chat"), (None, "eval-too-few-examples")} <= codes
+    assert result.returncode == 1
+    write_files(repo, {"finetune.yaml": minimal_config(eval={"split": {"fraction": 0.25, "seed": 3}, "graders": ["exact_match"]})})
+    split = json.loads(run_finetune("check", "--format", "json", cwd=repo).stdout)["configs"][0]
+    assert split["eval"]["examples"] + split["examples"] == 100 and 10 < split["eval"]["examples"] < 40
+
+
+def test_the_comment_shows_the_current_releases_eval_line(repo, tmp_path, github) -> None:
+    from finetune_action.github import api, releases
+
+    record = {"name": "support-bot", "fine_tuned_model": "ft:gpt-4.1-mini-2025-04-14:acme::old", "eval": {"gate": {"passed": True}, "summary": "fine_tuned beat base on 40 held-out examples (exact_match better); it passed the gate"}}
+    client = api.client_from_env({"GITHUB_API_URL": github.base_url}, TOKEN)
+    releases.publish_release(client, REPO, "support-bot-2026-11-30-abc1234", "support-bot", "notes", [releases.Asset("model.json", json.dumps(record).encode())])
+    client.close()
+    work, base = repo
+    head = commit(work, {"finetune.yaml": minimal_config(eval=EVAL), "data/eval.jsonl": held_out(30)}, "eval")
+    assert check(work, tmp_path, github, base, head).run.returncode == 0
+    body = github.comments(REPO, PR)[0]["body"]
+    assert "Current release `support-bot-2026-11-30-abc1234` (`ft:gpt-4.1-mini-2025-04-14:acme::old`): fine\\_tuned beat base on 40 held\\-out examples" in body
