@@ -11,13 +11,14 @@ COPY . /src
 # from inside a build): a wheels/ directory in the build context holds wheels of every build
 # and run-time requirement in pyproject.toml, made on the host (testing/docker.py), and
 # nothing is fetched.
-# Only what runs is copied to the final stage: pip and setuptools are removed (the action never
+# Every optional extra is installed (open-models: the Llama and Mistral tokenizers), so the image
+# counts every family exactly. Only what runs is copied to the final stage: pip and setuptools are removed (the action never
 # installs anything at run time), and so are the test suites some packages ship. The bytecode
 # pip writes is kept: a container starts from a fresh filesystem every run, so without it every
 # import would compile again (bench/startup.py measures it).
 RUN python3 -m venv /opt/finetune \
  && if [ -d /src/wheels ]; then set -- --no-index --find-links /src/wheels; fi \
- && /opt/finetune/bin/pip install --no-cache-dir --disable-pip-version-check "$@" /src \
+ && /opt/finetune/bin/pip install --no-cache-dir --disable-pip-version-check "$@" "/src[open-models]" \
  && /opt/finetune/bin/pip uninstall --yes --quiet pip setuptools \
  && find /opt/finetune/lib -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +
 

@@ -198,7 +198,8 @@ def ensure_base_image(host: str, tag: str = BASE_IMAGE) -> str:
 def make_wheelhouse(repo: Path) -> Path:
     """Fill `repo`/wheels with wheels of the package's build and run-time requirements, made by this interpreter."""
     project = tomllib.loads((repo / "pyproject.toml").read_text())
-    requirements = [*project["build-system"]["requires"], *project["project"]["dependencies"]]
+    # The image installs the open-models extra too (Dockerfile).
+    requirements = [*project["build-system"]["requires"], *project["project"]["dependencies"], *project["project"]["optional-dependencies"]["open-models"]]
     wheels = repo / "wheels"
     shutil.rmtree(wheels, ignore_errors=True)
     _check([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), *requirements], timeout=600)
