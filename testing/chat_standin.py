@@ -213,9 +213,10 @@ def _handler(standin: ChatStandIn) -> type[BaseHTTPRequestHandler]:
             if problems:
                 standin.violations.append("response: " + "; ".join(problems))
                 return self._error(500, "the stand-in answered off-spec")
-            self._send(200, response)
+            # Recorded before the answer goes out: a client that has its answer must find it here.
             with standin._lock:
                 standin.answered.append(Call(model, path, body))
+            self._send(200, response)
 
         def log_message(self, *args: object) -> None:
             pass

@@ -40,7 +40,7 @@ def test_comment_created_then_updated_in_place_then_stale_run_ignored(repo, tmp_
     assert "**5** added, **0** removed, **0** changed" in body
     assert first.outputs["examples"] == "25" and first.outputs["cost-delta-usd"]
     assert "finetune check" in first.summary and "Training examples" in first.summary
-    assert first.outputs["report-path"] == "finetune-report.json"  # relative: later steps run on the host
+    assert first.outputs["report-path"] == "finetune-output/finetune-report.json"  # relative: later steps run on the host
     report = json.loads((work / first.outputs["report-path"]).read_text())
     assert report["configs"][0]["diff"]["examples_added"] == 5
     assert Path(first.outputs["report-path"]).parent.name == "finetune-output"

@@ -69,7 +69,7 @@ def test_train_then_eval_then_release_with_the_eval_table(tmp_path, github: GitH
     run = train_action(repo, tmp_path, github, openai_standin, sha)
     assert run.run.returncode == 0, run.run.stdout + run.run.stderr
     assert run.outputs["eval-passed"] == "true" and run.outputs["eval-summary"].startswith(f"fine_tuned beat base on 60 held-out examples")
-    model = json.loads(Path(run.outputs["model-json"]).read_text())
+    model = json.loads((repo / run.outputs["model-json"]).read_text())
     block = model["eval"]
     assert block["n"] == 60 and block["models"][1]["model"] == TUNED and block["judge"]["model"] == JUDGE
     exact = block["graders"]["exact_match"]
@@ -238,7 +238,7 @@ def test_kept_checkpoints_are_evaluated_and_the_best_is_recorded(tmp_path, githu
     openai_standin.script_job(fine_tuned_model=TUNED)
     run = train_action(repo, tmp_path, github, openai_standin, sha)
     assert run.run.returncode == 0, run.run.stdout
-    block = json.loads(Path(run.outputs["model-json"]).read_text())["eval"]
+    block = json.loads((repo / run.outputs["model-json"]).read_text())["eval"]
     # The step-6 checkpoint is the final model's weights: not asked twice.
     assert [m["label"] for m in block["models"]] == ["base", "fine_tuned", "checkpoint-4", "checkpoint-5"]
     assert block["best"] == "checkpoint-5" and block["graders"]["exact_match"]["scores"]["checkpoint-5"] == 1.0

@@ -35,7 +35,7 @@ def test_eval_priced_beside_training_and_under_the_budget(repo, tmp_path, github
     body = github.comments(REPO, PR)[0]["body"]
     assert "**Eval after training:** 30 held-out examples, 120 calls" in body
     assert "(fine-tuned rate)" in body and "training + eval $" in body
-    report = json.loads(Path(result.outputs["report-path"]).read_text())
+    report = json.loads((work / result.outputs["report-path"]).read_text())
     estimate = report["configs"][0]["head"]["eval"]
     base_row, tuned_row, judge_row = estimate["models"]
     assert (base_row["calls"], tuned_row["calls"], judge_row["calls"]) == (30, 30, 60)
