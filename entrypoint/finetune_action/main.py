@@ -164,11 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in CHECKING:
-        from finetune_action.dataset import results
+    from finetune_action.dataset import results
 
-        # Lines already checked (the base after the head, or an earlier run's FINETUNE_CACHE) are not checked again.
-        with results.session(os.environ.get(results.ENV), log=lambda line: print(line, file=sys.stderr)):
+    cache_file = os.environ.get(results.ENV)
+    # Lines already checked (the base after the head, or an earlier run's FINETUNE_CACHE) are not
+    # checked again. Remembering costs a hash and a record per line, so it is on only where it
+    # can pay: the PR review (head, then base) and a cache file to carry results between runs.
+    if args.command == "action" or (cache_file and args.command in CHECKING):
+        with results.session(cache_file, log=lambda line: print(line, file=sys.stderr)):
             return _main(parser, args)
     return _main(parser, args)
 
