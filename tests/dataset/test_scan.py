@@ -79,11 +79,11 @@ FIELDS: dict[str, tuple[str, Callable[[str], list[tuple[dict, str]]]]] = {
 }
 
 
-def scan_lines(tmp_path: Path, format: str, examples: list[dict], rules: scan.ScanRules = scan.ScanRules(), workers: int = 1) -> validate.Scan:
+def scan_lines(tmp_path: Path, format: str, examples: list[dict], rules: scan.ScanRules = scan.ScanRules(), workers: int = 1, extra: tuple[str, ...] = ()) -> validate.Scan:
     path = tmp_path / f"{format}.jsonl"
     path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
     method = FIELDS[format][0]
-    return validate.scan_file(path, validate.Rules(format, method, "o200k_base", False, None, rules), workers=workers)
+    return validate.scan_file(path, validate.Rules(format, method, "o200k_base", False, None, rules, extra), workers=workers)
 
 
 def scan_problems(found: validate.Scan) -> list[tuple]:
@@ -120,12 +120,14 @@ def test_look_alikes_are_not_flagged_false_positives_counted(tmp_path: Path, cap
     assert [planted.LOOK_ALIKES[line - 1] for line, *_ in flagged] == []
 
 
-def test_a_value_repeated_in_every_example_is_reported_on_every_line(tmp_path: Path) -> None:
-    # The counter remembers strings and tool definitions: a flagged one must reach the scan each time.
+@pytest.mark.parametrize("extra", [(), ("o200k_harmony",), ("llama3",)])
+def test_a_value_repeated_in_every_example_is_reported_on_every_line(tmp_path: Path, extra: tuple[str, ...]) -> None:
+    # The counter remembers strings and tool definitions: a flagged one must reach the scan each time,
+    # also when another tokenizer counts the same examples (compare:, suggestions), alike or not.
     secret = planted.secrets()["github-pat"]
     tool = {"type": "function", "function": {"name": "save_note", "description": secret, "parameters": {}}}
     examples = [{"messages": [{"role": "system", "content": "System prompt. " + secret}, {"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": "ok"}], "tools": [tool]} for i in range(30)]
-    found = scan_problems(scan_lines(tmp_path, "chat", examples))
+    found = scan_problems(scan_lines(tmp_path, "chat", examples, extra=extra))
     assert sorted({(line, m.split(":")[0]) for line, _c, _code, m, _l in found}) == sorted({(i, p) for i in range(1, 31) for p in ("messages[0].content", "tools[0].function.description")})
 
 

@@ -68,6 +68,21 @@ def test_cache_gives_the_same_counts() -> None:
     assert counter(long) == counter(long) == len(encoding.encode_ordinary(long))
 
 
+def test_a_reader_counts_alike_and_remembers_and_flags_nothing() -> None:
+    # A second template over the same vocabulary reads what the configured counter remembers.
+    seen: list[str] = []
+    counter = count.make_counter(encodings.get("o200k_base"), inspect=lambda text: seen.append(text))
+    texts = ["a long enough string to be remembered by the counter, surely", "short", "x <|endoftext|> y", "mid-sized string of 30 chars"]
+    expected = [len(encodings.get("o200k_base").encode_ordinary(t)) for t in texts]
+    assert [counter(t) for t in texts] == expected
+    reader = count.reader(counter)
+    before = (len(seen), list(counter.flagged))
+    assert [reader(t) for t in texts + ["never seen before by the configured counter at all"]] == expected + [9]
+    assert (len(seen), list(counter.flagged)) == before and reader.flagged == []
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    assert count.json_tokens(tools, reader) == count.json_tokens(tools, counter)
+
+
 def test_tool_definitions_counted_as_json_writes_them_even_when_remembered(counter: count.Count) -> None:
     # The definitions' count is remembered under orjson's bytes, but the text counted is
     # json's compact dump, which spells some floats and NaN differently from orjson.

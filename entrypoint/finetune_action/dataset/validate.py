@@ -162,21 +162,28 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
     flagged = count.flagged  # type: ignore[attr-defined]
     flagged.clear()
     specials = tokenizer.special_tokens
+    scan = empty_scan(len(rules.extra_tokenizers))
+    # Other tokenizers: those over the configured one's vocabulary (another chat template, e.g.
+    # o200k_harmony beside o200k_base) count each example right after it, reading its
+    # remembered strings; the rest count batches (below), with their own counters. Neither
+    # hooks the scan: the configured counter sees every trained string, so secrets are scanned once.
+    alike = []
     extras = []
-    for name in rules.extra_tokenizers:
+    for name, tokens in zip(rules.extra_tokenizers, scan.extra_tokens):
         extra = tokenizers.get(name)
-        # Without the scan's finder: the configured tokenizer's counter sees every trained string, so secrets are scanned once.
-        extras.append((_counter(extra, data_scan.OFF), extra.template))
+        if extra.counter == tokenizer.counter and extra.normalize is tokenizer.normalize:
+            alike.append((tokens.append, token_count.reader(count), extra.template))
+        else:
+            extras.append((tokens, _counter(extra, data_scan.OFF), extra.template))
     limit = rules.example_token_limit
     expected = rules.format
-    scan = empty_scan(len(extras))
     # Extra tokenizers count a batch of examples each in turn, not each example in turn: two
     # vocabularies used alternately evict each other from the CPU caches (1.7x the time).
     pending: list[tuple[dict, str]] = []
     pending_bytes = 0
 
     def count_pending() -> None:
-        for (extra_count, extra_template), tokens in zip(extras, scan.extra_tokens):
+        for tokens, extra_count, extra_template in extras:
             tokens.extend([example_tokens(example, format, extra_count, extra_template)[0] for example, format in pending])
             extra_count.flagged.clear()  # type: ignore[attr-defined]  # special tokens are the configured model's concern
         pending.clear()
@@ -267,6 +274,8 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
             for token in _special_tokens_in(example if format == "reinforcement" else flagged, specials):
                 report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")
             flagged.clear()
+        for append, alike_count, alike_template in alike:
+            append(example_tokens(example, format, alike_count, alike_template)[0])
         if extras:
             pending.append((example, format))
             pending_bytes += len(raw)

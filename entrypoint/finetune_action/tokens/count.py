@@ -142,7 +142,34 @@ def make_counter(
     count.json_cache = {}  # type: ignore[attr-defined]  # see json_tokens
     count.json_cache_bytes = [0]  # type: ignore[attr-defined]
     count.flagged = flagged  # type: ignore[attr-defined]
+    count.tables = (short, cache, core, public)  # type: ignore[attr-defined]  # see reader
     return count
+
+
+def reader(count: Count) -> Count:
+    """A counter reading what `count` remembers, tokenizing the rest itself, remembering and flagging nothing.
+
+    For a second chat template over the same vocabulary (o200k_harmony beside o200k_base):
+    right after `count` has counted an example, nearly every string of it is remembered
+    there, so the second template costs dictionary lookups, not a second tokenization; and
+    the scan, which `count` hooks, sees each string once.
+    """
+    short, cache, core, public = count.tables  # type: ignore[attr-defined]
+
+    def counted(text: str) -> int:
+        found = (short if len(text) < _SHORT else cache).get(text)
+        if found is None:
+            try:
+                found = len(core(text))
+            except UnicodeEncodeError:
+                found = len(public(text))
+        return found
+
+    # Its own: a definition `count` flags (a scan finding) is never remembered there, and must stay so.
+    counted.json_cache = {}  # type: ignore[attr-defined]
+    counted.json_cache_bytes = [0]  # type: ignore[attr-defined]
+    counted.flagged = []  # type: ignore[attr-defined]
+    return counted
 
 
 def json_tokens(value: Any, count: Count) -> int:
