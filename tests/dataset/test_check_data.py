@@ -98,6 +98,14 @@ def test_distribution_equals_numpy(seed: int) -> None:
 
 
 ALTERNATIVES = ("o200k_harmony", "qwen3", "llama3", "mistral-tekken")
+_CALL = {"id": "call_9", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}
+EDGES = [
+    {"messages": [{"role": "system", "content": "  leading spaces meet the template's lead"}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]},
+    {"messages": [{"role": "system", "content": "\nnew line first"}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": " yo"}]},
+    {"messages": [{"role": "user", "content": "no system, ends on the user"}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "and?"}]},
+    {"messages": [{"role": "user", "content": "look it up"}, {"role": "assistant", "tool_calls": [_CALL]}, {"role": "tool", "tool_call_id": "call_9", "content": "found"}, {"role": "assistant", "content": "done"}]},
+    {"messages": [{"role": "developer", "content": "a developer message takes the general path"}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]},
+]
 
 
 def expected_counts(path: Path, name: str) -> list[int]:
@@ -111,6 +119,9 @@ def expected_counts(path: Path, name: str) -> list[int]:
 def test_every_tokenizer_counted_in_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
     path = tmp_path / "train.jsonl"
     generate.generate(path, 0.4, seed=5)  # tools, tool calls and answers, eight scripts
+    with path.open("a", encoding="utf-8") as file:  # the shapes where a template's count is not the chat rule's plus overheads
+        for example in EDGES:
+            file.write(json.dumps(example, ensure_ascii=False) + "\n")
     monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(validate, "RANGE_MIN_BYTES", 20_000)
     single = run([path])

@@ -200,3 +200,35 @@ def test_common_chat_shortcut_equals_the_general_path(tmp_path: Path, monkeypatc
     assert codes >= {"missing-system", "missing-user", "no-trainable-assistant", "mixed-formats", "example-truncated", "special-token",
                      "unknown-tool-call-id", "invalid-tool-call", "invalid-tool-arguments", "invalid-tool", "unknown-key", "wrong-type"}
     assert general.features == {"tools", "functions"}
+
+
+def test_a_simple_templates_count_is_arithmetic_on_the_chat_rules_for_every_template() -> None:
+    # validate.alike_tokens stands in for count.templated_chat_tokens where a template over the
+    # configured vocabulary counts a common example; held equal for every simple template we
+    # have (o200k_harmony is the one over an OpenAI vocabulary today), on each vocabulary's own counter.
+    from bench import generate
+    from finetune_action.tokens import count
+    import random
+
+    rng = random.Random(3)
+    systems = [generate.paragraph(rng, 1, 3) for _ in range(4)]
+    examples = [generate.example(rng, systems, n) for n in range(300)]
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    examples += [
+        {"messages": [{"role": "user", "content": "no system"}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "last"}]},
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "tool_calls": [call]}, {"role": "tool", "tool_call_id": "c1", "content": "r"}]},
+    ]
+    simple = [name for name in tokenizers.names() if validate.alike_simple(tokenizers.get(name).template)]
+    assert "o200k_harmony" in simple
+    checked = 0
+    for name in simple:
+        tokenizer = tokenizers.get(name)
+        counter = count.make_counter(tokenizer.encoding, normalize=tokenizer.normalize)
+        for example in examples:
+            common = validate._common_chat(example, counter)
+            if common is None or (tokenizer.template.leads and common[4].system_space):
+                continue
+            expected = count.templated_chat_tokens(example["messages"], example.get("tools"), counter, tokenizer.template).total
+            assert validate.alike_tokens(common[0], example["messages"], common[4], tokenizer.template) == expected, (name, example)
+            checked += 1
+    assert checked > 300

@@ -172,7 +172,9 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
     for name, tokens in zip(rules.extra_tokenizers, scan.extra_tokens):
         extra = tokenizers.get(name)
         if extra.counter == tokenizer.counter and extra.normalize is tokenizer.normalize:
-            alike.append((tokens.append, token_count.reader(count), extra.template))
+            # Over a common example, a simple template's count is arithmetic on the chat rule's (alike_tokens).
+            arithmetic = template is None and alike_simple(extra.template)
+            alike.append((tokens.append, token_count.reader(count), extra.template, arithmetic, bool(extra.template and extra.template.leads)))
         else:
             extras.append((tokens, _counter(extra, data_scan.OFF), extra.template))
     limit = rules.example_token_limit
@@ -232,7 +234,7 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
         format = detect(example, method) or expected
         common = _common_chat(example, structure_count) if format == "chat" == expected else None
         if common is not None:
-            total, assistant, n_messages, roles = common
+            total, assistant, n_messages, roles, shape = common
             if template is not None:
                 total, assistant, n_messages = example_tokens(example, format, count, template)
             if "tools" in example:
@@ -274,8 +276,11 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
             for token in _special_tokens_in(example if format == "reinforcement" else flagged, specials):
                 report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")
             flagged.clear()
-        for append, alike_count, alike_template in alike:
-            append(example_tokens(example, format, alike_count, alike_template)[0])
+        for append, alike_count, alike_template, arithmetic, leads in alike:
+            if arithmetic and common is not None and not (leads and shape.system_space):
+                append(alike_tokens(total, example["messages"], shape, alike_template))
+            else:
+                append(example_tokens(example, format, alike_count, alike_template)[0])
         if extras:
             pending.append((example, format))
             pending_bytes += len(raw)
@@ -304,8 +309,48 @@ _MESSAGE_TOKENS = token_count.TOKENS_PER_MESSAGE + 1  # a message: 3, plus its r
 _FUNCTION_TOKENS = token_count.ROLE_TOKENS["function"]  # a tool call's "type": "function"
 
 
-def _common_chat(example: dict, count: token_count.Count) -> tuple[int, int, int, int] | None:
-    """(tokens, assistant tokens, messages, roles seen) of a chat example of the common shapes, else None.
+class Shape(NamedTuple):
+    """What a chat template's count of a common example needs beyond the chat rule's (see alike_tokens)."""
+
+    system: int  # messages per role
+    user: int
+    assistant: int
+    tool: int
+    tool_call_ids: int  # tokens of the tool answers' tool_call_id, which the chat rule counts and templates do not
+    system_space: bool  # a system message's text starts with whitespace (where a template's lead merges with it)
+
+
+def alike_tokens(total: int, messages: list, shape: Shape, template: token_count.Template) -> int:
+    """What count.templated_chat_tokens gives for a common example (see _common_chat) whose chat-rule `total` is known.
+
+    For a simple template (alike_simple) over the same vocabulary: the strings are the same
+    strings, only the overheads differ, so no string is looked at again.
+    """
+    fixed = template.fixed
+    strings = total - token_count.TOKENS_PER_EXAMPLE - _MESSAGE_TOKENS * len(messages) - shape.tool_call_ids
+    total = template.per_example + strings
+    total += shape.system * fixed["system"] + shape.user * fixed["user"] + shape.assistant * fixed["assistant"] + shape.tool * fixed["tool"]
+    if messages[0]["role"] != "system":
+        total += template.no_system
+    if messages[-1]["role"] == "assistant":
+        total += template.final_answer
+    return total
+
+
+def alike_simple(template: token_count.Template | None) -> bool:
+    """Whether alike_tokens can count with `template`: its overheads depend on roles alone."""
+    return (
+        template is not None
+        and not template.final_lead
+        and template.system_into_last_user is None
+        and not template.answer_rstrip
+        and all(role in template.fixed for role in ("system", "user", "assistant", "tool"))
+        and set(template.leads) <= {"system", "developer"}
+    )
+
+
+def _common_chat(example: dict, count: token_count.Count) -> tuple[int, int, int, int, Shape] | None:
+    """(tokens, assistant tokens, messages, roles seen, shape) of a chat example of the common shapes, else None.
 
     The shapes: "messages" (plus "tools" and "parallel_tool_calls"), each message exactly a
     role (system, user or assistant) and a non-empty text; an assistant's "tool_calls" alone,
@@ -335,6 +380,8 @@ def _common_chat(example: dict, count: token_count.Count) -> tuple[int, int, int
     assistant = 0
     roles = 0
     call_ids: set[str] = set()
+    systems = users = assistants = tools_answers = tool_call_ids = 0
+    system_space = False
     for message in messages:
         if type(message) is not dict:
             return None
@@ -346,12 +393,16 @@ def _common_chat(example: dict, count: token_count.Count) -> tuple[int, int, int
                     n = count(content)
                     assistant += n
                     roles |= _ASSISTANT
+                    assistants += 1
                 elif role == "user":
                     n = count(content)
                     roles |= _USER
+                    users += 1
                 elif role == "system":
                     n = count(content)
                     roles |= _SYSTEM
+                    systems += 1
+                    system_space = system_space or content[0].isspace()
                 else:
                     return None
                 total += _MESSAGE_TOKENS + n
@@ -379,18 +430,22 @@ def _common_chat(example: dict, count: token_count.Count) -> tuple[int, int, int
                 n += count(call_id) + _FUNCTION_TOKENS + count(name) + count(arguments)
             assistant += n
             roles |= _ASSISTANT
+            assistants += 1
             total += _MESSAGE_TOKENS + n
         elif len(message) == 3 and role == "tool":
             call_id = message.get("tool_call_id")
             content = message.get("content")
             if type(call_id) is not str or call_id not in call_ids or type(content) is not str:
                 return None
-            total += _MESSAGE_TOKENS + count(call_id) + count(content)
+            n = count(call_id)
+            tool_call_ids += n
+            tools_answers += 1
+            total += _MESSAGE_TOKENS + n + count(content)
         else:
             return None
     if tools:
         total += token_count.json_tokens(tools, count)
-    return total, assistant, len(messages), roles
+    return total, assistant, len(messages), roles, Shape(systems, users, assistants, tools_answers, tool_call_ids, system_space)
 
 
 def _special_tokens_in(value: Any, specials: tuple[str, ...]) -> list[str]:
