@@ -11,14 +11,20 @@ COPY . /src
 # from inside a build): a wheels/ directory in the build context holds wheels of every build
 # and run-time requirement in pyproject.toml, made on the host (testing/docker.py), and
 # nothing is fetched.
-# Every optional extra is installed (open-models: the Llama and Mistral tokenizers), so the image
-# counts every family exactly. Only what runs is copied to the final stage: pip and setuptools are removed (the action never
+# The open-models extra (the packages that ship the Llama and Mistral tokenizer files) is
+# installed without its dependencies, so the image counts every family exactly: we read only
+# their data files and never import them, and their own dependencies (numpy, pillow, pycountry,
+# huggingface-hub, ...) would add about 200 MB that never runs. The list is read from
+# pyproject.toml, so it cannot drift from the extra.
+# Only what runs is copied to the final stage: pip and setuptools are removed (the action never
 # installs anything at run time), and so are the test suites some packages ship. The bytecode
 # pip writes is kept: a container starts from a fresh filesystem every run, so without it every
 # import would compile again (bench/startup.py measures it).
 RUN python3 -m venv /opt/finetune \
  && if [ -d /src/wheels ]; then set -- --no-index --find-links /src/wheels; fi \
- && /opt/finetune/bin/pip install --no-cache-dir --disable-pip-version-check "$@" "/src[open-models]" \
+ && /opt/finetune/bin/pip install --no-cache-dir --disable-pip-version-check "$@" /src \
+ && /opt/finetune/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['optional-dependencies']['open-models']))" > /tmp/open-models.txt \
+ && /opt/finetune/bin/pip install --no-cache-dir --disable-pip-version-check "$@" --no-deps -r /tmp/open-models.txt \
  && /opt/finetune/bin/pip uninstall --yes --quiet pip setuptools \
  && find /opt/finetune/lib -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +
 

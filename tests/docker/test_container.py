@@ -50,6 +50,18 @@ def test_image_holds_only_what_runs(docker_host: str, action_image: str, tmp_pat
     assert (run.returncode, run.stdout.strip()) == (0, "[] [] True"), run.stderr
 
 
+def test_image_counts_open_models_exactly_without_their_dependencies(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    # The open-models extra is installed for its tokenizer files only (--no-deps): exact counts,
+    # and none of the heavy packages those libraries themselves import.
+    script = (
+        "import importlib.util; from finetune_action.tokens import tokenizers; "
+        "print([tokenizers.get(n).exact for n in ('llama3', 'mistral-tekken')], "
+        "[m for m in ('numpy', 'PIL', 'huggingface_hub', 'jinja2', 'pycountry') if importlib.util.find_spec(m)])"
+    )
+    run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
+    assert (run.returncode, run.stdout.strip()) == (0, "[True, True] []"), run.stderr
+
+
 def test_check_needs_no_network(docker_host: str, action_image: str, tmp_path: Path) -> None:
     # Token counting must use the rank files inside the package, never a download.
     shutil.copy(REPO / "finetune.yaml", tmp_path)
