@@ -1,15 +1,19 @@
 """The only module that speaks the GitHub API: one function per operation we use.
 
 Retries 5xx answers, dropped connections and rate limits with capped waits, and turns every
-refusal into a GitHubError that says what was tried, why it failed and what to do.
+refusal into a GitHubError that says what was tried, why it failed and what to do. Answers
+become records here (Pull, Comment, Release, ReleaseAsset), every field read with the type it
+must have: nothing downstream reads GitHub's JSON.
 """
 from __future__ import annotations
 
+import functools
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
-from urllib.parse import quote
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -23,6 +27,40 @@ COMMENTS_PERMISSION = "pull-requests: write"
 RELEASES_PERMISSION = "contents: write"
 
 _RETRIED_STATUSES = (500, 502, 503, 504)
+
+Record = TypeVar("Record")
+
+
+class Pull(NamedTuple):
+    """A pull request, as far as we read it."""
+
+    head_sha: str
+
+
+class Comment(NamedTuple):
+    """An issue comment on a pull request's conversation."""
+
+    id: int
+    node_id: str  # for GraphQL (hiding it)
+    body: str
+    html_url: str  # "" when GitHub gave none
+    minimized: bool
+
+
+class ReleaseAsset(NamedTuple):
+    id: int
+    name: str
+
+
+class Release(NamedTuple):
+    id: int
+    tag_name: str
+    name: str
+    body: str
+    html_url: str  # "" when GitHub gave none
+    upload_url: str  # the uploads host's URI template, on one of GitHub's own hosts
+    draft: bool
+    assets: tuple[ReleaseAsset, ...]
 
 
 class GitHubClient:
@@ -118,6 +156,9 @@ def request(
     """
     if url.startswith("/"):
         url = client.api_url + url
+    if not _own_host(client, url):
+        # Only an answer names another URL (a next page, an upload URL); it never gets the token.
+        raise GitHubError(f"GitHub's answer sent the request to {what} to {_origin(url)}, which is not {_origin(client.api_url)}: nothing was sent there. {_SHAPE_ADVICE}")
     headers = {"Authorization": f"Bearer {client._token}", **kwargs.pop("headers", {})}
     waited = 0.0
     attempt = 0
@@ -146,9 +187,10 @@ def request(
         client.sleep(wait)
 
 
-def request_json(client: GitHubClient, method: str, url: str, what: str, permission: str, **kwargs: Any) -> Any:
-    """`request`, then its JSON body."""
-    return _body(client, request(client, method, url, what, permission, **kwargs), what)
+def request_json(client: GitHubClient, method: str, url: str, what: str, permission: str, convert: Callable[[Any], Record], **kwargs: Any) -> Record:
+    """`request`, then its JSON body as the record `convert` reads from it."""
+    answer = _body(client, request(client, method, url, what, permission, **kwargs), what)
+    return _read(client, method, url, what, answer, convert)
 
 
 def _body(client: GitHubClient, response: requests.Response, what: str) -> Any:
@@ -178,16 +220,17 @@ def _message(response: requests.Response) -> str:
 
 def _validation_details(response: requests.Response) -> str:
     try:
-        errors = response.json().get("errors") or []
-    except (ValueError, AttributeError):
+        body = response.json()
+    except ValueError:
         return ""
+    errors = body.get("errors") if isinstance(body, dict) else None
     details = []
-    for error in errors:
+    for error in errors if isinstance(errors, list) else []:
         if isinstance(error, dict):
-            details.append(error.get("message") or " ".join(str(error.get(k, "")) for k in ("field", "code")).strip())
-        else:
-            details.append(str(error))
-    return "; ".join(detail for detail in details if detail)
+            details.append(_text(error, "message") or " ".join(_text(error, k) for k in ("field", "code")).strip())
+        elif isinstance(error, str):
+            details.append(error)
+    return "; ".join(detail[:300] for detail in details if detail)
 
 
 def _error(client: GitHubClient, response: requests.Response, what: str, permission: str) -> GitHubError:
@@ -228,28 +271,34 @@ def _error(client: GitHubClient, response: requests.Response, what: str, permiss
     return GitHubError(text, status)
 
 
-def paginate(client: GitHubClient, path: str, what: str, permission: str, **params: Any) -> Iterator[dict]:
-    """Every item of a list endpoint, following GitHub's Link headers."""
+def paginate(client: GitHubClient, path: str, what: str, permission: str, convert: Callable[[Any], Record], **params: Any) -> Iterator[Record]:
+    """Every item of a list endpoint as a record, following GitHub's Link headers.
+
+    An entry `convert` cannot read is left out: it cannot be one of ours, and one junk entry
+    must not hide the others.
+    """
     url: str | None = path
     query: dict[str, Any] | None = {"per_page": 100, **params}
     while url is not None:
         response = request(client, "GET", url, what, permission, params=query)
-        page = _body(client, response, what)
-        if not isinstance(page, list):
-            raise GitHubError(f"GitHub at {client.api_url} answered the request to {what} with something that is not a list. Check GITHUB_API_URL.")
-        yield from page
+        page = _read(client, "GET", url, what, _body(client, response, what), _list)  # the entries are read below
+        for item in page:
+            try:
+                yield convert(item)
+            except _Unreadable:
+                continue
         url = response.links.get("next", {}).get("url")
         query = None  # the next link carries the whole query
 
 
-def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: str, permission: str) -> dict:
-    """Run a GraphQL query; errors in a 200 answer become GitHubError too."""
-    body = request_json(client, "POST", client.graphql_url, what, permission, json={"query": query, "variables": variables})
-    errors = body.get("errors") or []
+def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: str, permission: str, convert: Callable[[dict[str, Any]], Record]) -> Record:
+    """Run a GraphQL query; its `data` as `convert` reads it. Errors in a 200 answer become GitHubError too."""
+    data, errors = request_json(client, "POST", client.graphql_url, what, permission, _graphql_answer, json={"query": query, "variables": variables})
     if not errors:
-        return body["data"]
-    kind = errors[0].get("type", "")
-    message = "; ".join(str(error.get("message", "")) for error in errors)
+        return _read(client, "POST", client.graphql_url, what, data, convert)
+    first = errors[0] if isinstance(errors[0], dict) else {}
+    kind = _text(first, "type")
+    message = "; ".join(_text(error, "message") if isinstance(error, dict) else "" for error in errors).strip("; ")[:500] or "no message"
     if kind == "FORBIDDEN":
         raise GitHubError(
             f"GitHub refused to {what} ({message}): the token lacks the `{permission}` permission. "
@@ -258,7 +307,169 @@ def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: s
         )
     if kind == "NOT_FOUND":
         raise GitHubError(f"GitHub found nothing while trying to {what} ({message}).", 404)
-    raise GitHubError(f"GitHub's GraphQL API refused to {what}: {message}.")
+    raise GitHubError(f"GitHub's GraphQL API at {client.graphql_url} refused to {what}: {message}.")
+
+
+# -- reading answers ---------------------------------------------------------------------
+# Every field of an answer is untrusted input: a proxy, a wrong GITHUB_API_URL or a change at
+# GitHub can send any JSON. Each converter reads the fields we use with the type they must
+# have and raises _Unreadable, naming the field and what came instead, when one we need is not
+# there; `_read` makes that a GitHubError naming the endpoint, and `paginate` leaves such an
+# entry of a list out. Fields we only show (a URL, a name) fall back to "" instead.
+
+_SHAPE_ADVICE = (
+    "Check GITHUB_API_URL (and any proxy in between); if it is GitHub's own address, re-run the job, "
+    "and see githubstatus.com if it persists."
+)
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+class _Unreadable(Exception):
+    """An answer (or one entry of a list answer) lacks a field we need, or has it in another shape."""
+
+
+def _read(client: GitHubClient, method: str, url: str, what: str, answer: Any, convert: Callable[[Any], Record]) -> Record:
+    """`convert(answer)`, or a GitHubError saying which endpoint answered what and what to do."""
+    try:
+        return convert(answer)
+    except _Unreadable as exc:
+        endpoint = f"{method} {urlsplit(url).path}"
+        raise GitHubError(f"GitHub at {client.api_url} answered {endpoint} (to {what}) with an answer this action cannot use: {exc}. {_SHAPE_ADVICE}") from None
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words; never the value itself (it may be huge or hostile)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return {int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}.get(type(value), "something else")
+
+
+def _object(value: Any, where: str = "the answer", missing: bool = False) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if where == "the answer":
+        raise _Unreadable(f"{_kind(value)} where an object belongs")
+    raise _Unreadable(f"{where} is {'missing' if missing else _kind(value)}, not an object")
+
+
+def _list(value: Any, where: str = "the answer") -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if where == "the answer":
+        raise _Unreadable(f"{_kind(value)} where a list belongs")
+    raise _Unreadable(f"{where} is {_kind(value)}, not a list")
+
+
+def _field(obj: dict[str, Any], path: str) -> tuple[Any, str]:
+    """The value at a dotted `path` and, when it is not there, how it is not (for the message)."""
+    value: Any = obj
+    for key in path.split("."):
+        if not isinstance(value, dict):
+            return None, _kind(value)
+        if key not in value:
+            return None, "missing"
+        value = value[key]
+    return value, _kind(value)
+
+
+def _id(obj: dict[str, Any], key: str = "id") -> int:
+    value, kind = _field(obj, key)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise _Unreadable(f"`{key}` is {kind}, not a positive whole number")
+
+
+def _word(obj: dict[str, Any], key: str) -> str:
+    """A string field we cannot do without."""
+    value, kind = _field(obj, key)
+    if isinstance(value, str) and value:
+        return value
+    raise _Unreadable(f"`{key}` is {'an empty string' if value == '' else kind}, not a non-empty string")
+
+
+def _text(obj: dict[str, Any], key: str) -> str:
+    """A string field we can do without: "" for null, absent or another type."""
+    value = obj.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _graphql_answer(answer: Any) -> tuple[dict[str, Any], list[Any]]:
+    """(data, errors) of a GraphQL answer: errors, or else data, is there."""
+    body = _object(answer)
+    errors = _list(body.get("errors") or [], "`errors`")
+    if errors:
+        return {}, errors
+    data, kind = _field(body, "data")
+    return _object(data, "`data`", missing=kind == "missing"), []
+
+
+def _minimized(data: dict[str, Any]) -> None:
+    value, kind = _field(data, "minimizeComment")
+    _object(value, "`data.minimizeComment`", missing=kind == "missing")
+
+
+def _pull(answer: Any) -> Pull:
+    pull = _object(answer)
+    head, kind = _field(pull, "head")
+    _object(head, "`head`", missing=kind == "missing")
+    sha = _word(pull, "head.sha")
+    if not _COMMIT.fullmatch(sha):
+        raise _Unreadable("`head.sha` is a string that is not a commit id")
+    return Pull(sha)
+
+
+def _comment(answer: Any) -> Comment:
+    comment = _object(answer)
+    value, kind = _field(comment, "body")
+    if not isinstance(value, str) and value is not None:
+        raise _Unreadable(f"`body` is {kind}, not a string")
+    minimized = comment.get("minimized")
+    return Comment(_id(comment), _word(comment, "node_id"), value or "", _text(comment, "html_url"), minimized is True or isinstance(minimized, dict))
+
+
+def _asset(answer: Any) -> ReleaseAsset:
+    asset = _object(answer)
+    return ReleaseAsset(_id(asset), _word(asset, "name"))
+
+
+def _release(client: GitHubClient, answer: Any) -> Release:
+    release = _object(answer)
+    upload_url = _word(release, "upload_url")
+    if not _uploads_host(client, upload_url):
+        raise _Unreadable("`upload_url` is a URL on another host than GitHub's")
+    assets = release.get("assets")
+    readable = []
+    for item in assets if isinstance(assets, list) else []:
+        try:
+            readable.append(_asset(item))
+        except _Unreadable:
+            continue
+    return Release(
+        _id(release), _word(release, "tag_name"), _text(release, "name"), _text(release, "body"),
+        _text(release, "html_url"), upload_url, release.get("draft") is True, tuple(readable),
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _own_host(client: GitHubClient, url: str) -> bool:
+    """Whether `url` is on the API's host (REST or GraphQL) or its uploads host."""
+    return _origin(url) in (_origin(client.api_url), _origin(client.graphql_url)) or _uploads_host(client, url)
+
+
+def _uploads_host(client: GitHubClient, url: str) -> bool:
+    # github.com uploads at uploads.github.com, GHE.com at uploads.<name>.ghe.com beside api.<name>.ghe.com,
+    # GitHub Enterprise Server on its own host (/api/uploads).
+    api, target = urlsplit(client.api_url), urlsplit(url)
+    if target.scheme != api.scheme:
+        return False
+    uploads = "uploads." + api.netloc[len("api."):] if api.netloc.startswith("api.") else api.netloc
+    return target.netloc in (api.netloc, uploads)
 
 
 def _repo_path(repo: str) -> str:
@@ -269,38 +480,38 @@ def _repo_path(repo: str) -> str:
 # -- repositories and pull requests -------------------------------------------------------
 
 
-def get_repo(client: GitHubClient, repo: str) -> dict:
+def get_repo(client: GitHubClient, repo: str) -> dict[str, Any]:
     """The repository object (default_branch, private, ...)."""
-    return request_json(client, "GET", _repo_path(repo), f"read repository {repo}", "metadata: read")
+    return request_json(client, "GET", _repo_path(repo), f"read repository {repo}", "metadata: read", _object)
 
 
-def get_pull(client: GitHubClient, repo: str, number: int) -> dict:
-    """The pull request object (head.sha, base.ref, head.repo, ...)."""
+def get_pull(client: GitHubClient, repo: str, number: int) -> Pull:
+    """The pull request: its head commit as GitHub has it now."""
     what = f"read pull request {repo}#{number}"
-    return request_json(client, "GET", f"{_repo_path(repo)}/pulls/{number}", what, "pull-requests: read")
+    return request_json(client, "GET", f"{_repo_path(repo)}/pulls/{number}", what, "pull-requests: read", _pull)
 
 
 # -- issue comments ----------------------------------------------------------------------
 
 
-def list_comments(client: GitHubClient, repo: str, number: int) -> list[dict]:
+def list_comments(client: GitHubClient, repo: str, number: int) -> list[Comment]:
     """Every comment on a pull request's conversation, oldest first."""
     what = f"list comments on {repo}#{number}"
-    return list(paginate(client, f"{_repo_path(repo)}/issues/{number}/comments", what, "pull-requests: read"))
+    return list(paginate(client, f"{_repo_path(repo)}/issues/{number}/comments", what, "pull-requests: read", _comment))
 
 
-def create_comment(client: GitHubClient, repo: str, number: int, body: str) -> dict:
+def create_comment(client: GitHubClient, repo: str, number: int, body: str) -> Comment:
     """Post a new comment on a pull request."""
     what = f"comment on {repo}#{number}"
     path = f"{_repo_path(repo)}/issues/{number}/comments"
-    return request_json(client, "POST", path, what, COMMENTS_PERMISSION, json={"body": body})
+    return request_json(client, "POST", path, what, COMMENTS_PERMISSION, _comment, json={"body": body})
 
 
-def update_comment(client: GitHubClient, repo: str, comment_id: int, body: str) -> dict:
+def update_comment(client: GitHubClient, repo: str, comment_id: int, body: str) -> Comment:
     """Replace the body of a comment."""
     what = f"update comment {comment_id} on {repo}"
     path = f"{_repo_path(repo)}/issues/comments/{comment_id}"
-    return request_json(client, "PATCH", path, what, COMMENTS_PERMISSION, json={"body": body})
+    return request_json(client, "PATCH", path, what, COMMENTS_PERMISSION, _comment, json={"body": body})
 
 
 def delete_comment(client: GitHubClient, repo: str, comment_id: int) -> None:
@@ -319,39 +530,38 @@ _MINIMIZE = """mutation($subjectId: ID!, $classifier: ReportedContentClassifiers
 def minimize_comment(client: GitHubClient, node_id: str, classifier: str = "OUTDATED") -> None:
     """Hide a comment (GraphQL minimizeComment; REST has no such operation)."""
     variables = {"subjectId": node_id, "classifier": classifier}
-    graphql(client, _MINIMIZE, variables, f"hide comment {node_id}", COMMENTS_PERMISSION)
+    graphql(client, _MINIMIZE, variables, f"hide comment {node_id}", COMMENTS_PERMISSION, _minimized)
 
 
 # -- releases ----------------------------------------------------------------------------
 
 
-def get_release_by_tag(client: GitHubClient, repo: str, tag: str) -> dict | None:
+def get_release_by_tag(client: GitHubClient, repo: str, tag: str) -> Release | None:
     """The published release for `tag`, or None when there is none."""
     path = f"{_repo_path(repo)}/releases/tags/{quote(tag, safe='')}"
     try:
-        return request_json(client, "GET", path, f"read release {tag} of {repo}", "contents: read")
+        return request_json(client, "GET", path, f"read release {tag} of {repo}", "contents: read", functools.partial(_release, client))
     except GitHubError as exc:
         if exc.status == 404:
             return None
         raise
 
 
-def create_release(client: GitHubClient, repo: str, fields: dict[str, Any]) -> dict:
+def create_release(client: GitHubClient, repo: str, fields: dict[str, Any]) -> Release:
     """Create a release; `fields` are the API's (tag_name, name, body, target_commitish, ...)."""
     what = f"create release {fields['tag_name']} on {repo}"
-    return request_json(client, "POST", f"{_repo_path(repo)}/releases", what, RELEASES_PERMISSION, json=fields)
+    return request_json(client, "POST", f"{_repo_path(repo)}/releases", what, RELEASES_PERMISSION, functools.partial(_release, client), json=fields)
 
 
-def update_release(client: GitHubClient, repo: str, release_id: int, fields: dict[str, Any]) -> dict:
+def update_release(client: GitHubClient, repo: str, release_id: int, fields: dict[str, Any]) -> Release:
     """Change a release's name, notes or other fields."""
-    what = f"update release {release_id} on {repo}"
-    path = f"{_repo_path(repo)}/releases/{release_id}"
-    return request_json(client, "PATCH", path, what, RELEASES_PERMISSION, json=fields)
+    what, path = f"update release {release_id} on {repo}", f"{_repo_path(repo)}/releases/{release_id}"
+    return request_json(client, "PATCH", path, what, RELEASES_PERMISSION, functools.partial(_release, client), json=fields)
 
 
-def list_releases(client: GitHubClient, repo: str) -> Iterator[dict]:
+def list_releases(client: GitHubClient, repo: str) -> Iterator[Release]:
     """The repository's releases, newest first."""
-    return paginate(client, f"{_repo_path(repo)}/releases", f"list releases of {repo}", "contents: read")
+    return paginate(client, f"{_repo_path(repo)}/releases", f"list releases of {repo}", "contents: read", functools.partial(_release, client))
 
 
 def download_release_asset(client: GitHubClient, repo: str, asset_id: int) -> bytes:
@@ -360,10 +570,10 @@ def download_release_asset(client: GitHubClient, repo: str, asset_id: int) -> by
     return request(client, "GET", path, f"download release asset {asset_id} of {repo}", "contents: read", headers={"Accept": "application/octet-stream"}).content
 
 
-def list_release_assets(client: GitHubClient, repo: str, release_id: int) -> list[dict]:
+def list_release_assets(client: GitHubClient, repo: str, release_id: int) -> list[ReleaseAsset]:
     """Every asset of a release."""
     what = f"list assets of release {release_id} on {repo}"
-    return list(paginate(client, f"{_repo_path(repo)}/releases/{release_id}/assets", what, "contents: read"))
+    return list(paginate(client, f"{_repo_path(repo)}/releases/{release_id}/assets", what, "contents: read", _asset))
 
 
 def delete_release_asset(client: GitHubClient, repo: str, asset_id: int) -> None:
@@ -372,9 +582,9 @@ def delete_release_asset(client: GitHubClient, repo: str, asset_id: int) -> None
     request(client, "DELETE", f"{_repo_path(repo)}/releases/assets/{asset_id}", what, RELEASES_PERMISSION)
 
 
-def upload_release_asset(client: GitHubClient, release: dict, name: str, content: bytes, content_type: str) -> dict:
+def upload_release_asset(client: GitHubClient, release: Release, name: str, content: bytes, content_type: str) -> None:
     """Upload bytes as an asset, to the uploads host named by the release's upload_url."""
-    url = release["upload_url"].split("{", 1)[0]  # drop the URI template "{?name,label}"
-    what = f"upload {name} to release {release['tag_name']}"
+    url = release.upload_url.split("{", 1)[0]  # drop the URI template "{?name,label}"
+    what = f"upload {name} to release {release.tag_name}"
     headers = {"Content-Type": content_type}
-    return request_json(client, "POST", url, what, RELEASES_PERMISSION, params={"name": name}, data=content, headers=headers)
+    request(client, "POST", url, what, RELEASES_PERMISSION, params={"name": name}, data=content, headers=headers)
