@@ -154,10 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # Every line written, whatever writes it, passes through the one redaction (redact.py).
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = redact.Redacted(sys.stdout), redact.Redacted(sys.stderr)
+    wrapped = redact.Redacted(sys.stdout), redact.Redacted(sys.stderr)
+    sys.stdout, sys.stderr = wrapped
     try:
         return _run(argv)
     finally:
+        for stream in wrapped:
+            stream.finish()  # the end of the last write, held back in case a secret went on in the next
         sys.stdout, sys.stderr = streams
 
 
