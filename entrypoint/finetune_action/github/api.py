@@ -19,6 +19,7 @@ import requests
 
 from finetune_action import __version__
 from finetune_action.errors import GitHubError
+from finetune_action.redact import redact
 
 API_VERSION = "2022-11-28"
 DEFAULT_API_URL = "https://api.github.com"
@@ -160,6 +161,7 @@ def request(
         # Only an answer names another URL (a next page, an upload URL); it never gets the token.
         raise GitHubError(f"GitHub's answer sent the request to {what} to {_origin(url)}, which is not {_origin(client.api_url)}: nothing was sent there. {_SHAPE_ADVICE}")
     headers = {"Authorization": f"Bearer {client._token}", **kwargs.pop("headers", {})}
+    kwargs = _redacted(kwargs)
     waited = 0.0
     attempt = 0
     while True:
@@ -203,6 +205,32 @@ def _body(client: GitHubClient, response: requests.Response, what: str) -> Any:
             f"GitHub at {client.api_url} answered the request to {what} with something that is not JSON ({kind}, "
             f"HTTP {response.status_code}). Check GITHUB_API_URL (and any proxy in between)."
         ) from None
+
+
+def _redacted(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What a request sends (JSON, query, uploaded text) with every secret redacted: whatever
+    writes to GitHub (a comment, release notes, an asset) goes through here."""
+    sent = dict(kwargs)
+    if "json" in sent:
+        sent["json"] = _redact_json(sent["json"])
+    if "params" in sent:
+        sent["params"] = _redact_json(sent["params"])
+    if isinstance(sent.get("data"), bytes):
+        try:
+            sent["data"] = redact(sent["data"].decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            pass  # not text: nothing in it reads as a key
+    return sent
+
+
+def _redact_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_json(item) for item in value]
+    return value
 
 
 def _backoff(client: GitHubClient, attempt: int) -> float:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from finetune_action.errors import GitHubError
 from finetune_action.github import api
+from finetune_action.redact import redact
 from finetune_action.report.comment import truncate_middle
 
 BEHAVIORS = ("update", "new", "hide-and-new", "delete-and-new", "off")
@@ -130,7 +131,8 @@ def post_sticky_comment(
     """Put the report for `config_path` on the PR as `behavior` says, only if `head_sha` is the PR's head."""
     if behavior == "off":
         return CommentResult("off", None)
-    full_body = compose(body, config_path, tag, head_sha)
+    # As GitHub will hold it (api.py redacts what it sends), so an unchanged report compares equal.
+    full_body = redact(compose(body, config_path, tag, head_sha))
     existing = api.list_comments(client, repo, pr_number)
     decision = plan(existing, full_body, behavior, config_path, tag)
     if decision.action == "unchanged":

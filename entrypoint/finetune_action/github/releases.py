@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from finetune_action.errors import GitHubError
 from finetune_action.github import api
+from finetune_action.redact import redact
 
 
 class Asset(NamedTuple):
@@ -32,6 +33,7 @@ def publish_release(
     target_commitish: str | None = None,
 ) -> ReleaseResult:
     """Create the release for `tag`, or bring an existing one's name and notes up to date, then attach `assets`."""
+    name, notes = redact(name), redact(notes)  # as GitHub will hold them (api.py redacts what it sends)
     release = api.get_release_by_tag(client, repo, tag)
     created = release is None
     if release is None:
