@@ -336,5 +336,6 @@ def test_a_key_in_what_the_check_reports_reaches_nothing_written_to_github(repo,
     [comment] = github.comments(REPO, PR)
     assert "v1?key=***" in comment["body"]
     assert [r.operation_id for r in github.requests if key in r.path + json.dumps(r.query) + r.body.decode("utf-8", "replace")] == []
-    written = [result.run.stdout.replace(f"::add-mask::{key}", ""), result.run.stderr, result.summary, (work / result.outputs["report-path"]).read_text()]
+    written = [result.run.stdout.replace(f"::add-mask::{key}", ""), result.run.stderr, result.summary, (work / result.outputs["report-path"]).read_text(),
+               (tmp_path / "runner" / "output.txt").read_text()]
     assert not any(key in text for text in written)
