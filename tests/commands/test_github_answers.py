@@ -165,7 +165,7 @@ def test_an_upload_url_on_another_host_is_refused_and_gets_no_token(trained_repo
         trained = train_action(repo, tmp_path, github, openai_standin, sha)
     no_bug(trained.run)
     assert elsewhere.requests == []
-    assert trained.run.returncode == 1 and "`upload_url` is a URL on another host than GitHub's" in trained.run.stdout
+    assert trained.run.returncode == 1 and f"to {elsewhere.base_url}, which is not {github.base_url}: nothing was sent there" in trained.run.stdout
 
 
 EVAL = {"data": "data/eval.jsonl", "graders": ["normalised_match", {"type": "judge_pairwise"}], "judge": "gpt-4.1-2025-04-14"}

@@ -2,23 +2,23 @@
 
 Retries 5xx answers, dropped connections and rate limits with capped waits, and turns every
 refusal into a GitHubError that says what was tried, why it failed and what to do. Answers
-become records here (Pull, Comment, Release, ReleaseAsset), every field read with the type it
-must have: nothing downstream reads GitHub's JSON.
+become records here (answers.py reads each field with the type it must have): nothing
+downstream reads GitHub's JSON. What is sent is redacted, and only to GitHub's own hosts.
 """
 from __future__ import annotations
 
-import functools
 import random
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from finetune_action import __version__
 from finetune_action.errors import GitHubError
+from finetune_action.github import answers
+from finetune_action.github.answers import Comment, Pull, Release, ReleaseAsset
 from finetune_action.redact import redact
 
 API_VERSION = "2022-11-28"
@@ -30,38 +30,6 @@ RELEASES_PERMISSION = "contents: write"
 _RETRIED_STATUSES = (500, 502, 503, 504)
 
 Record = TypeVar("Record")
-
-
-class Pull(NamedTuple):
-    """A pull request, as far as we read it."""
-
-    head_sha: str
-
-
-class Comment(NamedTuple):
-    """An issue comment on a pull request's conversation."""
-
-    id: int
-    node_id: str  # for GraphQL (hiding it)
-    body: str
-    html_url: str  # "" when GitHub gave none
-    minimized: bool
-
-
-class ReleaseAsset(NamedTuple):
-    id: int
-    name: str
-
-
-class Release(NamedTuple):
-    id: int
-    tag_name: str
-    name: str
-    body: str
-    html_url: str  # "" when GitHub gave none
-    upload_url: str  # the uploads host's URI template, on one of GitHub's own hosts
-    draft: bool
-    assets: tuple[ReleaseAsset, ...]
 
 
 class GitHubClient:
@@ -243,7 +211,7 @@ def _message(response: requests.Response) -> str:
         body = response.json()
     except ValueError:
         return ""
-    return str(body.get("message", "")) if isinstance(body, dict) else ""
+    return answers.text(body, "message")[:300] if isinstance(body, dict) else ""  # GitHub's words, bounded
 
 
 def _validation_details(response: requests.Response) -> str:
@@ -255,7 +223,7 @@ def _validation_details(response: requests.Response) -> str:
     details = []
     for error in errors if isinstance(errors, list) else []:
         if isinstance(error, dict):
-            details.append(_text(error, "message") or " ".join(_text(error, k) for k in ("field", "code")).strip())
+            details.append(answers.text(error, "message") or " ".join(answers.text(error, k) for k in ("field", "code")).strip())
         elif isinstance(error, str):
             details.append(error)
     return "; ".join(detail[:300] for detail in details if detail)
@@ -309,11 +277,11 @@ def paginate(client: GitHubClient, path: str, what: str, permission: str, conver
     query: dict[str, Any] | None = {"per_page": 100, **params}
     while url is not None:
         response = request(client, "GET", url, what, permission, params=query)
-        page = _read(client, "GET", url, what, _body(client, response, what), _list)  # the entries are read below
+        page = _read(client, "GET", url, what, _body(client, response, what), answers.any_list)
         for item in page:
             try:
                 yield convert(item)
-            except _Unreadable:
+            except answers.Unreadable:
                 continue
         url = response.links.get("next", {}).get("url")
         query = None  # the next link carries the whole query
@@ -321,12 +289,12 @@ def paginate(client: GitHubClient, path: str, what: str, permission: str, conver
 
 def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: str, permission: str, convert: Callable[[dict[str, Any]], Record]) -> Record:
     """Run a GraphQL query; its `data` as `convert` reads it. Errors in a 200 answer become GitHubError too."""
-    data, errors = request_json(client, "POST", client.graphql_url, what, permission, _graphql_answer, json={"query": query, "variables": variables})
+    data, errors = request_json(client, "POST", client.graphql_url, what, permission, answers.graphql, json={"query": query, "variables": variables})
     if not errors:
         return _read(client, "POST", client.graphql_url, what, data, convert)
     first = errors[0] if isinstance(errors[0], dict) else {}
-    kind = _text(first, "type")
-    message = "; ".join(_text(error, "message") if isinstance(error, dict) else "" for error in errors).strip("; ")[:500] or "no message"
+    kind = answers.text(first, "type")
+    message = "; ".join(answers.text(error, "message") if isinstance(error, dict) else "" for error in errors).strip("; ")[:500] or "no message"
     if kind == "FORBIDDEN":
         raise GitHubError(
             f"GitHub refused to {what} ({message}): the token lacks the `{permission}` permission. "
@@ -339,145 +307,20 @@ def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: s
 
 
 # -- reading answers ---------------------------------------------------------------------
-# Every field of an answer is untrusted input: a proxy, a wrong GITHUB_API_URL or a change at
-# GitHub can send any JSON. Each converter reads the fields we use with the type they must
-# have and raises _Unreadable, naming the field and what came instead, when one we need is not
-# there; `_read` makes that a GitHubError naming the endpoint, and `paginate` leaves such an
-# entry of a list out. Fields we only show (a URL, a name) fall back to "" instead.
 
 _SHAPE_ADVICE = (
     "Check GITHUB_API_URL (and any proxy in between); if it is GitHub's own address, re-run the job, "
     "and see githubstatus.com if it persists."
 )
-_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-
-
-class _Unreadable(Exception):
-    """An answer (or one entry of a list answer) lacks a field we need, or has it in another shape."""
 
 
 def _read(client: GitHubClient, method: str, url: str, what: str, answer: Any, convert: Callable[[Any], Record]) -> Record:
-    """`convert(answer)`, or a GitHubError saying which endpoint answered what and what to do."""
+    """`convert(answer)` (a reader of answers.py), or a GitHubError saying which endpoint answered what and what to do."""
     try:
         return convert(answer)
-    except _Unreadable as exc:
+    except answers.Unreadable as exc:
         endpoint = f"{method} {urlsplit(url).path}"
         raise GitHubError(f"GitHub at {client.api_url} answered {endpoint} (to {what}) with an answer this action cannot use: {exc}. {_SHAPE_ADVICE}") from None
-
-
-def _kind(value: Any) -> str:
-    """What a JSON value is, in words; never the value itself (it may be huge or hostile)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return {int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}.get(type(value), "something else")
-
-
-def _object(value: Any, where: str = "the answer", missing: bool = False) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    if where == "the answer":
-        raise _Unreadable(f"{_kind(value)} where an object belongs")
-    raise _Unreadable(f"{where} is {'missing' if missing else _kind(value)}, not an object")
-
-
-def _list(value: Any, where: str = "the answer") -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if where == "the answer":
-        raise _Unreadable(f"{_kind(value)} where a list belongs")
-    raise _Unreadable(f"{where} is {_kind(value)}, not a list")
-
-
-def _field(obj: dict[str, Any], path: str) -> tuple[Any, str]:
-    """The value at a dotted `path` and, when it is not there, how it is not (for the message)."""
-    value: Any = obj
-    for key in path.split("."):
-        if not isinstance(value, dict):
-            return None, _kind(value)
-        if key not in value:
-            return None, "missing"
-        value = value[key]
-    return value, _kind(value)
-
-
-def _id(obj: dict[str, Any], key: str = "id") -> int:
-    value, kind = _field(obj, key)
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    raise _Unreadable(f"`{key}` is {kind}, not a positive whole number")
-
-
-def _word(obj: dict[str, Any], key: str) -> str:
-    """A string field we cannot do without."""
-    value, kind = _field(obj, key)
-    if isinstance(value, str) and value:
-        return value
-    raise _Unreadable(f"`{key}` is {'an empty string' if value == '' else kind}, not a non-empty string")
-
-
-def _text(obj: dict[str, Any], key: str) -> str:
-    """A string field we can do without: "" for null, absent or another type."""
-    value = obj.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _graphql_answer(answer: Any) -> tuple[dict[str, Any], list[Any]]:
-    """(data, errors) of a GraphQL answer: errors, or else data, is there."""
-    body = _object(answer)
-    errors = _list(body.get("errors") or [], "`errors`")
-    if errors:
-        return {}, errors
-    data, kind = _field(body, "data")
-    return _object(data, "`data`", missing=kind == "missing"), []
-
-
-def _minimized(data: dict[str, Any]) -> None:
-    value, kind = _field(data, "minimizeComment")
-    _object(value, "`data.minimizeComment`", missing=kind == "missing")
-
-
-def _pull(answer: Any) -> Pull:
-    pull = _object(answer)
-    head, kind = _field(pull, "head")
-    _object(head, "`head`", missing=kind == "missing")
-    sha = _word(pull, "head.sha")
-    if not _COMMIT.fullmatch(sha):
-        raise _Unreadable("`head.sha` is a string that is not a commit id")
-    return Pull(sha)
-
-
-def _comment(answer: Any) -> Comment:
-    comment = _object(answer)
-    value, kind = _field(comment, "body")
-    if not isinstance(value, str) and value is not None:
-        raise _Unreadable(f"`body` is {kind}, not a string")
-    minimized = comment.get("minimized")
-    return Comment(_id(comment), _word(comment, "node_id"), value or "", _text(comment, "html_url"), minimized is True or isinstance(minimized, dict))
-
-
-def _asset(answer: Any) -> ReleaseAsset:
-    asset = _object(answer)
-    return ReleaseAsset(_id(asset), _word(asset, "name"))
-
-
-def _release(client: GitHubClient, answer: Any) -> Release:
-    release = _object(answer)
-    upload_url = _word(release, "upload_url")
-    if not _uploads_host(client, upload_url):
-        raise _Unreadable("`upload_url` is a URL on another host than GitHub's")
-    assets = release.get("assets")
-    readable = []
-    for item in assets if isinstance(assets, list) else []:
-        try:
-            readable.append(_asset(item))
-        except _Unreadable:
-            continue
-    return Release(
-        _id(release), _word(release, "tag_name"), _text(release, "name"), _text(release, "body"),
-        _text(release, "html_url"), upload_url, release.get("draft") is True, tuple(readable),
-    )
 
 
 def _origin(url: str) -> str:
@@ -486,18 +329,14 @@ def _origin(url: str) -> str:
 
 
 def _own_host(client: GitHubClient, url: str) -> bool:
-    """Whether `url` is on the API's host (REST or GraphQL) or its uploads host."""
-    return _origin(url) in (_origin(client.api_url), _origin(client.graphql_url)) or _uploads_host(client, url)
+    """Whether `url` is on one of GitHub's hosts for this run: the API's (REST, GraphQL) or its uploads host.
 
-
-def _uploads_host(client: GitHubClient, url: str) -> bool:
-    # github.com uploads at uploads.github.com, GHE.com at uploads.<name>.ghe.com beside api.<name>.ghe.com,
-    # GitHub Enterprise Server on its own host (/api/uploads).
-    api, target = urlsplit(client.api_url), urlsplit(url)
-    if target.scheme != api.scheme:
-        return False
-    uploads = "uploads." + api.netloc[len("api."):] if api.netloc.startswith("api.") else api.netloc
-    return target.netloc in (api.netloc, uploads)
+    github.com uploads at uploads.github.com, GHE.com at uploads.<name>.ghe.com beside
+    api.<name>.ghe.com, GitHub Enterprise Server on the API's own host (/api/uploads).
+    """
+    api = urlsplit(client.api_url)
+    uploads = f"{api.scheme}://uploads.{api.netloc.removeprefix('api.')}" if api.netloc.startswith("api.") else ""
+    return _origin(url) in (_origin(client.api_url), _origin(client.graphql_url), uploads)
 
 
 def _repo_path(repo: str) -> str:
@@ -510,13 +349,13 @@ def _repo_path(repo: str) -> str:
 
 def get_repo(client: GitHubClient, repo: str) -> dict[str, Any]:
     """The repository object (default_branch, private, ...)."""
-    return request_json(client, "GET", _repo_path(repo), f"read repository {repo}", "metadata: read", _object)
+    return request_json(client, "GET", _repo_path(repo), f"read repository {repo}", "metadata: read", answers.any_object)
 
 
 def get_pull(client: GitHubClient, repo: str, number: int) -> Pull:
     """The pull request: its head commit as GitHub has it now."""
     what = f"read pull request {repo}#{number}"
-    return request_json(client, "GET", f"{_repo_path(repo)}/pulls/{number}", what, "pull-requests: read", _pull)
+    return request_json(client, "GET", f"{_repo_path(repo)}/pulls/{number}", what, "pull-requests: read", answers.pull)
 
 
 # -- issue comments ----------------------------------------------------------------------
@@ -525,21 +364,21 @@ def get_pull(client: GitHubClient, repo: str, number: int) -> Pull:
 def list_comments(client: GitHubClient, repo: str, number: int) -> list[Comment]:
     """Every comment on a pull request's conversation, oldest first."""
     what = f"list comments on {repo}#{number}"
-    return list(paginate(client, f"{_repo_path(repo)}/issues/{number}/comments", what, "pull-requests: read", _comment))
+    return list(paginate(client, f"{_repo_path(repo)}/issues/{number}/comments", what, "pull-requests: read", answers.comment))
 
 
 def create_comment(client: GitHubClient, repo: str, number: int, body: str) -> Comment:
     """Post a new comment on a pull request."""
     what = f"comment on {repo}#{number}"
     path = f"{_repo_path(repo)}/issues/{number}/comments"
-    return request_json(client, "POST", path, what, COMMENTS_PERMISSION, _comment, json={"body": body})
+    return request_json(client, "POST", path, what, COMMENTS_PERMISSION, answers.comment, json={"body": body})
 
 
 def update_comment(client: GitHubClient, repo: str, comment_id: int, body: str) -> Comment:
     """Replace the body of a comment."""
     what = f"update comment {comment_id} on {repo}"
     path = f"{_repo_path(repo)}/issues/comments/{comment_id}"
-    return request_json(client, "PATCH", path, what, COMMENTS_PERMISSION, _comment, json={"body": body})
+    return request_json(client, "PATCH", path, what, COMMENTS_PERMISSION, answers.comment, json={"body": body})
 
 
 def delete_comment(client: GitHubClient, repo: str, comment_id: int) -> None:
@@ -558,7 +397,7 @@ _MINIMIZE = """mutation($subjectId: ID!, $classifier: ReportedContentClassifiers
 def minimize_comment(client: GitHubClient, node_id: str, classifier: str = "OUTDATED") -> None:
     """Hide a comment (GraphQL minimizeComment; REST has no such operation)."""
     variables = {"subjectId": node_id, "classifier": classifier}
-    graphql(client, _MINIMIZE, variables, f"hide comment {node_id}", COMMENTS_PERMISSION, _minimized)
+    graphql(client, _MINIMIZE, variables, f"hide comment {node_id}", COMMENTS_PERMISSION, answers.minimized)
 
 
 # -- releases ----------------------------------------------------------------------------
@@ -568,7 +407,7 @@ def get_release_by_tag(client: GitHubClient, repo: str, tag: str) -> Release | N
     """The published release for `tag`, or None when there is none."""
     path = f"{_repo_path(repo)}/releases/tags/{quote(tag, safe='')}"
     try:
-        return request_json(client, "GET", path, f"read release {tag} of {repo}", "contents: read", functools.partial(_release, client))
+        return request_json(client, "GET", path, f"read release {tag} of {repo}", "contents: read", answers.release)
     except GitHubError as exc:
         if exc.status == 404:
             return None
@@ -578,18 +417,18 @@ def get_release_by_tag(client: GitHubClient, repo: str, tag: str) -> Release | N
 def create_release(client: GitHubClient, repo: str, fields: dict[str, Any]) -> Release:
     """Create a release; `fields` are the API's (tag_name, name, body, target_commitish, ...)."""
     what = f"create release {fields['tag_name']} on {repo}"
-    return request_json(client, "POST", f"{_repo_path(repo)}/releases", what, RELEASES_PERMISSION, functools.partial(_release, client), json=fields)
+    return request_json(client, "POST", f"{_repo_path(repo)}/releases", what, RELEASES_PERMISSION, answers.release, json=fields)
 
 
 def update_release(client: GitHubClient, repo: str, release_id: int, fields: dict[str, Any]) -> Release:
     """Change a release's name, notes or other fields."""
     what, path = f"update release {release_id} on {repo}", f"{_repo_path(repo)}/releases/{release_id}"
-    return request_json(client, "PATCH", path, what, RELEASES_PERMISSION, functools.partial(_release, client), json=fields)
+    return request_json(client, "PATCH", path, what, RELEASES_PERMISSION, answers.release, json=fields)
 
 
 def list_releases(client: GitHubClient, repo: str) -> Iterator[Release]:
     """The repository's releases, newest first."""
-    return paginate(client, f"{_repo_path(repo)}/releases", f"list releases of {repo}", "contents: read", functools.partial(_release, client))
+    return paginate(client, f"{_repo_path(repo)}/releases", f"list releases of {repo}", "contents: read", answers.release)
 
 
 def download_release_asset(client: GitHubClient, repo: str, asset_id: int) -> bytes:
@@ -601,7 +440,7 @@ def download_release_asset(client: GitHubClient, repo: str, asset_id: int) -> by
 def list_release_assets(client: GitHubClient, repo: str, release_id: int) -> list[ReleaseAsset]:
     """Every asset of a release."""
     what = f"list assets of release {release_id} on {repo}"
-    return list(paginate(client, f"{_repo_path(repo)}/releases/{release_id}/assets", what, "contents: read", _asset))
+    return list(paginate(client, f"{_repo_path(repo)}/releases/{release_id}/assets", what, "contents: read", answers.asset))
 
 
 def delete_release_asset(client: GitHubClient, repo: str, asset_id: int) -> None:
