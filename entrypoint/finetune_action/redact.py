@@ -4,7 +4,8 @@ A secret is the value of any environment variable whose name ends in _KEY, _TOKE
 _PASSWORD (or -KEY, ... as the runner names action inputs: INPUT_OPENAI-API-KEY), and any value
 `mask` was given (the provider key in use, whatever its variable is called; what the action
 masks). The main program routes stdout and stderr through `Redacted`; file writers (outputs,
-step summary, report, model.json, release notes, crash files) call `redact` themselves.
+step summary, report, model.json, release notes, crash files) call `redact` themselves, and
+github/api.py redacts everything it sends to GitHub (comments, release names, notes, assets).
 """
 from __future__ import annotations
 
