@@ -213,6 +213,7 @@ class GitHubStandIn:
         self._lock = threading.RLock()
         self._tokens: dict[str, tuple[dict[str, str], str]] = {}
         self._failures: list[Failure] = []
+        self._mangles: dict[str, Callable[[Any], Any]] = {}
         self._repos: dict[str, dict] = {}
         self._comments: dict[int, dict] = {}
         self._releases: dict[int, dict] = {}
@@ -294,6 +295,14 @@ class GitHubStandIn:
         with self._lock:
             self._failures.append(Failure(operation_id, kind, times, retry_after))
 
+    def mangle(self, operation_id: str, change: Callable[[Any], Any]) -> None:
+        """Pass every successful answer of an operation through `change` before it is sent, after
+        the spec check: a GitHub (or a proxy) answering in shapes the description does not allow."""
+        if operation_id not in _NEEDS:
+            raise KeyError(f"the stand-in serves no operation {operation_id!r}")
+        with self._lock:
+            self._mangles[operation_id] = change
+
     # -- reading state -----------------------------------------------------------------
 
     def comments(self, repo: str, issue_number: int) -> list[dict]:
@@ -359,6 +368,8 @@ class GitHubStandIn:
             response = _error(500, "stand-in crashed", operation_id)
         if response is not None and self.strict and operation_id is not None:
             self._check_response(operation_id, response)
+        if response is not None and operation_id in self._mangles and response.status < 300:
+            response = response._replace(body=self._mangles[operation_id](copy.deepcopy(response.body)))
         with self._lock:
             self.requests.append(
                 Recorded(

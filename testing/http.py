@@ -22,13 +22,15 @@ def running(server: ThreadingHTTPServer) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def answering(body: bytes, content_type: str = "application/json", status: int = 200) -> Iterator[str]:
-    """Yield the base URL (http://127.0.0.1:PORT) of a server that always sends `body`."""
+def answering(body: bytes, content_type: str = "application/json", status: int = 200, headers: dict[str, str] | None = None) -> Iterator[str]:
+    """Yield the base URL (http://127.0.0.1:PORT) of a server that always sends `body` (with `headers`)."""
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             self.send_response(status)
             self.send_header("content-type", content_type)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

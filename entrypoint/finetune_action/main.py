@@ -110,8 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ". Needs the provider's API key.")
         command.add_argument("configs", nargs="*", metavar="CONFIG", help="finetune.yaml paths or globs (default: finetune.yaml); with --job, the provider settings")
         command.add_argument("--job", metavar="ID", help="a job id instead of the fingerprint's job")
-        if name == "status":
-            _add_verbosity(command)
+        _add_verbosity(command)
 
     hashing = commands.add_parser(
         "scan-hash",
@@ -148,16 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--pr", type=int, metavar="NUMBER", help="pull request (default: the one the report names)")
     post.add_argument("--behavior", choices=("update", "new", "hide-and-new", "delete-and-new"), default="update", help="how to post (default: update in place)")
     post.add_argument("--tag", default="", help="extra key for the sticky comment marker")
+    _add_verbosity(post)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Every line written, whatever writes it, passes through the one redaction (redact.py).
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = redact.Redacted(sys.stdout), redact.Redacted(sys.stderr)
+    wrapped = redact.Redacted(sys.stdout), redact.Redacted(sys.stderr)
+    sys.stdout, sys.stderr = wrapped
     try:
         return _run(argv)
     finally:
+        for stream in wrapped:
+            stream.finish()  # the end of the last write, held back in case a secret went on in the next
         sys.stdout, sys.stderr = streams
 
 
@@ -246,7 +249,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "cancel":
         from finetune_action.commands.cancel import cancel
 
-        return cancel(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ)
+        return cancel(args.configs or ["finetune.yaml"], job_id=args.job, env=os.environ, verbosity=args.verbosity)
     if args.command == "scan-hash":
         from finetune_action.commands.scan_hash import scan_hash
 
@@ -254,7 +257,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "comment":
         from finetune_action.commands.comment import comment
 
-        return comment(args.report, repository=args.repo, number=args.pr, behavior=args.behavior, tag=args.tag)
+        return comment(args.report, repository=args.repo, number=args.pr, behavior=args.behavior, tag=args.tag, verbosity=args.verbosity)
     parser.print_help(sys.stderr)
     return EXIT_USAGE
 

@@ -323,3 +323,19 @@ def test_runner_files_in_odd_states_are_an_environment_error(repo, tmp_path, git
         assert f"error: {variable} is {path}, which cannot be written" in result.run.stderr
         assert "bug" not in result.run.stderr and "Traceback" not in result.run.stderr
         assert github.comments(REPO, PR) == []  # nothing posted by a run that cannot report
+
+
+def test_a_key_in_what_the_check_reports_reaches_nothing_written_to_github(repo, tmp_path, github) -> None:
+    """A gateway URL carrying the key (some take it in the query): the comment, summary, report and outputs show ***."""
+    work, base = repo
+    key = "gw-live-0123456789abcdefSECRET"
+    gateway = {"type": "openai", "base_url": f"https://gateway.example.com/v1?key={key}"}
+    head = commit(work, {"finetune.yaml": minimal_config(budget={"max_usd": 100}, provider=gateway)}, "through the gateway")
+    result = check(work, tmp_path, github, base, head, **{"openai-api-key": key})
+    assert "Traceback" not in result.run.stderr
+    [comment] = github.comments(REPO, PR)
+    assert "v1?key=***" in comment["body"]
+    assert [r.operation_id for r in github.requests if key in r.path + json.dumps(r.query) + r.body.decode("utf-8", "replace")] == []
+    written = [result.run.stdout.replace(f"::add-mask::{key}", ""), result.run.stderr, result.summary, (work / result.outputs["report-path"]).read_text(),
+               (tmp_path / "runner" / "output.txt").read_text()]
+    assert not any(key in text for text in written)

@@ -104,7 +104,7 @@ def test_finetune_comment_for_a_head_the_pr_left_writes_nothing(repo, tmp_path, 
     result = run_finetune("comment", "--report", str(report), "--repo", REPO, cwd=tmp_path,
                           env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.base_url})
     assert result.returncode == 0, result.stderr
-    assert f"skipped-stale (pull request #{PR} is now at ccccccc and this report is for {head[:7]}" in result.stderr
+    assert f"skipped-stale (pull request #{PR} is now at ccccccc and this report is for {head[:7]}" in result.stdout
     assert github.comments(REPO, PR) == []
 
 
@@ -124,3 +124,30 @@ def test_malformed_reports_are_refused(tmp_path, github) -> None:
         assert result.returncode == 2 and "Traceback" not in result.stderr, (name, result.stderr)
         assert name in result.stderr
     assert github.comments(REPO, PR) == []
+
+
+def test_finetune_comment_reports_on_stdout_terse_and_detailed(repo, tmp_path, github) -> None:
+    report, head = fork_report(repo, tmp_path, github)
+    env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.base_url}
+    posted = run_finetune("comment", "--report", str(report), "--repo", REPO, cwd=tmp_path, env=env)
+    assert posted.returncode == 0, posted.stderr
+    [comment] = github.comments(REPO, PR)
+    # What the command did is its report: stdout, one line per config.
+    assert posted.stdout == f"comment for finetune.yaml: created {comment['html_url']}\n" and posted.stderr == ""
+
+    data = json.loads(report.read_text())
+    data["configs"][0]["head"]["warnings"].append({"path": "x", "line": 1, "code": "new-warning", "message": "a change"})
+    report.write_text(json.dumps(data))
+    github.push(REPO, PR, "c" * 40)
+    terse = run_finetune("comment", "-q", "--report", str(report), "--repo", REPO, cwd=tmp_path, env=env)
+    # -q: the line without why nothing was written.
+    assert terse.returncode == 0 and terse.stdout == f"comment for finetune.yaml: skipped-stale {comment['html_url']}\n" and terse.stderr == ""
+    github.push(REPO, PR, head)
+    detailed = run_finetune("comment", "-v", "--behavior", "hide-and-new", "--report", str(report), "--repo", REPO, cwd=tmp_path, env=env)
+    assert detailed.returncode == 0, detailed.stderr
+    new = github.comments(REPO, PR)[-1]
+    assert detailed.stdout.splitlines() == [
+        f"comment for finetune.yaml: created {new['html_url']}",
+        f"  describes head {head}",
+        "  hid 1 older report comment",
+    ]

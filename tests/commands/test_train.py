@@ -322,6 +322,29 @@ def test_cli_azure_detach_status_cancel_and_retry(tmp_path, openai_standin) -> N
     no_secrets(missing, detached, status, cancelled, again, refused, retried)
 
 
+def test_cancel_terse_and_detailed(work, openai_standin) -> None:
+    repo, _sha = work
+    env = {**provider_env(openai_standin), "OPENAI_API_KEY": KEY}
+    assert run_finetune("train", "--wait-timeout", "0", cwd=repo, env=env).returncode == 0
+    [job_id] = openai_standin.jobs
+    detailed = run_finetune("cancel", "-v", cwd=repo, env=env)
+    assert detailed.returncode == 0 and detailed.stderr == ""
+    first, *details = detailed.stdout.splitlines()
+    assert first == f"finetune.yaml: cancelled job {job_id} (now cancelled); `finetune train --retry-failed` starts a new one"
+    fingerprint = openai_standin.jobs[job_id]["metadata"]["finetune_fingerprint"]
+    # -v: the fingerprint it was found by, and every event of the job, as `status -v` shows them.
+    assert details[0] == f"  fingerprint: {fingerprint}" and any(line.endswith("Fine-tuning job cancelled") for line in details[1:])
+    assert all(line.startswith("  ") for line in details)
+
+    assert run_finetune("train", "--retry-failed", "--wait-timeout", "0", cwd=repo, env=env).returncode == 0
+    [new_job] = [j for j in openai_standin.jobs if j != job_id]
+    terse = run_finetune("cancel", "-q", cwd=repo, env=env)
+    # -q: one line per config, no advice.
+    assert terse.returncode == 0 and terse.stdout == f"finetune.yaml: cancelled job {new_job} (now cancelled)\n" and terse.stderr == ""
+    assert run_finetune("cancel", "-q", "-v", cwd=repo, env=env).returncode == 2  # one or the other
+    no_secrets(detailed, terse)
+
+
 def test_data_with_a_planted_secret_is_never_uploaded(tmp_path, github, openai_standin) -> None:
     from testing import planted
 

@@ -131,6 +131,9 @@ def test_a_key_the_provider_echoes_back_is_redacted_from_every_output(tmp_path, 
     }
     assert {where for where, text in written.items() if KEY in text} == set()
     assert trained.outputs["model-id"] == "ft:gpt-4.1-mini:***"
+    # Nothing sent to GitHub names it: release name and notes, model.json, metrics.csv, every request.
+    assert [r.operation_id for r in github.requests if KEY in r.path + json.dumps(r.query) + r.body.decode("utf-8", "replace")] == []
+    assert release["name"] == "support-bot: ft:gpt-4.1-mini:***"
 
     env = {**provider_env(openai_standin), "OPENAI_API_KEY": KEY}
     shown = run_finetune("status", cwd=repo, env=env)

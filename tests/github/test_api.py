@@ -18,7 +18,7 @@ PR = 7
 
 def test_reads_repository_and_pull(github: GitHubStandIn, client: GitHubClient) -> None:
     assert api.get_repo(client, REPO)["default_branch"] == "main"
-    assert api.get_pull(client, REPO, PR)["head"]["sha"] == "a" * 40
+    assert api.get_pull(client, REPO, PR).head_sha == "a" * 40
     sent = github.sent("GET")[0]
     assert sent.headers["x-github-api-version"] == "2022-11-28"
     assert sent.headers["user-agent"].startswith("finetune-action/")
@@ -28,7 +28,7 @@ def test_pagination_follows_link_headers(github: GitHubStandIn, client: GitHubCl
     for n in range(230):
         github.add_comment(REPO, PR, f"comment {n}")
     comments = api.list_comments(client, REPO, PR)
-    assert [c["body"] for c in comments] == [f"comment {n}" for n in range(230)]
+    assert [c.body for c in comments] == [f"comment {n}" for n in range(230)]
     pages = [(r.query.get("page"), r.query.get("per_page")) for r in github.sent("GET")]
     assert pages == [(None, "100"), ("2", "100"), ("3", "100")]
 
@@ -70,7 +70,7 @@ def test_rate_limit_longer_than_the_cap_fails_without_waiting(
 
 def test_dropped_connections_are_retried(github: GitHubStandIn, client: GitHubClient, sleeps: list[float]) -> None:
     github.fail("pulls/get", "disconnect")
-    assert api.get_pull(client, REPO, PR)["number"] == PR
+    assert api.get_pull(client, REPO, PR).head_sha == "a" * 40
     assert len(sleeps) == 1
 
 
@@ -177,3 +177,18 @@ def test_a_github_that_never_answers_fails_within_the_timeout_per_attempt() -> N
         with pytest.raises(GitHubError, match=r"could not reach GitHub .*ReadTimeout, 2 attempts"):
             api.get_repo(client, REPO)
         assert time.monotonic() - started < 5
+
+
+def test_a_next_page_on_another_host_gets_no_token(sleeps: list[float]) -> None:
+    """A Link header is part of the answer too: the token only ever goes to GitHub's hosts."""
+    from testing.github_standin import github_standin
+    from testing.http import answering
+
+    with github_standin() as elsewhere:
+        link = {"Link": f'<{elsewhere.base_url}/repos/o/r/issues/1/comments?page=2>; rel="next"'}
+        with answering(b"[]", headers=link) as url:
+            client = GitHubClient("ghs_tokenNotSentElsewhere0", url, sleep=sleeps.append)
+            with pytest.raises(GitHubError) as caught:
+                api.list_comments(client, "o/r", 1)
+    assert elsewhere.requests == []
+    assert f"to {elsewhere.base_url}, which is not {url}: nothing was sent there" in str(caught.value)

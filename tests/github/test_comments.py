@@ -7,7 +7,7 @@ import pytest
 
 from finetune_action.errors import GitHubError
 from finetune_action.github import comments
-from finetune_action.github.api import GitHubClient
+from finetune_action.github.api import Comment, GitHubClient
 from finetune_action.github.comments import compose, marker, plan, post_sticky_comment, valid_at
 from testing.github_standin import GitHubStandIn
 
@@ -51,13 +51,8 @@ def test_long_reports_are_cut_in_the_middle_with_markers_kept() -> None:
     assert "characters cut from the middle" in body
 
 
-def existing(body: str, config: str = "finetune.yaml", tag: str = "", minimized: bool = False, comment_id: int = 1) -> dict:
-    return {
-        "id": comment_id,
-        "body": compose(body, config, tag, OLD_SHA),
-        "minimized": {"reason": "outdated"} if minimized else None,
-        "html_url": f"https://github.com/x/y/pull/7#issuecomment-{comment_id}",
-    }
+def existing(body: str, config: str = "finetune.yaml", tag: str = "", minimized: bool = False, comment_id: int = 1) -> Comment:
+    return Comment(comment_id, f"IC_{comment_id}", compose(body, config, tag, OLD_SHA), f"https://github.com/x/y/pull/7#issuecomment-{comment_id}", minimized)
 
 
 @pytest.mark.parametrize(
@@ -68,12 +63,12 @@ def test_plan_per_behavior(behavior: str, expected: str) -> None:
     old = [existing("old report", comment_id=1), existing("older", comment_id=2, minimized=True)]
     decided = plan(old, compose("new report", "finetune.yaml", "", NEW_SHA), behavior, "finetune.yaml", "")
     assert decided.action == expected
-    assert [c["id"] for c in decided.hide] == ([1] if behavior == "hide-and-new" else [])
-    assert [c["id"] for c in decided.delete] == ([1, 2] if behavior == "delete-and-new" else [])
+    assert [c.id for c in decided.hide] == ([1] if behavior == "hide-and-new" else [])
+    assert [c.id for c in decided.delete] == ([1, 2] if behavior == "delete-and-new" else [])
 
 
 def test_plan_ignores_other_configs_and_tags() -> None:
-    others = [existing("a", config="other.yaml"), existing("b", tag="staging"), {"id": 9, "body": "LGTM", "minimized": None}]
+    others = [existing("a", config="other.yaml"), existing("b", tag="staging"), Comment(9, "IC_9", "LGTM", "", False)]
     decided = plan(others, compose("new", "finetune.yaml", "", NEW_SHA), "update", "finetune.yaml", "")
     assert decided == comments.Plan("create", None, [], [])
 

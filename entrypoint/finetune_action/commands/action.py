@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -166,13 +166,26 @@ def post_comments(ctx: Context, review_data: dict[str, Any], number: int) -> Non
         client.close()
 
 
-def post_each(client: api.GitHubClient, repository: str, number: int, review_data: dict[str, Any], behavior: str, tag: str) -> None:
-    """Render and post the comment of each config in `review_data`, if its head is still the PR's."""
+def post_each(
+    client: api.GitHubClient, repository: str, number: int, review_data: dict[str, Any], behavior: str, tag: str,
+    say: Callable[[str], None] = _log, verbosity: int = 0,
+) -> None:
+    """Render and post the comment of each config in `review_data`, if its head is still the PR's.
+
+    One line per config says what happened; terse leaves out why nothing was written, detailed
+    adds the head the report describes and the older reports hidden or deleted.
+    """
+    head_sha = review_data.get("head_sha") or ""
     for entry in review_data["configs"]:
         body = comment_report.render(review_data, entry)
-        result = comments.post_sticky_comment(client, repository, number, entry["config"], body, behavior, tag, review_data.get("head_sha") or "")
-        said = " ".join(part for part in (result.action, result.url, result.note and f"({result.note})") if part)
-        print(f"comment for {entry['config']}: {said}", file=sys.stderr)
+        result = comments.post_sticky_comment(client, repository, number, entry["config"], body, behavior, tag, head_sha)
+        said = " ".join(part for part in (result.action, result.url, verbosity >= 0 and result.note and f"({result.note})") if part)
+        say(f"comment for {entry['config']}: {said}")
+        if verbosity > 0:
+            say(f"  describes head {head_sha or 'not named'}")
+            for count, done in ((result.hidden, "hid"), (result.deleted, "deleted")):
+                if count:
+                    say(f"  {done} {count} older report comment{'s' if count != 1 else ''}")
 
 
 def write_outputs(ctx: Context, outputs: dict[str, str]) -> None:

@@ -7,12 +7,15 @@ from pathlib import Path
 from finetune_action import config as config_module
 from finetune_action.errors import EXIT_OK
 from finetune_action.providers.base import FINISHED
-from finetune_action.training import launch
+from finetune_action.training import launch, wait
 from finetune_action.training.fingerprint import short
 
 
-def cancel(patterns: list[str], *, job_id: str | None, env: Mapping[str, str]) -> int:
-    """Cancel each config's job when it is still in progress; say so when there is none."""
+def cancel(patterns: list[str], *, job_id: str | None, env: Mapping[str, str], verbosity: int = 0) -> int:
+    """Cancel each config's job when it is still in progress; say so when there is none.
+
+    One line per config; terse leaves out the advice, detailed adds the fingerprint and the job's events.
+    """
     for path in config_module.expand_config_paths(patterns, Path.cwd()):
         config = config_module.load(path)
         provider, fp, job = launch.locate(config, env, job_id)
@@ -22,5 +25,10 @@ def cancel(patterns: list[str], *, job_id: str | None, env: Mapping[str, str]) -
             print(f"{config.display_path}: job {job.id} is already {job.status}: nothing to cancel")
         else:
             job = provider.cancel_job(job.id)
-            print(f"{config.display_path}: cancelled job {job.id} (now {job.status}); `finetune train --retry-failed` starts a new one")
+            advice = "; `finetune train --retry-failed` starts a new one" if verbosity >= 0 else ""
+            print(f"{config.display_path}: cancelled job {job.id} (now {job.status}){advice}")
+        if verbosity > 0:
+            print(f"  fingerprint: {fp}")
+            for event in provider.list_events(job.id, None) if job else []:
+                print("  " + wait.event_line(event))
     return EXIT_OK

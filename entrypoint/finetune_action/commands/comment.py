@@ -55,8 +55,8 @@ def load_report(path: Path) -> dict[str, Any]:
     return data
 
 
-def comment(report_path: str, *, repository: str | None, number: int | None, behavior: str = "update", tag: str = "") -> int:
-    """Post each config's comment from a report file on the pull request it names (or `number`)."""
+def comment(report_path: str, *, repository: str | None, number: int | None, behavior: str = "update", tag: str = "", verbosity: int = 0) -> int:
+    """Post each config's comment from a report file on the pull request it names (or `number`); what happened goes to stdout."""
     data = load_report(Path(report_path))
     repository = repository or os.environ.get("GITHUB_REPOSITORY") or data.get("repository")
     number = number or (data.get("pull_request") or {}).get("number")
@@ -67,7 +67,7 @@ def comment(report_path: str, *, repository: str | None, number: int | None, beh
         raise EnvironmentProblem("set GITHUB_TOKEN (or GH_TOKEN) to a token that can write pull-request comments.")
     client = api.client_from_env(os.environ, token)
     try:
-        post_each(client, repository, number, data, behavior, tag)
+        post_each(client, repository, number, data, behavior, tag, say=print, verbosity=verbosity)
     finally:
         client.close()
     return EXIT_OK

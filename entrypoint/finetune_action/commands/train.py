@@ -372,8 +372,8 @@ def _eval_outputs(evaluated: session.Outcome | None) -> tuple[str, str]:
 def _released(client: api.GitHubClient, repository: str, tag: str) -> str | None:
     """The URL of the release for `tag` when it already has a model.json."""
     release = api.get_release_by_tag(client, repository, tag)
-    if release and any(a["name"] == record.MODEL_JSON for a in api.list_release_assets(client, repository, release["id"])):
-        return release["html_url"]
+    if release and any(a.name == record.MODEL_JSON for a in api.list_release_assets(client, repository, release.id)):
+        return release.html_url
     return None
 
 

@@ -1,20 +1,25 @@
 """The only module that speaks the GitHub API: one function per operation we use.
 
 Retries 5xx answers, dropped connections and rate limits with capped waits, and turns every
-refusal into a GitHubError that says what was tried, why it failed and what to do.
+refusal into a GitHubError that says what was tried, why it failed and what to do. Answers
+become records here (answers.py reads each field with the type it must have): nothing
+downstream reads GitHub's JSON. What is sent is redacted, and only to GitHub's own hosts.
 """
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
-from urllib.parse import quote
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
 
 import requests
 
 from finetune_action import __version__
 from finetune_action.errors import GitHubError
+from finetune_action.github import answers
+from finetune_action.github.answers import Comment, Pull, Release, ReleaseAsset
+from finetune_action.redact import redact
 
 API_VERSION = "2022-11-28"
 DEFAULT_API_URL = "https://api.github.com"
@@ -23,6 +28,8 @@ COMMENTS_PERMISSION = "pull-requests: write"
 RELEASES_PERMISSION = "contents: write"
 
 _RETRIED_STATUSES = (500, 502, 503, 504)
+
+Record = TypeVar("Record")
 
 
 class GitHubClient:
@@ -118,7 +125,11 @@ def request(
     """
     if url.startswith("/"):
         url = client.api_url + url
+    if not _own_host(client, url):
+        # Only an answer names another URL (a next page, an upload URL); it never gets the token.
+        raise GitHubError(f"GitHub's answer sent the request to {what} to {_origin(url)}, which is not {_origin(client.api_url)}: nothing was sent there. {_SHAPE_ADVICE}")
     headers = {"Authorization": f"Bearer {client._token}", **kwargs.pop("headers", {})}
+    kwargs = _redacted(kwargs)
     waited = 0.0
     attempt = 0
     while True:
@@ -146,9 +157,10 @@ def request(
         client.sleep(wait)
 
 
-def request_json(client: GitHubClient, method: str, url: str, what: str, permission: str, **kwargs: Any) -> Any:
-    """`request`, then its JSON body."""
-    return _body(client, request(client, method, url, what, permission, **kwargs), what)
+def request_json(client: GitHubClient, method: str, url: str, what: str, permission: str, convert: Callable[[Any], Record], **kwargs: Any) -> Record:
+    """`request`, then its JSON body as the record `convert` reads from it."""
+    answer = _body(client, request(client, method, url, what, permission, **kwargs), what)
+    return _read(client, method, url, what, answer, convert)
 
 
 def _body(client: GitHubClient, response: requests.Response, what: str) -> Any:
@@ -163,6 +175,32 @@ def _body(client: GitHubClient, response: requests.Response, what: str) -> Any:
         ) from None
 
 
+def _redacted(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What a request sends (JSON, query, uploaded text) with every secret redacted: whatever
+    writes to GitHub (a comment, release notes, an asset) goes through here."""
+    sent = dict(kwargs)
+    if "json" in sent:
+        sent["json"] = _redact_json(sent["json"])
+    if "params" in sent:
+        sent["params"] = _redact_json(sent["params"])
+    if isinstance(sent.get("data"), bytes):
+        try:
+            sent["data"] = redact(sent["data"].decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            pass  # not text: nothing in it reads as a key
+    return sent
+
+
+def _redact_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_json(item) for item in value]
+    return value
+
+
 def _backoff(client: GitHubClient, attempt: int) -> float:
     # Jitter spreads out the retries of matrix jobs that failed together.
     return client.backoff * 2 ** (attempt - 1) * (1 + random.random() / 10)
@@ -173,21 +211,22 @@ def _message(response: requests.Response) -> str:
         body = response.json()
     except ValueError:
         return ""
-    return str(body.get("message", "")) if isinstance(body, dict) else ""
+    return answers.text(body, "message")[:300] if isinstance(body, dict) else ""  # GitHub's words, bounded
 
 
 def _validation_details(response: requests.Response) -> str:
     try:
-        errors = response.json().get("errors") or []
-    except (ValueError, AttributeError):
+        body = response.json()
+    except ValueError:
         return ""
+    errors = body.get("errors") if isinstance(body, dict) else None
     details = []
-    for error in errors:
+    for error in errors if isinstance(errors, list) else []:
         if isinstance(error, dict):
-            details.append(error.get("message") or " ".join(str(error.get(k, "")) for k in ("field", "code")).strip())
-        else:
-            details.append(str(error))
-    return "; ".join(detail for detail in details if detail)
+            details.append(answers.text(error, "message") or " ".join(answers.text(error, k) for k in ("field", "code")).strip())
+        elif isinstance(error, str):
+            details.append(error)
+    return "; ".join(detail[:300] for detail in details if detail)
 
 
 def _error(client: GitHubClient, response: requests.Response, what: str, permission: str) -> GitHubError:
@@ -228,28 +267,34 @@ def _error(client: GitHubClient, response: requests.Response, what: str, permiss
     return GitHubError(text, status)
 
 
-def paginate(client: GitHubClient, path: str, what: str, permission: str, **params: Any) -> Iterator[dict]:
-    """Every item of a list endpoint, following GitHub's Link headers."""
+def paginate(client: GitHubClient, path: str, what: str, permission: str, convert: Callable[[Any], Record], **params: Any) -> Iterator[Record]:
+    """Every item of a list endpoint as a record, following GitHub's Link headers.
+
+    An entry `convert` cannot read is left out: it cannot be one of ours, and one junk entry
+    must not hide the others.
+    """
     url: str | None = path
     query: dict[str, Any] | None = {"per_page": 100, **params}
     while url is not None:
         response = request(client, "GET", url, what, permission, params=query)
-        page = _body(client, response, what)
-        if not isinstance(page, list):
-            raise GitHubError(f"GitHub at {client.api_url} answered the request to {what} with something that is not a list. Check GITHUB_API_URL.")
-        yield from page
+        page = _read(client, "GET", url, what, _body(client, response, what), answers.any_list)
+        for item in page:
+            try:
+                yield convert(item)
+            except answers.Unreadable:
+                continue
         url = response.links.get("next", {}).get("url")
         query = None  # the next link carries the whole query
 
 
-def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: str, permission: str) -> dict:
-    """Run a GraphQL query; errors in a 200 answer become GitHubError too."""
-    body = request_json(client, "POST", client.graphql_url, what, permission, json={"query": query, "variables": variables})
-    errors = body.get("errors") or []
+def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: str, permission: str, convert: Callable[[dict[str, Any]], Record]) -> Record:
+    """Run a GraphQL query; its `data` as `convert` reads it. Errors in a 200 answer become GitHubError too."""
+    data, errors = request_json(client, "POST", client.graphql_url, what, permission, answers.graphql, json={"query": query, "variables": variables})
     if not errors:
-        return body["data"]
-    kind = errors[0].get("type", "")
-    message = "; ".join(str(error.get("message", "")) for error in errors)
+        return _read(client, "POST", client.graphql_url, what, data, convert)
+    first = errors[0] if isinstance(errors[0], dict) else {}
+    kind = answers.text(first, "type")
+    message = "; ".join(answers.text(error, "message") if isinstance(error, dict) else "" for error in errors).strip("; ")[:500] or "no message"
     if kind == "FORBIDDEN":
         raise GitHubError(
             f"GitHub refused to {what} ({message}): the token lacks the `{permission}` permission. "
@@ -258,7 +303,40 @@ def graphql(client: GitHubClient, query: str, variables: dict[str, Any], what: s
         )
     if kind == "NOT_FOUND":
         raise GitHubError(f"GitHub found nothing while trying to {what} ({message}).", 404)
-    raise GitHubError(f"GitHub's GraphQL API refused to {what}: {message}.")
+    raise GitHubError(f"GitHub's GraphQL API at {client.graphql_url} refused to {what}: {message}.")
+
+
+# -- reading answers ---------------------------------------------------------------------
+
+_SHAPE_ADVICE = (
+    "Check GITHUB_API_URL (and any proxy in between); if it is GitHub's own address, re-run the job, "
+    "and see githubstatus.com if it persists."
+)
+
+
+def _read(client: GitHubClient, method: str, url: str, what: str, answer: Any, convert: Callable[[Any], Record]) -> Record:
+    """`convert(answer)` (a reader of answers.py), or a GitHubError saying which endpoint answered what and what to do."""
+    try:
+        return convert(answer)
+    except answers.Unreadable as exc:
+        endpoint = f"{method} {urlsplit(url).path}"
+        raise GitHubError(f"GitHub at {client.api_url} answered {endpoint} (to {what}) with an answer this action cannot use: {exc}. {_SHAPE_ADVICE}") from None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _own_host(client: GitHubClient, url: str) -> bool:
+    """Whether `url` is on one of GitHub's hosts for this run: the API's (REST, GraphQL) or its uploads host.
+
+    github.com uploads at uploads.github.com, GHE.com at uploads.<name>.ghe.com beside
+    api.<name>.ghe.com, GitHub Enterprise Server on the API's own host (/api/uploads).
+    """
+    api = urlsplit(client.api_url)
+    uploads = f"{api.scheme}://uploads.{api.netloc.removeprefix('api.')}" if api.netloc.startswith("api.") else ""
+    return _origin(url) in (_origin(client.api_url), _origin(client.graphql_url), uploads)
 
 
 def _repo_path(repo: str) -> str:
@@ -269,38 +347,38 @@ def _repo_path(repo: str) -> str:
 # -- repositories and pull requests -------------------------------------------------------
 
 
-def get_repo(client: GitHubClient, repo: str) -> dict:
+def get_repo(client: GitHubClient, repo: str) -> dict[str, Any]:
     """The repository object (default_branch, private, ...)."""
-    return request_json(client, "GET", _repo_path(repo), f"read repository {repo}", "metadata: read")
+    return request_json(client, "GET", _repo_path(repo), f"read repository {repo}", "metadata: read", answers.any_object)
 
 
-def get_pull(client: GitHubClient, repo: str, number: int) -> dict:
-    """The pull request object (head.sha, base.ref, head.repo, ...)."""
+def get_pull(client: GitHubClient, repo: str, number: int) -> Pull:
+    """The pull request: its head commit as GitHub has it now."""
     what = f"read pull request {repo}#{number}"
-    return request_json(client, "GET", f"{_repo_path(repo)}/pulls/{number}", what, "pull-requests: read")
+    return request_json(client, "GET", f"{_repo_path(repo)}/pulls/{number}", what, "pull-requests: read", answers.pull)
 
 
 # -- issue comments ----------------------------------------------------------------------
 
 
-def list_comments(client: GitHubClient, repo: str, number: int) -> list[dict]:
+def list_comments(client: GitHubClient, repo: str, number: int) -> list[Comment]:
     """Every comment on a pull request's conversation, oldest first."""
     what = f"list comments on {repo}#{number}"
-    return list(paginate(client, f"{_repo_path(repo)}/issues/{number}/comments", what, "pull-requests: read"))
+    return list(paginate(client, f"{_repo_path(repo)}/issues/{number}/comments", what, "pull-requests: read", answers.comment))
 
 
-def create_comment(client: GitHubClient, repo: str, number: int, body: str) -> dict:
+def create_comment(client: GitHubClient, repo: str, number: int, body: str) -> Comment:
     """Post a new comment on a pull request."""
     what = f"comment on {repo}#{number}"
     path = f"{_repo_path(repo)}/issues/{number}/comments"
-    return request_json(client, "POST", path, what, COMMENTS_PERMISSION, json={"body": body})
+    return request_json(client, "POST", path, what, COMMENTS_PERMISSION, answers.comment, json={"body": body})
 
 
-def update_comment(client: GitHubClient, repo: str, comment_id: int, body: str) -> dict:
+def update_comment(client: GitHubClient, repo: str, comment_id: int, body: str) -> Comment:
     """Replace the body of a comment."""
     what = f"update comment {comment_id} on {repo}"
     path = f"{_repo_path(repo)}/issues/comments/{comment_id}"
-    return request_json(client, "PATCH", path, what, COMMENTS_PERMISSION, json={"body": body})
+    return request_json(client, "PATCH", path, what, COMMENTS_PERMISSION, answers.comment, json={"body": body})
 
 
 def delete_comment(client: GitHubClient, repo: str, comment_id: int) -> None:
@@ -319,39 +397,38 @@ _MINIMIZE = """mutation($subjectId: ID!, $classifier: ReportedContentClassifiers
 def minimize_comment(client: GitHubClient, node_id: str, classifier: str = "OUTDATED") -> None:
     """Hide a comment (GraphQL minimizeComment; REST has no such operation)."""
     variables = {"subjectId": node_id, "classifier": classifier}
-    graphql(client, _MINIMIZE, variables, f"hide comment {node_id}", COMMENTS_PERMISSION)
+    graphql(client, _MINIMIZE, variables, f"hide comment {node_id}", COMMENTS_PERMISSION, answers.minimized)
 
 
 # -- releases ----------------------------------------------------------------------------
 
 
-def get_release_by_tag(client: GitHubClient, repo: str, tag: str) -> dict | None:
+def get_release_by_tag(client: GitHubClient, repo: str, tag: str) -> Release | None:
     """The published release for `tag`, or None when there is none."""
     path = f"{_repo_path(repo)}/releases/tags/{quote(tag, safe='')}"
     try:
-        return request_json(client, "GET", path, f"read release {tag} of {repo}", "contents: read")
+        return request_json(client, "GET", path, f"read release {tag} of {repo}", "contents: read", answers.release)
     except GitHubError as exc:
         if exc.status == 404:
             return None
         raise
 
 
-def create_release(client: GitHubClient, repo: str, fields: dict[str, Any]) -> dict:
+def create_release(client: GitHubClient, repo: str, fields: dict[str, Any]) -> Release:
     """Create a release; `fields` are the API's (tag_name, name, body, target_commitish, ...)."""
     what = f"create release {fields['tag_name']} on {repo}"
-    return request_json(client, "POST", f"{_repo_path(repo)}/releases", what, RELEASES_PERMISSION, json=fields)
+    return request_json(client, "POST", f"{_repo_path(repo)}/releases", what, RELEASES_PERMISSION, answers.release, json=fields)
 
 
-def update_release(client: GitHubClient, repo: str, release_id: int, fields: dict[str, Any]) -> dict:
+def update_release(client: GitHubClient, repo: str, release_id: int, fields: dict[str, Any]) -> Release:
     """Change a release's name, notes or other fields."""
-    what = f"update release {release_id} on {repo}"
-    path = f"{_repo_path(repo)}/releases/{release_id}"
-    return request_json(client, "PATCH", path, what, RELEASES_PERMISSION, json=fields)
+    what, path = f"update release {release_id} on {repo}", f"{_repo_path(repo)}/releases/{release_id}"
+    return request_json(client, "PATCH", path, what, RELEASES_PERMISSION, answers.release, json=fields)
 
 
-def list_releases(client: GitHubClient, repo: str) -> Iterator[dict]:
+def list_releases(client: GitHubClient, repo: str) -> Iterator[Release]:
     """The repository's releases, newest first."""
-    return paginate(client, f"{_repo_path(repo)}/releases", f"list releases of {repo}", "contents: read")
+    return paginate(client, f"{_repo_path(repo)}/releases", f"list releases of {repo}", "contents: read", answers.release)
 
 
 def download_release_asset(client: GitHubClient, repo: str, asset_id: int) -> bytes:
@@ -360,10 +437,10 @@ def download_release_asset(client: GitHubClient, repo: str, asset_id: int) -> by
     return request(client, "GET", path, f"download release asset {asset_id} of {repo}", "contents: read", headers={"Accept": "application/octet-stream"}).content
 
 
-def list_release_assets(client: GitHubClient, repo: str, release_id: int) -> list[dict]:
+def list_release_assets(client: GitHubClient, repo: str, release_id: int) -> list[ReleaseAsset]:
     """Every asset of a release."""
     what = f"list assets of release {release_id} on {repo}"
-    return list(paginate(client, f"{_repo_path(repo)}/releases/{release_id}/assets", what, "contents: read"))
+    return list(paginate(client, f"{_repo_path(repo)}/releases/{release_id}/assets", what, "contents: read", answers.asset))
 
 
 def delete_release_asset(client: GitHubClient, repo: str, asset_id: int) -> None:
@@ -372,9 +449,9 @@ def delete_release_asset(client: GitHubClient, repo: str, asset_id: int) -> None
     request(client, "DELETE", f"{_repo_path(repo)}/releases/assets/{asset_id}", what, RELEASES_PERMISSION)
 
 
-def upload_release_asset(client: GitHubClient, release: dict, name: str, content: bytes, content_type: str) -> dict:
+def upload_release_asset(client: GitHubClient, release: Release, name: str, content: bytes, content_type: str) -> None:
     """Upload bytes as an asset, to the uploads host named by the release's upload_url."""
-    url = release["upload_url"].split("{", 1)[0]  # drop the URI template "{?name,label}"
-    what = f"upload {name} to release {release['tag_name']}"
+    url = release.upload_url.split("{", 1)[0]  # drop the URI template "{?name,label}"
+    what = f"upload {name} to release {release.tag_name}"
     headers = {"Content-Type": content_type}
-    return request_json(client, "POST", url, what, RELEASES_PERMISSION, params={"name": name}, data=content, headers=headers)
+    request(client, "POST", url, what, RELEASES_PERMISSION, params={"name": name}, data=content, headers=headers)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from finetune_action.errors import GitHubError
 from finetune_action.github import api
+from finetune_action.redact import redact
 from finetune_action.report.comment import truncate_middle
 
 BEHAVIORS = ("update", "new", "hide-and-new", "delete-and-new", "off")
@@ -40,9 +41,9 @@ class Plan(NamedTuple):
     """What `post_sticky_comment` will do, decided from the existing comments alone."""
 
     action: str  # create | update | unchanged | off
-    target: dict | None  # the comment to update, or the one left unchanged
-    hide: list[dict]
-    delete: list[dict]
+    target: api.Comment | None  # the comment to update, or the one left unchanged
+    hide: list[api.Comment]
+    delete: list[api.Comment]
 
 
 def marker(config_path: str, tag: str = "") -> str:
@@ -74,20 +75,20 @@ def compose(body: str, config_path: str, tag: str, head_sha: str) -> str:
     return header + truncate_middle(body, BODY_LIMIT - len(header))
 
 
-def _ours(existing: list[dict], config_path: str, tag: str) -> list[dict]:
-    return [c for c in existing if marker(config_path, tag) in (c.get("body") or "")]
+def _ours(existing: list[api.Comment], config_path: str, tag: str) -> list[api.Comment]:
+    return [c for c in existing if marker(config_path, tag) in c.body]
 
 
-def plan(existing: list[dict], body: str, behavior: str, config_path: str, tag: str) -> Plan:
+def plan(existing: list[api.Comment], body: str, behavior: str, config_path: str, tag: str) -> Plan:
     """Decide what to do given the PR's comments (oldest first) and the composed new body."""
     if behavior == "off":
         return Plan("off", None, [], [])
     if behavior not in BEHAVIORS:
         raise ValueError(f"unknown comment behavior {behavior!r}")
     ours = _ours(existing, config_path, tag)
-    visible = [c for c in ours if not c.get("minimized")]
+    visible = [c for c in ours if not c.minimized]
     # The same report for another head is not news: nothing is sent (the marker keeps the first head).
-    if visible and _without_valid_at(visible[-1]["body"]) == _without_valid_at(body):
+    if visible and _without_valid_at(visible[-1].body) == _without_valid_at(body):
         return Plan("unchanged", visible[-1], [], [])
     if behavior == "update" and visible:
         return Plan("update", visible[-1], [], [])
@@ -102,20 +103,17 @@ def pull_head(client: api.GitHubClient, repo: str, pr_number: int) -> str:
     """The pull request's head commit as GitHub has it now; GitHubError when it cannot say."""
     rule = "Nothing was written: only a run for the pull request's current head writes the comment, and GitHub did not say which commit that is."
     try:
-        sha = (api.get_pull(client, repo, pr_number).get("head") or {}).get("sha")
+        return api.get_pull(client, repo, pr_number).head_sha
     except GitHubError as exc:
         raise GitHubError(f"{exc} {rule}", exc.status) from None
-    if not isinstance(sha, str) or not sha:
-        raise GitHubError(f"GitHub's answer for pull request {repo}#{pr_number} has no head.sha. {rule} Check GITHUB_API_URL.")
-    return sha
 
 
-def _stale_note(pr_number: int, pull_sha: str, head_sha: str, kept: dict | None) -> str:
+def _stale_note(pr_number: int, pull_sha: str, head_sha: str, kept: api.Comment | None) -> str:
     """The log line for a run whose head the pull request has left."""
     if kept is None:
         left = f"there is no report comment yet, the run for {pull_sha[:7]} writes it"
     else:
-        left = f"the comment (for {(valid_at(kept['body']) or 'an unrecorded head')[:7]}) is unchanged"
+        left = f"the comment (for {(valid_at(kept.body) or 'an unrecorded head')[:7]}) is unchanged"
     this = head_sha[:7] or "no commit"
     return f"pull request #{pr_number} is now at {pull_sha[:7]} and this report is for {this}, a commit it has left, so nothing was written; {left}"
 
@@ -133,11 +131,12 @@ def post_sticky_comment(
     """Put the report for `config_path` on the PR as `behavior` says, only if `head_sha` is the PR's head."""
     if behavior == "off":
         return CommentResult("off", None)
-    full_body = compose(body, config_path, tag, head_sha)
+    # As GitHub will hold it (api.py redacts what it sends), so an unchanged report compares equal.
+    full_body = redact(compose(body, config_path, tag, head_sha))
     existing = api.list_comments(client, repo, pr_number)
     decision = plan(existing, full_body, behavior, config_path, tag)
     if decision.action == "unchanged":
-        return CommentResult("unchanged", decision.target["html_url"])
+        return CommentResult("unchanged", decision.target.html_url or None)
     # Asked as late as possible: GitHub has no conditional write for comments, so the window in
     # which a push can slip between this answer and the write is this one round trip.
     pull_sha = pull_head(client, repo, pr_number)
@@ -145,14 +144,14 @@ def post_sticky_comment(
         ours = _ours(existing, config_path, tag)
         kept = ours[-1] if ours else None
         note = _stale_note(pr_number, pull_sha, head_sha, kept)
-        return CommentResult("skipped-stale", kept["html_url"] if kept else None, note=note)
+        return CommentResult("skipped-stale", (kept.html_url or None) if kept else None, note=note)
     if decision.action == "update":
-        updated = api.update_comment(client, repo, decision.target["id"], full_body)
-        return CommentResult("updated", updated["html_url"])
+        updated = api.update_comment(client, repo, decision.target.id, full_body)
+        return CommentResult("updated", updated.html_url or None)
     # Post the new report before removing old ones, so a failure never leaves the PR without one.
     created = api.create_comment(client, repo, pr_number, full_body)
     for comment in decision.hide:
-        api.minimize_comment(client, comment["node_id"])
+        api.minimize_comment(client, comment.node_id)
     for comment in decision.delete:
-        api.delete_comment(client, repo, comment["id"])
-    return CommentResult("created", created["html_url"], hidden=len(decision.hide), deleted=len(decision.delete))
+        api.delete_comment(client, repo, comment.id)
+    return CommentResult("created", created.html_url or None, hidden=len(decision.hide), deleted=len(decision.delete))
