@@ -70,3 +70,22 @@ def test_readme_lists_every_example_workflow() -> None:
     readme = (ROOT / "README.md").read_text("utf-8")
     for path in (ROOT / "examples" / "workflows").glob("*.yml"):
         assert f"`{path.name}`" in readme, path.name
+
+
+def test_readme_finetune_yaml_block_is_a_valid_config_after_openais_cut_off(tmp_path: Path) -> None:
+    """The annotated finetune.yaml (gpt-oss-20b at Together) checks clean, also once OpenAI takes no new jobs."""
+    import shutil
+
+    from testing.repo import init_repo, run_finetune
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    block = re.search(r"## finetune.yaml\n.*?```yaml\n(.*?)```", readme, re.S).group(1)
+    assert "provider: together " in block and "model: openai/gpt-oss-20b " in block
+    assert "sha256: af611ec8...}" in block  # shortened for the page: a real entry has 64 hex digits
+    repo = init_repo(tmp_path / "repo")
+    (repo / "finetune.yaml").write_text(block.replace("af611ec8...", "af611ec8" + "0" * 56), "utf-8")
+    shutil.copytree(ROOT / "examples" / "data", repo / "data")
+    for today in ("2026-12-01", "2027-01-07"):
+        checked = run_finetune("check", "finetune.yaml", cwd=repo, env={"FINETUNE_TODAY": today})
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "model openai/gpt-oss-20b at Together AI" in checked.stdout

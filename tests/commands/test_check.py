@@ -183,6 +183,36 @@ def test_repository_config_passes_with_text_report() -> None:
     assert "checking examples/data/train.jsonl" in result.stderr
 
 
+#: Runs `finetune check` with llama-models and mistral-common hidden: what the plain `pip install .` has.
+WITHOUT_EXTRAS = r"""
+import importlib.util, sys
+real = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] in ("llama_models", "mistral_common") else real(name, *a)
+from finetune_action import main
+main.main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("today", [None, "2027-01-07", "2030-01-01"])
+def test_repository_config_trains_after_openais_cutoff_and_counts_exactly_without_extras(today: str | None) -> None:
+    """The Quick start's `finetune check finetune.yaml` passes today, after OpenAI's cut-off
+    (2027-01-06) and later: gpt-oss-20b at Together, counted exactly with what the base install has."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "entrypoint")}
+    env.pop("FINETUNE_TODAY", None)
+    if today:
+        env["FINETUNE_TODAY"] = today
+    result = subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS, "check", "finetune.yaml", "--format", "json"],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = json.loads(result.stdout)["configs"][0]
+    assert config["ok"] and config["errors"] == []
+    assert {w["code"] for w in config["warnings"]} == {"few-examples"}  # no lifecycle warning
+    assert (config["provider"], config["base_model"]) == ("together", "openai/gpt-oss-20b")
+    assert config["encoding"] == config["tokenizer"] == "o200k_harmony"
+    assert not config["counting"]["encoding"].startswith("approximate") and "exact for text messages" in config["counting"]["encoding"]
+    assert config["lifecycle"]["training_ends"] is None and config["estimated_cost_usd"] > 0
+
+
 def test_json_contract() -> None:
     code, document = run_json(cwd=ROOT)
     assert code == 0 and document["ok"] is True

@@ -10,6 +10,8 @@ import pytest
 
 from finetune_action import main
 from finetune_action.dataset import results, validate
+from finetune_action.tokens import tokenizers
+from testing.repo import run_finetune
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 # Each fixture with the method and model its format trains with (the files' own problems stay).
@@ -147,3 +149,34 @@ def test_the_cache_file_stays_within_its_bound(tmp_path: Path, monkeypatch: pyte
     assert (tmp_path / "results").stat().st_size <= big / 2
     with results.session(tmp_path / "results") as cache:
         assert 0 < cache.loaded < 100
+
+
+@pytest.mark.parametrize("package", tokenizers.PACKAGES)
+def test_a_cache_written_with_another_version_of_a_tokenizer_package_is_not_reused(package: str, tmp_path: Path) -> None:
+    """Upgrading (or installing, or removing) tiktoken, llama-models or mistral-common can change
+    counts without changing our code: a cache written before is ignored, as a stale one is."""
+    assert any(found.startswith(package) for found in tokenizers.package_versions())
+    cache = tmp_path / "results"
+    args = ("check", "--format", "json", "--model", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "--provider", "together",
+            "--data", "good/chat.jsonl", "--data", "good/chat_tools.jsonl")
+
+    def check(upgraded: bool) -> tuple[dict, str]:
+        env = {results.ENV: str(cache)}
+        if upgraded:  # the same code, the package's metadata says another version: what `pip install -U` leaves
+            site = tmp_path / "upgraded"
+            info = site / f"{package.replace('-', '_')}-99.0.dist-info"
+            info.mkdir(parents=True, exist_ok=True)
+            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 99.0\n")
+            env["PYTHONPATH"] = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+        ran = run_finetune(*args, cwd=DATA, env=env)
+        assert ran.returncode == 0, ran.stderr
+        return json.loads(ran.stdout), ran.stderr
+
+    expected, _ = check(upgraded=False)
+    again, err = check(upgraded=False)
+    assert again == expected and "notice" not in err
+    after, err = check(upgraded=True)
+    assert after == expected
+    assert f"notice: the results cache {cache} is ignored (written by another version of finetune-action or of its tokenizer packages)" in err
+    trusted, err = check(upgraded=True)  # the run wrote a cache for the new version, which the next run trusts
+    assert trusted == expected and "notice" not in err

@@ -19,7 +19,7 @@ SAMPLE = ROOT / "docs" / "sample-comment.md"
 
 
 def test_sample_comment_matches_the_example(tmp_path: Path, monkeypatch) -> None:
-    # A day in OpenAI's wind-down, so the sample shows the lifecycle warning and the suggestions.
+    # A fixed day: the sample does not change with the calendar (the example trains at Together, with no end announced).
     monkeypatch.setenv("FINETUNE_TODAY", "2026-12-01")
     repo = init_repo(tmp_path / "repo")
     shutil.copytree(ROOT / "examples", repo / "examples")
@@ -35,3 +35,10 @@ def test_sample_comment_matches_the_example(tmp_path: Path, monkeypatch) -> None
         SAMPLE.write_text(body, "utf-8")
     assert body == SAMPLE.read_text("utf-8"), "docs/sample-comment.md is stale: rerun with UPDATE_SAMPLES=1"
     assert json.dumps(data)  # the report file is plain JSON
+
+
+def test_the_footnote_says_how_an_open_model_was_counted() -> None:
+    """The example trains gpt-oss at Together: counted with its chat template, not OpenAI's notebook rule."""
+    sample = SAMPLE.read_text("utf-8")
+    assert "tokens counted offline with o200k\\_harmony and the model's chat template" in sample
+    assert "data-prep notebook" not in sample

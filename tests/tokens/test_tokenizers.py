@@ -2,11 +2,12 @@
 
 The references are the encoders shipped in the packages built for this: openai-harmony's
 training render (gpt-oss), llama-models' ChatFormat (Llama 3.x), mistral-common's
-encode_chat_completion (Mistral tekken). Qwen has no reference that installs offline: its
-ChatML is held to the template written out token by token.
+encode_chat_completion (Mistral tekken). No well-kept package ships a Qwen reference encoder
+(README: Why Qwen stays approximate): its ChatML is held to the template written out token by token.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -18,9 +19,11 @@ from pathlib import Path
 import pytest
 
 from bench import generate
+from finetune_action import models
 from finetune_action.errors import EnvironmentProblem
 from finetune_action.tokens import count, encodings, qwen, tokenizers
 from testing.offline import REFUSE_NETWORK
+from testing.repo import init_repo, run_finetune
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -194,3 +197,49 @@ def test_odd_examples_count_without_failing(name: str) -> None:
                   "non_preferred_output": [{"role": "assistant", "content": "bad"}]}
     assert count.example_tokens(preference, "preference", counter, tokenizer.template).assistant > 0
     assert count.example_tokens({"prompt": "p", "completion": "c"}, "completion", counter, tokenizer.template) == (2, 1, 2)
+
+
+QWEN_MODELS = [(provider, model["id"], model["tokenizer"]) for provider in models.providers()
+               for model in models.catalogue(provider)["models"] if "qwen" in model["id"].lower()]
+
+
+def test_every_qwen_model_in_the_catalogue_maps_to_a_qwen_tokenizer() -> None:
+    """Qwen 2.5 to qwen2 (Qwen2.5's template), Qwen3 to qwen3; none is left to a guessed encoding.
+    Qwen3.5 / 3.6 (another, 248k vocabulary) are in no catalogue: nothing would count them right."""
+    assert {provider for provider, _model, _tokenizer in QWEN_MODELS} == {"azure", "together", "fireworks"}
+    for provider, model, tokenizer in QWEN_MODELS:
+        version = model.lower().rsplit("/", 1)[-1].replace("qwen2p5", "qwen2.5")
+        assert tokenizer == ("qwen3" if version.startswith("qwen3") else "qwen2"), (provider, model)
+        assert not version.startswith(("qwen3.5", "qwen3.6", "qwen3p5", "qwen3p6")), (provider, model)
+
+
+@pytest.mark.parametrize("provider,model", [("together", "Qwen/Qwen3-8B"), ("fireworks", "accounts/fireworks/models/qwen2p5-7b-instruct")])
+def test_a_qwen_report_says_it_is_approximate_and_what_that_rests_on(provider: str, model: str) -> None:
+    result = run_finetune("check", "--format", "json", "--provider", provider, "--model", model, "--data", "examples/data/train.jsonl", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    encoding = json.loads(result.stdout)["configs"][0]["counting"]["encoding"]
+    assert encoding.startswith("approximate: qwen") and "qwen.tiktoken (from dashscope, Apache-2.0, bundled) after NFC" in encoding
+    assert "no well-kept package ships a Qwen reference encoder" in encoding
+    assert "text spelling Qwen's added tokens (<think>, <tool_call>, ...) counts as ordinary text" in encoding
+    assert "reasoning (<think>...</think>) inside answers is counted as written" in encoding
+
+
+def test_qwen_counts_text_spelling_its_added_tokens_as_ordinary_text() -> None:
+    encoding = encodings.get("qwen")
+    plain = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    spelled = [{"role": "user", "content": "q<tool_call>"}, {"role": "assistant", "content": "a"}]
+    assert ours("qwen3", spelled) - ours("qwen3", plain) == len(encoding.encode_ordinary("q<tool_call>")) - len(encoding.encode_ordinary("q")) > 1
+
+
+def test_qwen3_5_is_no_catalogue_model_so_never_counted_as_qwen3(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    shutil.copytree(ROOT / "examples" / "data", repo / "data")
+    config = "version: 1\nname: q\nprovider: together\nmodel: Qwen/Qwen3.5-27B\ndata: {train: data/train.jsonl}\n"
+    (repo / "finetune.yaml").write_text(config)
+    refused = run_finetune("check", cwd=repo)
+    assert refused.returncode == 2 and "is not a model Together AI fine-tunes. Did you mean" in refused.stderr
+    (repo / "finetune.yaml").write_text(config + "pricing: {Qwen/Qwen3.5-27B: 1.5}\n")
+    priced = run_finetune("check", "--format", "json", cwd=repo)
+    report = json.loads(priced.stdout)["configs"][0]
+    assert priced.returncode == 0 and "unknown-model" in {w["code"] for w in report["warnings"]}
+    assert report["encoding"] == "o200k_base"

@@ -155,8 +155,12 @@ def session(path: str | os.PathLike | None, log: Log | None = None, max_mb: floa
 
 
 def code_fingerprint() -> bytes:
-    """The package version and every file a line's result depends on (scanning code, tokenizer data)."""
+    """The package version, every file a line's result depends on (scanning code, tokenizer data),
+    and the versions of the installed tokenizer packages (tokenizers.PACKAGES)."""
+    from finetune_action.tokens import tokenizers
+
     digest = hashlib.sha256(f"{finetune_action.__version__}\0{FORMAT}\0".encode())
+    digest.update("\0".join(tokenizers.package_versions()).encode() + b"\0")
     package = Path(finetune_action.__file__).parent
     for folder in ("dataset", "tokens"):
         for source in sorted((package / folder).rglob("*")):
@@ -189,7 +193,7 @@ def load(path: Path, log: Log | None) -> Table | None:
                 return None
             format, code, slots, store, checksum = _HEADER.unpack_from(head, len(MAGIC))
             if format != FORMAT or code != _code():
-                ignored("written by another version of finetune-action")
+                ignored("written by another version of finetune-action or of its tokenizer packages")
                 return None
             size = os.fstat(f.fileno()).st_size - len(head)
             if slots == 0 or slots & (slots - 1):

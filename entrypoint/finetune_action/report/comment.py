@@ -314,7 +314,10 @@ def _footnote(entry: Mapping[str, Any], review: Mapping[str, Any]) -> list[str]:
     head = entry.get("head") or entry.get("base") or {}
     parts = []
     if head.get("encoding"):
-        parts.append(f"Estimates: tokens counted offline with {escape.text(head['encoding'])} by the approximation of OpenAI's data-prep notebook, so billed tokens can differ slightly.")
+        if "data-prep notebook" in (head.get("counting") or {}).get("tokens", "data-prep notebook"):
+            parts.append(f"Estimates: tokens counted offline with {escape.text(head['encoding'])} by the approximation of OpenAI's data-prep notebook, so billed tokens can differ slightly.")
+        else:  # an open model: its own tokenizer and chat template, exact or not as `encoding` below says
+            parts.append(f"Estimates: tokens counted offline with {escape.text(head['encoding'])} and the model's chat template (what that rests on is below).")
     price = head.get("price")
     if price:
         unverified = "" if price.get("verified", True) else ", unverified"

@@ -1,5 +1,9 @@
 """Qwen 2.5 and 3.x: the qwen.tiktoken vocabulary (shipped in dashscope, Apache-2.0; vendored) and ChatML.
 
+Qwen3.5 and Qwen3.6 have another vocabulary (248,044 tokens) that no well-kept package ships
+(searched 2026-12, see README "Token counts for open models"); no catalogue lists them, so
+they are unknown models, not counted with this one.
+
 Each message renders as <|im_start|>{role}\n{content}<|im_end|>\n. Qwen2.5 adds its default
 system message when a conversation has none; Qwen3 adds an empty think block to the final
 assistant answer. Qwen's tokenizer NFC-normalizes text first.
@@ -51,7 +55,9 @@ def load(version: str) -> Tokenizer:
         special_tokens=SPECIAL_TOKENS,
         exact=False,
         rests_on=f"approximate: {version} counted with qwen.tiktoken (from dashscope, Apache-2.0, bundled) after NFC, and ChatML written out "
-        "by hand from Qwen's published template, because no Qwen reference encoder installs offline to check it against; "
+        "by hand from Qwen's published template, because no well-kept package ships a Qwen reference encoder to check it against; "
+        "text spelling Qwen's added tokens (<think>, <tool_call>, ...) counts as ordinary text where Qwen makes each one token, "
+        "reasoning (<think>...</think>) inside answers is counted as written, not as the template moves or drops it; "
         "tool calls and definitions approximate",
         counter="qwen",
         normalize=_nfc,

@@ -22,6 +22,24 @@ from finetune_action.tokens.count import Template
 #: What to install for the exact counts of every open-model family.
 EXTRA = "pip install 'finetune-action[open-models]'"
 
+#: Installed packages a count can depend on (their code, or the tokenizer files read from them):
+#: the results cache keys its records on their versions, so an upgrade, an install or a removal
+#: of one never reuses counts made with another (dataset/results.py).
+PACKAGES = ("tiktoken", "llama-models", "mistral-common")
+
+
+def package_versions() -> tuple[str, ...]:
+    """`name==version` of each of PACKAGES, `name absent` for one not installed."""
+    from importlib import metadata
+
+    found = []
+    for name in PACKAGES:
+        try:
+            found.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} absent")
+    return tuple(found)
+
 
 class Tokenizer(NamedTuple):
     name: str
