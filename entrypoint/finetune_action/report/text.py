@@ -116,7 +116,7 @@ def render(report: ConfigReport, verbosity: int = 0) -> str:
     if found:
         lines.append(f"  scan found {found}: values are not shown")
     lines.append(
-        f"  {report.billed_tokens_per_epoch:,} billed tokens/epoch x {report.n_epochs} epochs = "
+        f"  {report.billed_tokens_per_epoch:,} billed tokens/epoch x {report.n_epochs} epoch{'' if report.n_epochs == 1 else 's'} = "
         f"{report.billed_tokens:,} billed tokens: {cost(report)}"
     )
     if report.eval is not None:
