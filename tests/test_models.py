@@ -71,3 +71,11 @@ def test_lifecycle_and_inference_facts() -> None:
     assert mini.inference.fine_tuned_output_usd == 3.2 and not mini.inference.verified
     assert models.resolve("gpt-4.1-mini", provider="azure").training_ends == "2027-04-14"
     assert models.resolve("gpt-4.1-mini").encoding == "o200k_base"  # the old name still works
+
+
+def test_a_model_the_catalogue_does_not_list_still_takes_the_providers_epoch_default() -> None:
+    # n_epochs auto is the provider's rule: a pricing override for an unlisted Together model is
+    # estimated at Together's default (1), not OpenAI's rule (which gave 6 for a small file).
+    info = models.resolve("my-org/unlisted-model", {"my-org/unlisted-model": 2.0}, "together")
+    assert not info.known and info.default_epochs == models.catalogue("together")["epochs"]["value"] == 1
+    assert models.resolve("ft-unknown", {"ft-unknown": 2.0}).default_epochs == models.catalogue("openai").get("epochs", {}).get("value")

@@ -201,8 +201,10 @@ def resolve(
         if pricing and key in pricing:
             price = Price(float(pricing[key]), PER_TOKEN, "finetune.yaml pricing", "override")
             break
+    epochs = table.get("epochs", {})
     if facts is None:
-        return ModelInfo(name, None, provider, FALLBACK_TOKENIZER, None, (), False, False, price)
+        # What `n_epochs: auto` means is the provider's rule, known for models it does not list too.
+        return ModelInfo(name, None, provider, FALLBACK_TOKENIZER, None, (), False, False, price, default_epochs=epochs.get("value"))
     limit = facts["example_token_limit"]["value"]
     if method == "dpo" and "dpo_token_limit" in facts:
         limit = facts["dpo_token_limit"]
@@ -213,7 +215,6 @@ def resolve(
         verified = life.get("verified", source.get("verified", False))
         return f"{source['title']}, {source.get('date', '')}" + ("" if verified else ", unverified")
 
-    epochs = table.get("epochs", {})
     return ModelInfo(
         name=name,
         base=base,
