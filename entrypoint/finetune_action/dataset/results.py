@@ -22,7 +22,7 @@ import os
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -56,6 +56,11 @@ class Table:
         self.used = len(self.slots) - self.slots.count(-1)
 
     def get(self, key: bytes) -> bytes | None:
+        found = self.find(key)
+        return None if found is None else self.store[found[0] : found[1]]
+
+    def find(self, key: bytes) -> tuple[int, int] | None:
+        """Where the record of `key` lies in the store (start, end), without copying it."""
         slots, store = self.slots, self.store
         mask = len(slots) - 1
         index = int.from_bytes(key[:8], "little") & mask
@@ -66,18 +71,23 @@ class Table:
             if store[offset : offset + KEY_BYTES] == key:
                 start = offset + KEY_BYTES + 4
                 (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
-                return store[start : start + length]
+                return start, start + length
             index = (index + 1) & mask
 
     def put(self, key: bytes, record: bytes) -> None:
-        if self.get(key) is not None:
+        self.put_parts(key, (record,))
+
+    def put_parts(self, key: bytes, parts: Sequence[bytes | memoryview]) -> None:
+        """Store the record made of `parts`, each appended as it is (a big record is never joined first)."""
+        if self.find(key) is not None:
             return
         if (self.used + 1) * 2 > len(self.slots):
             self._grow()
         offset = len(self.store)
         self.store += key
-        self.store += _ENTRY.pack(len(record))
-        self.store += record
+        self.store += _ENTRY.pack(sum(memoryview(part).nbytes for part in parts))
+        for part in parts:
+            self.store += part
         self._place(key, offset)
         self.used += 1
 
@@ -429,30 +439,32 @@ class Builder:
         return validate.Scan(**fields)
 
 
-def encode_file(scan: validate.Scan, shape: Layout) -> bytes:
-    """A whole file's Scan as a record: column bytes as they lie in memory, the rest as JSON."""
-    columns: list[bytes] = []
+def encode_file(scan: validate.Scan, shape: Layout) -> list[bytes | memoryview]:
+    """A whole file's Scan as a record, in parts to store one after the other: the column
+    bytes as they lie in memory (views, not copies), after JSON of the rest."""
+    columns: list[memoryview] = []
     sparse: list[Any] = [scan.lines]
     for name, kind, _n in shape.kinds:
         value = getattr(scan, name)
-        if kind == "bytes":
-            columns.append(bytes(value))
-        elif kind in ("column", "lines"):
-            columns.append(value.tobytes())
+        if kind in ("bytes", "column", "lines"):
+            columns.append(memoryview(value).cast("B"))
         elif kind == "columns":
-            columns.extend(item.tobytes() for item in value)
+            columns.extend(memoryview(item).cast("B") for item in value)
         elif kind == "set":
             sparse.append(sorted(value))
         elif kind == "list":
             sparse.append(value)
         else:
             sparse.append(list(value.items()))
-    head = orjson.dumps([[len(c) for c in columns], sparse])
-    return _ENTRY.pack(len(head)) + head + b"".join(columns)
+    head = orjson.dumps([[c.nbytes for c in columns], sparse])
+    return [_ENTRY.pack(len(head)), head, *columns]
 
 
-def decode_file(record: bytes, shape: Layout) -> validate.Scan | None:
-    """The Scan of encode_file, or None when the record does not fit these rules' layout."""
+def decode_file(record: bytes | memoryview, shape: Layout) -> validate.Scan | None:
+    """The Scan of encode_file, or None when the record does not fit these rules' layout.
+
+    Pass a memoryview of the store: each column is then copied once, into its array.
+    """
     try:
         (length,) = _ENTRY.unpack_from(record, 0)
         sizes, sparse = orjson.loads(record[4 : 4 + length])
@@ -579,8 +591,11 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
     blob, materialize = cache.blobs.get(path.resolve(), (None, None))
     if blob is not None and shape is not None:
         key = file_key(blob, rules)
-        record = cache.table.get(key)
-        known = decode_file(record, shape) if record is not None else None
+        found = cache.table.find(key)
+        known = None
+        if found is not None:
+            with memoryview(cache.table.store) as store:
+                known = decode_file(store[found[0] : found[1]], shape)
         if known is not None:
             cache.touched.extend(key)
             return known
@@ -601,7 +616,7 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
         assert merged is not None
         scan = merged
     if blob is not None and shape is not None:
-        cache.table.put(key, encode_file(scan, shape))
+        cache.table.put_parts(key, encode_file(scan, shape))
         cache.touched.extend(key)
     return scan
 
