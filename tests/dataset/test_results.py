@@ -147,3 +147,14 @@ def test_the_cache_file_stays_within_its_bound(tmp_path: Path, monkeypatch: pyte
     assert (tmp_path / "results").stat().st_size <= big / 2
     with results.session(tmp_path / "results") as cache:
         assert 0 < cache.loaded < 100
+        scanned: list[bytes] = []
+        scan_lines = validate.scan_lines
+
+        def counting(raws, rules, file_start):  # type: ignore[no-untyped-def]
+            raws = list(raws)
+            scanned.extend(raws)
+            return scan_lines(raws, rules, file_start)
+
+        monkeypatch.setattr(validate, "scan_lines", counting)
+        validate.scan_file(DATA / "good" / "chat.jsonl", rules)
+    assert scanned == []  # what the bounded run used is what it kept
