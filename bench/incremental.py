@@ -74,8 +74,11 @@ def prepare(workdir: Path, megabytes: float) -> tuple[Path, Path, str]:
     return repo, base_tree, base
 
 
-def measure(command: list[str]) -> tuple[float, list[float], str]:
-    """(seconds, peak RSS in MB of each process, stdout)."""
+def measure(command: list[str]) -> tuple[float, float, list[float], str]:
+    """(seconds, the measured process's peak RSS in MB, that of each process it started, stdout).
+
+    The processes it started are its workers and git (the base's data file written out of git).
+    """
     peaks: dict[int, float] = {}
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -87,7 +90,8 @@ def measure(command: list[str]) -> tuple[float, list[float], str]:
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{err.decode()[-3000:]}")
-    return seconds, sorted(peaks.values(), reverse=True), out.decode()
+    parent = peaks.pop(proc.pid, 0.0)
+    return seconds, parent, sorted(peaks.values(), reverse=True), out.decode()
 
 
 def driver(kind: str, repo: Path, base: str, cache: str | None) -> None:
@@ -122,7 +126,9 @@ def main() -> None:
     repo, base_tree, base = prepare(args.workdir, args.megabytes)
     me = [sys.executable, "-m", "bench.incremental", "--base", base]
     base_cache = args.workdir / "base-branch.cache"
-    if not base_cache.exists():
+    from finetune_action.dataset import results
+
+    if results.load(base_cache, None) is None:  # none yet, or written by other scanning code (its fingerprint)
         print("the base branch's own run, leaving its results cache ...", file=sys.stderr)
         measure([*me, "--driver", "review", "--repo", str(base_tree), "--cache", str(base_cache)])
     size = (repo / "data" / "train.jsonl").stat().st_size
@@ -138,11 +144,15 @@ def main() -> None:
             command = [*me, "--driver", "head" if name == "head alone" else "review", "--repo", str(repo)]
             if name != "head alone":
                 command += ["--cache", str(cache)]
-            seconds, peaks, out = measure(command)
+            seconds, parent, children, out = measure(command)
             best[name] = min(best.get(name, seconds), seconds)
-            peak = max(peak, *peaks)
+            peak = max(peak, parent, *children)
             with open("/proc/loadavg") as load:
-                print(f"round {round_number}  {name:12s} {seconds:7.2f} s  peak RSS {', '.join(f'{p:.0f}' for p in peaks)} MB  load {load.read().split()[0]}  {out.strip()}")
+                loads = " / ".join(load.read().split()[:3])
+            print(
+                f"round {round_number}  {name:12s} {seconds:7.2f} s  peak RSS {parent:.0f} MB, its processes {', '.join(f'{p:.0f}' for p in children)} MB"
+                f"  load {loads}  {out.strip()}"
+            )
     print(f"\nbest: head alone {best['head alone']:.2f} s, review cold {best['review cold']:.2f} s, review warm {best['review warm']:.2f} s")
     print(f"cold / warm {best['review cold'] / best['review warm']:.1f}x (target >= 20x); cold / head alone {best['review cold'] / best['head alone']:.2f}x (target <= 1.2x); peak RSS {peak:.0f} MB (target < 200)")
 

@@ -63,3 +63,25 @@ def test_export_with_globs_and_parent_paths(tmp_path: Path) -> None:
     gitmod.export_config(repo, sha, "bots/a/finetune.yaml", dest)
     assert sorted(p.name for p in (dest / "shared").iterdir()) == ["one.jsonl", "two.jsonl"]
     assert not (dest / "unrelated").exists()
+
+
+def test_a_big_blob_is_written_out_without_git_holding_it(tmp_path: Path) -> None:
+    # git maps packs in 1 GB windows by default and keeps every page it read resident: a packed
+    # 1 GB data file took `git cat-file` to 290 MB. The review's git runs in small windows.
+    import os
+    import subprocess
+    import sys
+
+    repo = init_repo(tmp_path / "r")
+    sha = commit(repo, {"data/big.bin": os.urandom(64 << 20)})  # incompressible: packed at full size
+    git(repo, "repack", "-a", "-d", "-q")
+    blob = git(repo, "rev-parse", f"{sha}:data/big.bin")
+    probe = (
+        "import resource, sys; from pathlib import Path; from finetune_action import git;"
+        "git.write_blob(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]));"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(repo), blob, str(tmp_path / "big.bin")], capture_output=True, text=True, check=True)
+    assert (tmp_path / "big.bin").read_bytes() == (repo / "data/big.bin").read_bytes()
+    # The bound includes the probe's own 25 MB: git's child is counted from the fork, before its exec.
+    assert int(out.stdout) < 40 << 10, f"git's peak resident set: {int(out.stdout) >> 10} MB"

@@ -383,7 +383,7 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable, e
     training_messages = array("I")
     training_assistant = array("I")
     first_seen: dict[int, tuple[str, str, int]] = {}  # hash -> (role, path, line), for repeated hashes only
-    repeated = _repeated(memoryview(bytearray().join(scan.hashes for _data, _role, _format, scan in scans if scan)).cast("Q"))
+    repeated = _repeated([memoryview(scan.hashes).cast("Q") for _data, _role, _format, scan in scans if scan])
     for data, role, format, scan in scans:
         if scan is None:
             reports.append(FileReport(data.display_path, role, format, (), 0, 0, 0, 0, 0, dict.fromkeys(DISTRIBUTIONS), b""))
@@ -453,18 +453,31 @@ def _example_roles(scan: validate.Scan, role: str, split: Split | None, eval_spl
     )
 
 
-def _repeated(hashes: Sequence[int]) -> set[int]:
-    """The content hashes that occur more than once (usually none: one set, built in C, says so)."""
-    if len(set(hashes)) == len(hashes):
+def _repeated(runs: Sequence[Sequence[int]]) -> set[int]:
+    """The content hashes that occur more than once in `runs` (usually none).
+
+    A set of every hash would hold a Python integer and a slot per example (80 bytes: 30 MB at
+    400k examples, on top of everything else the check holds). A byte per bucket of the hashes'
+    low bits (16 to 32 an example) finds the few buckets hit twice; only their hashes are counted.
+    """
+    total = sum(len(run) for run in runs)
+    if total < 2:
         return set()
-    seen: set[int] = set()
-    repeated: set[int] = set()
-    for digest in hashes:
-        if digest in seen:
-            repeated.add(digest)
-        else:
-            seen.add(digest)
-    return repeated
+    mask = (1 << max(10, (total * 16 - 1).bit_length())) - 1
+    seen = bytearray(mask + 1)
+    collided: set[int] = set()
+    for run in runs:
+        for digest in run:
+            bucket = digest & mask
+            if seen[bucket]:
+                collided.add(bucket)
+            else:
+                seen[bucket] = 1
+    del seen
+    if not collided:
+        return set()
+    candidates = Counter(digest for run in runs for digest in run if digest & mask in collided)
+    return {digest for digest, n in candidates.items() if n > 1}
 
 
 def _repeat(first_seen: dict, digest: int, role: str, path: str, line: int, add: Callable, kept: Counter) -> None:

@@ -168,3 +168,15 @@ def test_a_configured_open_model_counts_with_its_template_and_flags_its_special_
     assert report.billed_tokens_per_epoch == sum(expected_counts(path, "llama3"))
     assert [p.line for p in report.errors if p.code == "special-token"] == [report.files[0].lines]
     assert "llama3's chat template" in report.counting["tokens"]
+
+
+def test_repeated_hashes_are_found_exactly_across_files_and_buckets() -> None:
+    # Duplicates are found from a bucket per hash's low bits: hashes sharing a bucket are not repeats.
+    rng = random.Random(7)
+    first = array("Q", (rng.getrandbits(64) for _ in range(5000)))
+    same_bucket = array("Q", (first[i] ^ (1 << 63) for i in range(0, 100)))  # low bits equal, hash differs
+    second = array("Q", [*first[100:103], *(rng.getrandbits(64) for _ in range(300)), first[200], first[200]])
+    runs = [memoryview(first), memoryview(same_bucket), memoryview(second)]
+    everything = [h for run in runs for h in run]
+    assert check._repeated(runs) == {h for h in set(everything) if everything.count(h) > 1} == {*first[100:103], first[200]}
+    assert check._repeated([memoryview(first)]) == set() and check._repeated([]) == set()

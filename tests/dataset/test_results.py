@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 from pathlib import Path
 
@@ -149,6 +150,43 @@ def test_the_cache_file_stays_within_its_bound(tmp_path: Path, monkeypatch: pyte
     assert (tmp_path / "results").stat().st_size <= big / 2
     with results.session(tmp_path / "results") as cache:
         assert 0 < cache.loaded < 100
+        scanned: list[bytes] = []
+        scan_lines = validate.scan_lines
+
+        def counting(raws, rules, file_start):  # type: ignore[no-untyped-def]
+            raws = list(raws)
+            scanned.extend(raws)
+            return scan_lines(raws, rules, file_start)
+
+        monkeypatch.setattr(validate, "scan_lines", counting)
+        validate.scan_file(DATA / "good" / "chat.jsonl", rules)
+    assert scanned == []  # what the bounded run used is what it kept
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not Path("/proc/self/status").exists(), reason="glibc's allocator, read from /proc")
+def test_a_session_gives_freed_big_buffers_back(tmp_path: Path) -> None:
+    # glibc would keep blocks up to the biggest one freed (here 24 MB) in its heap, where freed
+    # space stays resident: a review's per-example arrays did, and the base's workers inherited it.
+    probe = """
+import sys
+from finetune_action.dataset import results
+def resident():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")) >> 10
+with results.session(None):
+    big = bytearray(24 << 20); del big
+    start = resident()
+    freed, kept = [], []
+    for _ in range(20):
+        freed.append(b"x" * (3 << 19))
+        kept.append(b"y" * (3 << 19))  # lives on between the freed ones
+    del freed
+    print(resident() - start)
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert int(out.stdout) < 40, f"{out.stdout.strip()} MB resident where 30 MB are alive"
 
 
 @pytest.mark.parametrize("package", tokenizers.PACKAGES)

@@ -16,13 +16,14 @@ what this run used is kept.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import multiprocessing
 import os
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -54,8 +55,12 @@ class Table:
         self.slots = slots if slots is not None else array("q", [-1]) * 1024  # offset into store, -1 empty
         self.store = store if store is not None else bytearray()  # key, record length, record; ...
         self.used = len(self.slots) - self.slots.count(-1)
+        # A bit per record used or added in this run (what a bounded save keeps), at its offset in
+        # 16-byte units: no record is shorter, and 383k keys of 16 bytes would take 6 MB a side.
+        self.marks = bytearray()
 
-    def get(self, key: bytes) -> bytes | None:
+    def find(self, key: bytes) -> tuple[int, int] | None:
+        """Where the record of `key` lies in the store (start, end), without copying it."""
         slots, store = self.slots, self.store
         mask = len(slots) - 1
         index = int.from_bytes(key[:8], "little") & mask
@@ -66,27 +71,51 @@ class Table:
             if store[offset : offset + KEY_BYTES] == key:
                 start = offset + KEY_BYTES + 4
                 (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
-                return store[start : start + length]
+                return start, start + length
             index = (index + 1) & mask
 
-    def put(self, key: bytes, record: bytes) -> None:
-        if self.get(key) is not None:
-            return
+    def put(self, key: bytes, record: bytes) -> int:
+        return self.put_parts(key, (record,))
+
+    def put_parts(self, key: bytes, parts: Sequence[bytes | memoryview]) -> int:
+        """Store the record made of `parts`, each appended as it is (a big record is never joined
+        first); return its offset (the one already stored under `key`, if any)."""
+        found = self.find(key)
+        if found is not None:
+            return found[0] - KEY_BYTES - 4
         if (self.used + 1) * 2 > len(self.slots):
             self._grow()
         offset = len(self.store)
         self.store += key
-        self.store += _ENTRY.pack(len(record))
-        self.store += record
+        self.store += _ENTRY.pack(sum(memoryview(part).nbytes for part in parts))
+        for part in parts:
+            self.store += part
         self._place(key, offset)
         self.used += 1
+        return offset
 
-    def entries(self) -> Iterator[tuple[bytes, bytes]]:
+    def mark(self, offset: int) -> None:
+        """Note that the record at `offset` is used in this run."""
+        unit = offset >> 4
+        if unit >> 3 >= len(self.marks):
+            self.marks += bytes((unit >> 3) - len(self.marks) + 1 + (len(self.marks) >> 3))
+        self.marks[unit >> 3] |= 1 << (unit & 7)
+
+    def marked(self) -> Iterator[tuple[bytes, bytes]]:
+        """(key, record) of every record marked used, in store order."""
+        marks = self.marks
+        for key, start, end in self._records():
+            unit = (start - KEY_BYTES - 4) >> 4
+            if unit >> 3 < len(marks) and marks[unit >> 3] >> (unit & 7) & 1:
+                yield key, bytes(self.store[start:end])
+
+    def _records(self) -> Iterator[tuple[bytes, int, int]]:
+        """(key, start, end) of every record, in store order."""
         store, offset = self.store, 0
         while offset < len(store):
             (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
             start = offset + KEY_BYTES + 4
-            yield bytes(store[offset : offset + KEY_BYTES]), bytes(store[start : start + length])
+            yield bytes(store[offset : offset + KEY_BYTES]), start, start + length
             offset = start + length
 
     def _place(self, key: bytes, offset: int) -> None:
@@ -112,7 +141,6 @@ class Cache(NamedTuple):
     loaded: int  # records read from the file
     max_bytes: int
     log: Log | None
-    touched: bytearray  # keys used or added in this run, KEY_BYTES each (what a bounded save keeps)
     blobs: dict[Path, tuple[str, Callable[[], None] | None]]  # data file -> its git blob id, and how to write it in full
 
 
@@ -142,9 +170,10 @@ def session(path: str | os.PathLike | None, log: Log | None = None, max_mb: floa
             max_mb = float(os.environ.get(MAX_MB_ENV) or DEFAULT_MAX_MB)
         except ValueError:
             max_mb = DEFAULT_MAX_MB
+    _return_freed_buffers()
     file = Path(path) if path else None
     table = load(file, log) if file else None
-    cache = Cache(file, table or Table(), table.used if table else 0, int(max_mb * 1048576), log, bytearray(), {})
+    cache = Cache(file, table or Table(), table.used if table else 0, int(max_mb * 1048576), log, {})
     previous, _active = _active, cache
     try:
         yield cache
@@ -152,6 +181,23 @@ def session(path: str | os.PathLike | None, log: Log | None = None, max_mb: floa
         _active = previous
         if file is not None:
             save(cache)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+
+
+def _return_freed_buffers() -> None:
+    """Have glibc map every big buffer on its own, so that freeing it gives the memory back.
+
+    glibc raises its mmap threshold to each big block freed (up to 32 MB), and the per-example
+    arrays of a 383k-example file (1.5 to 11 MB, reallocated as they grow) then come from its heap,
+    where freed space stays resident: 15-20 MB of the review's peak, inherited by the base's forked
+    workers. Fixing the threshold at its initial 128 KB stops that. Elsewhere (musl, macOS): nothing.
+    """
+    try:
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 128 << 10)
+    except (OSError, AttributeError):
+        pass
 
 
 def code_fingerprint() -> bytes:
@@ -234,11 +280,8 @@ def save(cache: Cache) -> None:
     table = cache.table
     if len(table.store) + len(table.slots) * 8 > cache.max_bytes:
         kept = Table()
-        touched = cache.touched
-        for start in range(0, len(touched), KEY_BYTES):
-            key = bytes(touched[start : start + KEY_BYTES])
-            record = table.get(key)
-            if record is not None and len(kept.store) + len(kept.slots) * 8 + len(record) + KEY_BYTES + 12 <= cache.max_bytes:
+        for key, record in table.marked():
+            if len(kept.store) + len(kept.slots) * 8 + len(record) + KEY_BYTES + 12 <= cache.max_bytes:
                 kept.put(key, record)
         table = kept
     # Straight from the table's buffers: a copy of a big table would double the process's memory.
@@ -433,30 +476,32 @@ class Builder:
         return validate.Scan(**fields)
 
 
-def encode_file(scan: validate.Scan, shape: Layout) -> bytes:
-    """A whole file's Scan as a record: column bytes as they lie in memory, the rest as JSON."""
-    columns: list[bytes] = []
+def encode_file(scan: validate.Scan, shape: Layout) -> list[bytes | memoryview]:
+    """A whole file's Scan as a record, in parts to store one after the other: the column
+    bytes as they lie in memory (views, not copies), after JSON of the rest."""
+    columns: list[memoryview] = []
     sparse: list[Any] = [scan.lines]
     for name, kind, _n in shape.kinds:
         value = getattr(scan, name)
-        if kind == "bytes":
-            columns.append(bytes(value))
-        elif kind in ("column", "lines"):
-            columns.append(value.tobytes())
+        if kind in ("bytes", "column", "lines"):
+            columns.append(memoryview(value).cast("B"))
         elif kind == "columns":
-            columns.extend(item.tobytes() for item in value)
+            columns.extend(memoryview(item).cast("B") for item in value)
         elif kind == "set":
             sparse.append(sorted(value))
         elif kind == "list":
             sparse.append(value)
         else:
             sparse.append(list(value.items()))
-    head = orjson.dumps([[len(c) for c in columns], sparse])
-    return _ENTRY.pack(len(head)) + head + b"".join(columns)
+    head = orjson.dumps([[c.nbytes for c in columns], sparse])
+    return [_ENTRY.pack(len(head)), head, *columns]
 
 
-def decode_file(record: bytes, shape: Layout) -> validate.Scan | None:
-    """The Scan of encode_file, or None when the record does not fit these rules' layout."""
+def decode_file(record: bytes | memoryview, shape: Layout) -> validate.Scan | None:
+    """The Scan of encode_file, or None when the record does not fit these rules' layout.
+
+    Pass a memoryview of the store: each column is then copied once, into its array.
+    """
     try:
         (length,) = _ENTRY.unpack_from(record, 0)
         sizes, sparse = orjson.loads(record[4 : 4 + length])
@@ -510,7 +555,7 @@ def file_key(blob: str, rules: validate.Rules) -> bytes:
 class Part(NamedTuple):
     scan: validate.Scan
     new: bytes  # key, record length, record; ... (what this range learnt)
-    touched: bytes  # the keys it used, KEY_BYTES each
+    used: bytes  # the store offsets of the records it used (array "q")
 
 
 def rules_key(rules: validate.Rules) -> bytes:
@@ -527,7 +572,7 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     seed = hashlib.sha256(rules_key(rules))
     builder = Builder(shape)
     new = bytearray()
-    touched = bytearray()
+    used = array("q")
     first = start == 0
     scan_lines = validate.scan_lines
     row = 1 + shape.columns.size
@@ -540,9 +585,10 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         digest = seed.copy()
         digest.update(raw)
         key = digest.digest()[:KEY_BYTES]
-        touched += key
-        record = table.get(key)
-        if record is not None:
+        found = table.find(key)
+        if found is not None:
+            used.append(found[0] - KEY_BYTES - 4)
+            record = table.store[found[0] : found[1]]
             if len(record) == row and record[0] == _EXAMPLE:  # the common record, added inline
                 builder.line += 1
                 builder.rows += record[1:]
@@ -558,20 +604,24 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         new += key
         new += _ENTRY.pack(len(record))
         new += record
-    return Part(builder.finish(), bytes(new), bytes(touched))
+    return Part(builder.finish(), bytes(new), used.tobytes())
 
 
 def learn(part: Part) -> validate.Scan:
     """Record what a range learnt in the active cache; return its Scan."""
     cache = _active
     assert cache is not None
+    table = cache.table
     store, offset = part.new, 0
     while offset < len(store):
         (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
         start = offset + KEY_BYTES + 4
-        cache.table.put(store[offset : offset + KEY_BYTES], store[start : start + length])
+        table.mark(table.put_parts(store[offset : offset + KEY_BYTES], (store[start : start + length],)))
         offset = start + length
-    cache.touched.extend(part.touched)
+    used = array("q")
+    used.frombytes(part.used)
+    for offset in used:
+        table.mark(offset)
     return part.scan
 
 
@@ -583,10 +633,13 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
     blob, materialize = cache.blobs.get(path.resolve(), (None, None))
     if blob is not None and shape is not None:
         key = file_key(blob, rules)
-        record = cache.table.get(key)
-        known = decode_file(record, shape) if record is not None else None
+        found = cache.table.find(key)
+        known = None
+        if found is not None:
+            with memoryview(cache.table.store) as store:
+                known = decode_file(store[found[0] : found[1]], shape)
         if known is not None:
-            cache.touched.extend(key)
+            cache.table.mark(found[0] - KEY_BYTES - 4)
             return known
     if materialize is not None:
         materialize()
@@ -605,8 +658,7 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
         assert merged is not None
         scan = merged
     if blob is not None and shape is not None:
-        cache.table.put(key, encode_file(scan, shape))
-        cache.touched.extend(key)
+        cache.table.mark(cache.table.put_parts(key, encode_file(scan, shape)))
     return scan
 
 
