@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from finetune_action import review
-from finetune_action.commands.action import post_each
 from finetune_action.errors import EXIT_OK, EnvironmentProblem, FinetuneError
-from finetune_action.github import api
+from finetune_action.github import api, comments
 from finetune_action.github.context import Context
 from finetune_action.report import comment as comment_report
 
@@ -67,7 +67,7 @@ def comment(report_path: str, *, repository: str | None, number: int | None, beh
         raise EnvironmentProblem("set GITHUB_TOKEN (or GH_TOKEN) to a token that can write pull-request comments.")
     client = api.client_from_env(os.environ, token)
     try:
-        post_each(client, repository, number, data, behavior, tag, say=print, verbosity=verbosity)
+        comments.post_each(client, repository, number, data, behavior, tag, say=print, verbosity=verbosity)
     finally:
         client.close()
     return EXIT_OK
@@ -89,7 +89,7 @@ def comment_from_workflow_run(ctx: Context) -> int:
     data["head_sha"] = run.head_sha
     client = api.client_from_env(os.environ, ctx.token)
     try:
-        post_each(client, ctx.repository, number, data, ctx.inputs["comment-behavior"], ctx.inputs["comment-tag"])
+        comments.post_each(client, ctx.repository, number, data, ctx.inputs["comment-behavior"], ctx.inputs["comment-tag"], say=lambda line: print(line, file=sys.stderr))
     finally:
         client.close()
     return EXIT_OK
