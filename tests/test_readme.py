@@ -70,3 +70,14 @@ def test_readme_lists_every_example_workflow() -> None:
     readme = (ROOT / "README.md").read_text("utf-8")
     for path in (ROOT / "examples" / "workflows").glob("*.yml"):
         assert f"`{path.name}`" in readme, path.name
+
+
+def test_the_development_table_names_every_module_and_only_modules_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    table = readme.split("## Development", 1)[1].split("\nTests mirror", 1)[0]
+    package = ROOT / "entrypoint" / "finetune_action"
+    named = set(re.findall(r"`([\w/<>.-]+\.(?:py|json|toml))`", table))
+    modules = {p.relative_to(package).as_posix() for p in package.rglob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    commands = {m for m in modules if m.startswith("commands/")}  # `commands/*.py`, one per command
+    assert sorted(modules - commands - named) == []
+    assert sorted(n for n in named if "<" not in n and not (package / n).exists()) == []
