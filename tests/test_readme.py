@@ -89,3 +89,14 @@ def test_readme_finetune_yaml_block_is_a_valid_config_after_openais_cut_off(tmp_
         checked = run_finetune("check", "finetune.yaml", cwd=repo, env={"FINETUNE_TODAY": today})
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert "model openai/gpt-oss-20b at Together AI" in checked.stdout
+
+
+def test_the_development_table_names_every_module_and_only_modules_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    table = readme.split("## Development", 1)[1].split("\nTests mirror", 1)[0]
+    package = ROOT / "entrypoint" / "finetune_action"
+    named = set(re.findall(r"`([\w/<>.-]+\.(?:py|json|toml))`", table))
+    modules = {p.relative_to(package).as_posix() for p in package.rglob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    commands = {m for m in modules if m.startswith("commands/")}  # `commands/*.py`, one per command
+    assert sorted(modules - commands - named) == []
+    assert sorted(n for n in named if "<" not in n and not (package / n).exists()) == []

@@ -20,6 +20,7 @@ import yaml
 from finetune_action import models
 from finetune_action.dataset import scan as data_scan
 from finetune_action.errors import ConfigError, ConfigProblem
+from finetune_action.registry import PROVIDERS
 
 CONFIG_VERSION = 1
 METHODS = ("supervised", "dpo", "reinforcement")
@@ -649,11 +650,8 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
 
 
 def _provider(value: Any, problems: _Problems) -> ProviderSettings:
-    # The provider registry and the catalogue are the lists of providers; imported here to
-    # avoid a cycle (providers use ProviderSettings from this module). A provider with a
+    # The registry and the catalogue are the lists of providers. A provider with a
     # catalogue but no module yet can be checked (priced, limited), not trained.
-    from finetune_action.providers import PROVIDERS
-
     kinds = list(dict.fromkeys([*PROVIDERS, *models.providers()]))
     if isinstance(value, str):
         value = {"type": value}

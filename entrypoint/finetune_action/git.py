@@ -37,8 +37,9 @@ def has_commit(repo: Path, sha: str) -> bool:
 
 
 def head_sha(repo: Path) -> str:
-    """The commit checked out in `repo`."""
-    return _git(repo, "rev-parse", "HEAD").stdout.strip()
+    """The commit checked out in `repo`; "" when there is none (not a repository, or no commit yet)."""
+    out = _git(repo, "rev-parse", "HEAD", check=False)
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def _fetch(repo: Path, *refs: str, deepen: int | None = None) -> bool:

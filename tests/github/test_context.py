@@ -81,7 +81,7 @@ def test_bad_environment_is_explained(tmp_path: Path, change: dict, message: str
 def test_pull_request_payload_without_base(tmp_path: Path) -> None:
     env = env_for(tmp_path, "pull_request", "pull_request.opened.json")
     Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps({"pull_request": {"number": 1}}))
-    with pytest.raises(EnvironmentProblem, match="lacks"):
+    with pytest.raises(EnvironmentProblem, match="`pull_request.base.sha` is missing, not a non-empty string"):
         context.read_context(env)
 
 

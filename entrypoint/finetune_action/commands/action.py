@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from finetune_action import git, outputs, review
+from finetune_action.commands.comment import comment_from_workflow_run
 from finetune_action.redact import redact
 from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, GitHubError
 from finetune_action.github import actions, api, comments, releases
@@ -31,8 +32,6 @@ def action(env: Mapping[str, str] | None = None) -> int:
     if ctx.mode == "check":
         return run_check(ctx)
     if ctx.mode == "comment":
-        from finetune_action.commands.comment import comment_from_workflow_run
-
         return comment_from_workflow_run(ctx)
     from finetune_action.commands.train import run_in_action
 
@@ -155,7 +154,7 @@ def post_comments(ctx: Context, review_data: dict[str, Any], number: int) -> Non
         return
     client = api.client_from_env(os.environ, ctx.token)
     try:
-        post_each(client, ctx.repository, number, review_data, behavior, ctx.inputs["comment-tag"])
+        comments.post_each(client, ctx.repository, number, review_data, behavior, ctx.inputs["comment-tag"], say=_log)
     except GitHubError as exc:
         how = (
             "The report is in the job summary and in the report file. From a fork, use the fork-safe pair of workflows "
@@ -164,28 +163,6 @@ def post_comments(ctx: Context, review_data: dict[str, Any], number: int) -> Non
         actions.warning(f"finetune-action could not comment on the pull request: {exc} {how}")
     finally:
         client.close()
-
-
-def post_each(
-    client: api.GitHubClient, repository: str, number: int, review_data: dict[str, Any], behavior: str, tag: str,
-    say: Callable[[str], None] = _log, verbosity: int = 0,
-) -> None:
-    """Render and post the comment of each config in `review_data`, if its head is still the PR's.
-
-    One line per config says what happened; terse leaves out why nothing was written, detailed
-    adds the head the report describes and the older reports hidden or deleted.
-    """
-    head_sha = review_data.get("head_sha") or ""
-    for entry in review_data["configs"]:
-        body = comment_report.render(review_data, entry)
-        result = comments.post_sticky_comment(client, repository, number, entry["config"], body, behavior, tag, head_sha)
-        said = " ".join(part for part in (result.action, result.url, verbosity >= 0 and result.note and f"({result.note})") if part)
-        say(f"comment for {entry['config']}: {said}")
-        if verbosity > 0:
-            say(f"  describes head {head_sha or 'not named'}")
-            for count, done in ((result.hidden, "hid"), (result.deleted, "deleted")):
-                if count:
-                    say(f"  {done} {count} older report comment{'s' if count != 1 else ''}")
 
 
 def write_outputs(ctx: Context, outputs: dict[str, str]) -> None:

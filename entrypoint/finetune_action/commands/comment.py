@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from finetune_action import review
-from finetune_action.commands.action import post_each
 from finetune_action.errors import EXIT_OK, EnvironmentProblem, FinetuneError
-from finetune_action.github import api
+from finetune_action.github import api, comments
 from finetune_action.github.context import Context
 from finetune_action.report import comment as comment_report
 
@@ -67,7 +67,7 @@ def comment(report_path: str, *, repository: str | None, number: int | None, beh
         raise EnvironmentProblem("set GITHUB_TOKEN (or GH_TOKEN) to a token that can write pull-request comments.")
     client = api.client_from_env(os.environ, token)
     try:
-        post_each(client, repository, number, data, behavior, tag, say=print, verbosity=verbosity)
+        comments.post_each(client, repository, number, data, behavior, tag, say=print, verbosity=verbosity)
     finally:
         client.close()
     return EXIT_OK
@@ -75,23 +75,21 @@ def comment(report_path: str, *, repository: str | None, number: int | None, beh
 
 def comment_from_workflow_run(ctx: Context) -> int:
     """The fork-safe poster: post the artifact's report on the PR whose head made it."""
-    run = ctx.event.get("workflow_run")
-    if not isinstance(run, dict) or not run.get("head_sha"):
-        raise EnvironmentProblem("mode comment runs on a workflow_run event (the fork-safe poster); this event has no workflow_run.head_sha.")
+    run = ctx.workflow_run
+    assert run is not None  # read_context reads it in mode comment, or says why it cannot
     data = load_report(ctx.workspace / ctx.inputs["report-path"])
     if not ctx.token:
         raise EnvironmentProblem("mode comment needs a token that can write pull-request comments (`github-token`).")
     claimed = (data.get("pull_request") or {}).get("number")
-    listed = [p.get("number") for p in run.get("pull_requests") or [] if isinstance(p, dict)]
-    number = listed[0] if listed else claimed
+    number = run.pull_requests[0] if run.pull_requests else claimed
     if not isinstance(number, int):
         raise EnvironmentProblem("the report names no pull request and the workflow_run event lists none (fork PRs are not listed).")
     # The event's head, not the report's claim: the artifact is untrusted, the event is GitHub's.
     data["repository"] = ctx.repository
-    data["head_sha"] = run["head_sha"]
+    data["head_sha"] = run.head_sha
     client = api.client_from_env(os.environ, ctx.token)
     try:
-        post_each(client, ctx.repository, number, data, ctx.inputs["comment-behavior"], ctx.inputs["comment-tag"])
+        comments.post_each(client, ctx.repository, number, data, ctx.inputs["comment-behavior"], ctx.inputs["comment-tag"], say=lambda line: print(line, file=sys.stderr))
     finally:
         client.close()
     return EXIT_OK

@@ -5,6 +5,8 @@ GitHub can send any JSON. Each reader takes the fields we use and raises Unreada
 the field and what came instead (never the value: it may be huge or hostile), when one we
 cannot do without is not there; api.py makes that a GitHubError naming the endpoint, and
 leaves such an entry of a list out. Fields we only show (a URL, a name) fall back to "".
+The public readers (field, object_field, word, word_or_none, positive_int, commit, text) also
+read the event payload, where github/context.py makes Unreadable an EnvironmentProblem.
 """
 from __future__ import annotations
 
@@ -52,26 +54,22 @@ class Release(NamedTuple):
 
 def pull(answer: Any) -> Pull:
     found = any_object(answer)
-    head, kind = _field(found, "head")
-    _object(head, "`head`", missing=kind == "missing")
-    sha = _word(found, "head.sha")
-    if not _COMMIT.fullmatch(sha):
-        raise Unreadable("`head.sha` is a string that is not a commit id")
-    return Pull(sha)
+    object_field(found, "head")
+    return Pull(commit(found, "head.sha"))
 
 
 def comment(answer: Any) -> Comment:
     found = any_object(answer)
-    body, kind = _field(found, "body")
+    body, kind = field(found, "body")
     if not isinstance(body, str) and body is not None:
         raise Unreadable(f"`body` is {kind}, not a string")
     minimized = found.get("minimized")
-    return Comment(_id(found), _word(found, "node_id"), body or "", text(found, "html_url"), minimized is True or isinstance(minimized, dict))
+    return Comment(positive_int(found), word(found, "node_id"), body or "", text(found, "html_url"), minimized is True or isinstance(minimized, dict))
 
 
 def asset(answer: Any) -> ReleaseAsset:
     found = any_object(answer)
-    return ReleaseAsset(_id(found), _word(found, "name"))
+    return ReleaseAsset(positive_int(found), word(found, "name"))
 
 
 def release(answer: Any) -> Release:
@@ -84,8 +82,8 @@ def release(answer: Any) -> Release:
         except Unreadable:
             continue
     return Release(
-        _id(found), _word(found, "tag_name"), text(found, "name"), text(found, "body"),
-        text(found, "html_url"), _word(found, "upload_url"), found.get("draft") is True, tuple(readable),
+        positive_int(found), word(found, "tag_name"), text(found, "name"), text(found, "body"),
+        text(found, "html_url"), word(found, "upload_url"), found.get("draft") is True, tuple(readable),
     )
 
 
@@ -95,14 +93,12 @@ def graphql(answer: Any) -> tuple[dict[str, Any], list[Any]]:
     errors = any_list(body.get("errors") or [], "`errors`")
     if errors:
         return {}, errors
-    data, kind = _field(body, "data")
-    return _object(data, "`data`", missing=kind == "missing"), []
+    return object_field(body, "data"), []
 
 
 def minimized(data: dict[str, Any]) -> None:
     """The data of minimizeComment names the comment it hid."""
-    value, kind = _field(data, "minimizeComment")
-    _object(value, "`data.minimizeComment`", missing=kind == "missing")
+    object_field(data, "minimizeComment", where="`data.minimizeComment`")
 
 
 def any_object(answer: Any) -> dict[str, Any]:
@@ -125,6 +121,17 @@ def text(found: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def object_field(found: dict[str, Any], key: str, where: str = "") -> dict[str, Any]:
+    """An object field we cannot do without; `where` names it in the message (default `key`)."""
+    value, kind = field(found, key)
+    return _object(value, where or f"`{key}`", missing=kind == "missing")
+
+
+def word_or_none(found: dict[str, Any], key: str) -> str | None:
+    """A string field that may be null or absent (None then); an empty string or another type is Unreadable."""
+    return None if field(found, key)[0] is None else word(found, key)
+
+
 def _kind(value: Any) -> str:
     """What a JSON value is, in words."""
     if value is None:
@@ -142,28 +149,39 @@ def _object(value: Any, where: str, missing: bool = False) -> dict[str, Any]:
     raise Unreadable(f"{where} is {'missing' if missing else _kind(value)}, not an object")
 
 
-def _field(found: dict[str, Any], path: str) -> tuple[Any, str]:
+def field(found: dict[str, Any], path: str) -> tuple[Any, str]:
     """The value at a dotted `path`, and what it is (or "missing") for the message."""
     value: Any = found
-    for key in path.split("."):
+    keys = path.split(".")
+    for depth, key in enumerate(keys):
         if not isinstance(value, dict):
-            return None, _kind(value)
+            # Name the step that is not an object, not the leaf we hoped to find under it.
+            raise Unreadable(f"`{'.'.join(keys[:depth])}` is {_kind(value)}, not an object")
         if key not in value:
             return None, "missing"
         value = value[key]
     return value, _kind(value)
 
 
-def _id(found: dict[str, Any], key: str = "id") -> int:
-    value, kind = _field(found, key)
+def positive_int(found: dict[str, Any], key: str = "id") -> int:
+    """A positive whole-number field we cannot do without (not true or false, not 2.0)."""
+    value, kind = field(found, key)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     raise Unreadable(f"`{key}` is {kind}, not a positive whole number")
 
 
-def _word(found: dict[str, Any], key: str) -> str:
+def word(found: dict[str, Any], key: str) -> str:
     """A string field we cannot do without."""
-    value, kind = _field(found, key)
+    value, kind = field(found, key)
     if isinstance(value, str) and value:
         return value
     raise Unreadable(f"`{key}` is {'an empty string' if value == '' else kind}, not a non-empty string")
+
+
+def commit(found: dict[str, Any], key: str) -> str:
+    """A commit id field we cannot do without: 40 (or 64) lower-case hex digits, nothing else."""
+    sha = word(found, key)
+    if not _COMMIT.fullmatch(sha):
+        raise Unreadable(f"`{key}` is a string that is not a commit id")
+    return sha

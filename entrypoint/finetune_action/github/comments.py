@@ -5,18 +5,20 @@ commit the report describes. Just before writing, the pull request's current hea
 GitHub, and only a run for that head writes: a late run for a commit the pull request has left
 (pushed over, or force-pushed away from) changes nothing, whatever the commit times say.
 When GitHub cannot say what the head is, nothing is written (GitHubError). Deciding what to do
-from the existing comments (`plan`) is pure; `post_sticky_comment` does it.
+from the existing comments (`plan`) is pure; `post_sticky_comment` does it, and `post_each`
+renders and posts every config's comment of a review (the check's, or a report's).
 """
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from finetune_action.errors import GitHubError
 from finetune_action.github import api
 from finetune_action.redact import redact
-from finetune_action.report.comment import truncate_middle
+from finetune_action.report.comment import render, truncate_middle
 
 BEHAVIORS = ("update", "new", "hide-and-new", "delete-and-new", "off")
 
@@ -155,3 +157,25 @@ def post_sticky_comment(
     for comment in decision.delete:
         api.delete_comment(client, repo, comment.id)
     return CommentResult("created", created.html_url or None, hidden=len(decision.hide), deleted=len(decision.delete))
+
+
+def post_each(
+    client: api.GitHubClient, repository: str, number: int, review_data: dict[str, Any], behavior: str, tag: str,
+    *, say: Callable[[str], None], verbosity: int = 0,
+) -> None:
+    """Render and post the comment of each config in `review_data`, if its head is still the PR's.
+
+    One line per config says what happened; terse leaves out why nothing was written, detailed
+    adds the head the report describes and the older reports hidden or deleted.
+    """
+    head_sha = review_data.get("head_sha") or ""
+    for entry in review_data["configs"]:
+        body = render(review_data, entry)
+        result = post_sticky_comment(client, repository, number, entry["config"], body, behavior, tag, head_sha)
+        said = " ".join(part for part in (result.action, result.url, verbosity >= 0 and result.note and f"({result.note})") if part)
+        say(f"comment for {entry['config']}: {said}")
+        if verbosity > 0:
+            say(f"  describes head {head_sha or 'not named'}")
+            for count, done in ((result.hidden, "hid"), (result.deleted, "deleted")):
+                if count:
+                    say(f"  {done} {count} older report comment{'s' if count != 1 else ''}")

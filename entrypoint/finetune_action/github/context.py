@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from finetune_action import outputs
 from finetune_action.errors import EnvironmentProblem
-from finetune_action.github import actions
+from finetune_action.github import actions, answers
 
 #: Every input the entrypoint reads, with its default ("" = none).
 INPUTS: dict[str, str] = {
@@ -59,12 +59,17 @@ class PullRequest(NamedTuple):
     base_sha: str
     base_ref: str
     head_sha: str
-    head_repository: str  # owner/name of the head; differs from the base repository for forks
+
+
+class WorkflowRun(NamedTuple):
+    """The run a workflow_run event reports on: the fork-safe poster posts for its head."""
+
+    head_sha: str
+    pull_requests: tuple[int, ...]  # the numbers GitHub lists; none for a fork's pull request
 
 
 class Context(NamedTuple):
     event_name: str
-    event: dict[str, Any]
     repository: str  # owner/name
     api_url: str
     server_url: str
@@ -77,6 +82,7 @@ class Context(NamedTuple):
     token: str | None
     mode: str  # check | train | resume, after "auto" is resolved
     pull_request: PullRequest | None
+    workflow_run: WorkflowRun | None  # read in mode comment only
     default_branch: str | None
 
     @property
@@ -111,20 +117,34 @@ def _load_event(path: str) -> dict[str, Any]:
     return event
 
 
-def _pull_request(event: dict[str, Any], event_path: str) -> PullRequest:
-    try:
-        pr = event["pull_request"]
-        return PullRequest(
-            number=int(pr["number"]),
-            base_sha=str(pr["base"]["sha"]),
-            base_ref=str(pr["base"]["ref"]),
-            head_sha=str(pr["head"]["sha"]),
-            head_repository=str((pr["head"].get("repo") or {}).get("full_name") or ""),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise EnvironmentProblem(
-            f"the pull_request event payload {event_path} lacks {exc} (pull_request.number, base.sha, base.ref, head.sha are needed)."
-        ) from None
+def _pull_request(event: dict[str, Any]) -> PullRequest:
+    return PullRequest(
+        number=answers.positive_int(event, "pull_request.number"),
+        base_sha=answers.commit(event, "pull_request.base.sha"),
+        base_ref=answers.word(event, "pull_request.base.ref"),
+        head_sha=answers.commit(event, "pull_request.head.sha"),
+    )
+
+
+def _workflow_run(event: dict[str, Any]) -> WorkflowRun:
+    if event.get("workflow_run") is None:
+        raise EnvironmentProblem("mode comment runs on a workflow_run event (the fork-safe poster); this event has no workflow_run.head_sha.")
+    head_sha = answers.commit(event, "workflow_run.head_sha")
+    listed = answers.any_list(answers.field(event, "workflow_run.pull_requests")[0] or [], "`workflow_run.pull_requests`")
+    numbers = []
+    for index, entry in enumerate(listed):
+        try:
+            numbers.append(answers.positive_int(answers.any_object(entry), "number"))
+        except answers.Unreadable as exc:
+            raise answers.Unreadable(f"`workflow_run.pull_requests[{index}]`: {exc}") from None
+    return WorkflowRun(head_sha, tuple(numbers))
+
+
+def _unreadable(event_name: str, event_path: str, exc: answers.Unreadable) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"the {event_name} event payload {event_path} is not in GitHub's shape: {exc}. "
+        "GITHUB_EVENT_PATH must be the file the runner wrote for this event; a step that rewrites it must keep every field GitHub sends."
+    )
 
 
 def select_mode(event_name: str, ref: str, default_branch: str | None, mode_input: str) -> str:
@@ -159,10 +179,14 @@ def read_context(env: Mapping[str, str]) -> Context:
         raise EnvironmentProblem(f"GITHUB_WORKSPACE {workspace} is not a directory. Check out the repository first (actions/checkout).")
     event = _load_event(event_path)
     inputs = read_inputs(env)
-    default_branch = (event.get("repository") or {}).get("default_branch") if isinstance(event.get("repository"), dict) else None
-    ref = env.get("GITHUB_REF", "") or str(event.get("ref", ""))
-    mode = select_mode(event_name, ref, default_branch, inputs["mode"])
-    pull_request = _pull_request(event, event_path) if event_name in PULL_REQUEST_EVENTS else None
+    try:
+        default_branch = answers.word_or_none(event, "repository.default_branch")
+        ref = env.get("GITHUB_REF", "") or answers.word_or_none(event, "ref") or ""
+        mode = select_mode(event_name, ref, default_branch, inputs["mode"])
+        pull_request = _pull_request(event) if event_name in PULL_REQUEST_EVENTS else None
+        workflow_run = _workflow_run(event) if mode == "comment" else None
+    except answers.Unreadable as exc:
+        raise _unreadable(event_name, event_path, exc) from None
     if mode == "train" and pull_request is not None:
         raise EnvironmentProblem(
             "mode train on a pull_request event would spend money on unmerged data; train on push to the default branch instead."
@@ -182,7 +206,6 @@ def read_context(env: Mapping[str, str]) -> Context:
             actions.check_runner_file(path, variable)
     return Context(
         event_name=event_name,
-        event=event,
         repository=repository,
         api_url=env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
         server_url=env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/"),
@@ -195,5 +218,6 @@ def read_context(env: Mapping[str, str]) -> Context:
         token=inputs["github-token"] or env.get("GITHUB_TOKEN") or None,
         mode=mode,
         pull_request=pull_request,
+        workflow_run=workflow_run,
         default_branch=default_branch,
     )

@@ -1,7 +1,7 @@
 """Fine-tuning providers behind one interface (base.Provider); the only package importing `openai`.
 
 A new provider is one module with `connect(settings, env, options) -> Provider` and one line
-in PROVIDERS; modules are imported only when chosen.
+in registry.PROVIDERS; modules are imported only when chosen.
 """
 from __future__ import annotations
 
@@ -11,14 +11,7 @@ from collections.abc import Mapping
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import ConfigError
 from finetune_action.providers.base import Provider, ProviderOptions, options_from_env
-
-#: provider type in finetune.yaml -> module with `connect`.
-PROVIDERS = {
-    "openai": "finetune_action.providers.openai",
-    "azure": "finetune_action.providers.azure",
-    "together": "finetune_action.providers.together",
-    "fireworks": "finetune_action.providers.fireworks",
-}
+from finetune_action.registry import PROVIDERS
 
 
 def get_provider(settings: ProviderSettings, env: Mapping[str, str], options: ProviderOptions | None = None) -> Provider:

@@ -71,6 +71,20 @@ class Display(NamedTuple):
     def line(self, text: str) -> None:
         print(text, file=self.stream or sys.stdout, flush=True)
 
+    def error(self, message: str, title: str) -> None:
+        """An error annotation inside Actions; `error: ...` on stderr at a terminal, apart from progress."""
+        if self.in_actions:
+            actions.error(message, title=title, stream=self.stream)
+        else:
+            print(f"error: {message}", file=sys.stderr, flush=True)
+
+    def warning(self, message: str) -> None:
+        """A warning annotation inside Actions; `warning: ...` on stderr at a terminal."""
+        if self.in_actions:
+            actions.warning(message, stream=self.stream)
+        else:
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+
 
 def wait_for_job(
     provider: Provider,
