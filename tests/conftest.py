@@ -4,6 +4,24 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from finetune_action.dataset import validate
 from finetune_action.lifecycle import TODAY_VARIABLE
 
 os.environ[TODAY_VARIABLE] = "2026-07-01"
+
+
+@pytest.fixture
+def scanned(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every line the scan really checks (not copied from the results cache), in this process."""
+    lines: list[bytes] = []
+    scan_lines = validate.scan_lines
+
+    def counting(raws, rules, file_start):  # type: ignore[no-untyped-def]
+        raws = list(raws)
+        lines.extend(raws)
+        return scan_lines(raws, rules, file_start)
+
+    monkeypatch.setattr(validate, "scan_lines", counting)
+    return lines

@@ -13,21 +13,6 @@ from finetune_action.dataset import results, validate
 from testing.repo import chat_examples, commit, git, init_repo, minimal_config
 
 
-@pytest.fixture
-def scanned(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Every line the scan really checks (not copied from the results cache)."""
-    lines: list[bytes] = []
-    scan_lines = validate.scan_lines
-
-    def counting(raws, rules, file_start):  # type: ignore[no-untyped-def]
-        raws = list(raws)
-        lines.extend(raws)
-        return scan_lines(raws, rules, file_start)
-
-    monkeypatch.setattr(validate, "scan_lines", counting)
-    return lines
-
-
 def pull_request(tmp_path: Path, head_data: list[dict] | None) -> tuple[Path, str]:
     repo = init_repo(tmp_path / "repo")
     config = minimal_config()

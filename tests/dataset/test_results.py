@@ -35,7 +35,7 @@ def method_for(fixture: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("fixture", FIXTURES)
-def test_a_warm_cache_gives_the_report_of_no_cache(fixture: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_warm_cache_gives_the_report_of_no_cache(fixture: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scanned: list[bytes]) -> None:
     monkeypatch.chdir(DATA)
     method, model = method_for(fixture)
     monkeypatch.delenv(results.ENV, raising=False)
@@ -43,15 +43,7 @@ def test_a_warm_cache_gives_the_report_of_no_cache(fixture: str, tmp_path: Path,
     monkeypatch.setenv(results.ENV, str(tmp_path / "cache" / "results"))
     filling, _ = check_json([fixture], capsys, model, method)
     assert results.load(tmp_path / "cache" / "results", None).used > 0
-    scanned: list[bytes] = []
-    scan_lines = validate.scan_lines
-
-    def counting(raws, rules, file_start):  # type: ignore[no-untyped-def]
-        raws = list(raws)
-        scanned.extend(raws)
-        return scan_lines(raws, rules, file_start)
-
-    monkeypatch.setattr(validate, "scan_lines", counting)
+    scanned.clear()
     warm, err = check_json([fixture], capsys, model, method)
     assert filling == cold and warm == cold
     assert "notice" not in err
@@ -138,7 +130,7 @@ def test_a_cache_that_cannot_be_trusted_is_ignored_with_a_notice(kind: str, tmp_
     assert again == expected and "notice" not in err
 
 
-def test_the_cache_file_stays_within_its_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cache_file_stays_within_its_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanned: list[bytes]) -> None:
     rules = validate.Rules("chat", "supervised", "o200k_base", False, 65536)
     old = tmp_path / "old.jsonl"
     old.write_bytes(b"".join(b'{"messages": [{"role": "user", "content": "q%d"}, {"role": "assistant", "content": "a"}]}\n' % i for i in range(3000)))
@@ -150,15 +142,7 @@ def test_the_cache_file_stays_within_its_bound(tmp_path: Path, monkeypatch: pyte
     assert (tmp_path / "results").stat().st_size <= big / 2
     with results.session(tmp_path / "results") as cache:
         assert 0 < cache.loaded < 100
-        scanned: list[bytes] = []
-        scan_lines = validate.scan_lines
-
-        def counting(raws, rules, file_start):  # type: ignore[no-untyped-def]
-            raws = list(raws)
-            scanned.extend(raws)
-            return scan_lines(raws, rules, file_start)
-
-        monkeypatch.setattr(validate, "scan_lines", counting)
+        scanned.clear()
         validate.scan_file(DATA / "good" / "chat.jsonl", rules)
     assert scanned == []  # what the bounded run used is what it kept
 
