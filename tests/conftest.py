@@ -18,10 +18,10 @@ def scanned(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     lines: list[bytes] = []
     scan_lines = validate.scan_lines
 
-    def counting(raws, rules, file_start):  # type: ignore[no-untyped-def]
+    def counting(raws, rules, file_start, example_features=None):  # type: ignore[no-untyped-def]
         raws = list(raws)
         lines.extend(raws)
-        return scan_lines(raws, rules, file_start)
+        return scan_lines(raws, rules, file_start, example_features)
 
     monkeypatch.setattr(validate, "scan_lines", counting)
     return lines

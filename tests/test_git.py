@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from finetune_action import git as gitmod
 from testing.repo import chat_examples, commit, git, init_repo, minimal_config
 
@@ -85,3 +87,41 @@ def test_a_big_blob_is_written_out_without_git_holding_it(tmp_path: Path) -> Non
     assert (tmp_path / "big.bin").read_bytes() == (repo / "data/big.bin").read_bytes()
     # The bound includes the probe's own 25 MB: git's child is counted from the fork, before its exec.
     assert int(out.stdout) < 40 << 10, f"git's peak resident set: {int(out.stdout) >> 10} MB"
+
+
+def test_a_blob_streamed_out_of_git_is_written_whole_and_a_failure_is_an_error(tmp_path: Path) -> None:
+    import os
+
+    from finetune_action.errors import GitError
+
+    repo = init_repo(tmp_path / "r")
+    content = os.urandom(3 << 20)
+    sha = commit(repo, {"data/big.bin": content})
+    blob = git(repo, "rev-parse", f"{sha}:data/big.bin")
+    steps = list(gitmod.stream_blob(repo, blob, tmp_path / "out" / "big.bin"))
+    assert steps == [1 << 20, 2 << 20, 3 << 20] and (tmp_path / "out" / "big.bin").read_bytes() == content
+    stopped = gitmod.stream_blob(repo, blob, tmp_path / "early.bin")
+    assert next(stopped) == 1 << 20
+    stopped.close()  # a reader that stops early: git is stopped, no error
+    with pytest.raises(GitError, match="git cat-file blob 0000000 failed"):
+        list(gitmod.stream_blob(repo, "0" * 40, tmp_path / "missing.bin"))
+
+
+def test_a_prefetched_blob_takes_the_stand_ins_place_and_a_failure_is_an_error(tmp_path: Path) -> None:
+    from finetune_action.errors import GitError
+
+    repo = init_repo(tmp_path / "r")
+    sha = commit(repo, {"data/train.jsonl": chat_examples(50)})
+    blob = git(repo, "rev-parse", f"{sha}:data/train.jsonl")
+    target = tmp_path / "out" / "train.jsonl"
+    target.parent.mkdir()
+    target.write_text("the stand-in\n")
+    prefetch = gitmod.Prefetch(repo, blob, target)
+    assert target.read_text() == "the stand-in\n"  # until the scan asks for it whole
+    sizes = list(prefetch.written())
+    prefetch.stop()
+    assert sizes[-1] == target.stat().st_size and target.read_bytes() == (repo / "data" / "train.jsonl").read_bytes()
+    failing = gitmod.Prefetch(repo, "0" * 40, tmp_path / "out" / "missing.jsonl")
+    with pytest.raises(GitError, match="git cat-file blob 0000000 failed"):
+        list(failing.written())
+    failing.stop()

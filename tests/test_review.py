@@ -62,6 +62,10 @@ def test_big_base_files_are_stand_ins_written_whole_only_when_their_results_are_
     writes: list[int | None] = []
     write_blob = gitmod.write_blob
     monkeypatch.setattr(gitmod, "write_blob", lambda repo, blob, target, max_lines=None: (writes.append(max_lines), write_blob(repo, blob, target, max_lines)))
+    stream_blob = gitmod.stream_blob
+    monkeypatch.setattr(gitmod, "stream_blob", lambda repo, blob, target: (writes.append(None), stream_blob(repo, blob, target))[1])
+    prefetch = gitmod.Prefetch
+    monkeypatch.setattr(gitmod, "Prefetch", lambda repo, blob, target: (writes.append(None), prefetch(repo, blob, target))[1])
     scanned.clear()
     with results.session(cache):
         assert review.review_config("finetune.yaml", repo, base) == expected
@@ -90,3 +94,24 @@ def test_only_the_places_that_differ_reach_the_diff_and_it_says_the_same(seed: i
     head.update({path: hashes for path, hashes in side().items() if path not in head and rng.random() < 0.5})
     joined = (lambda s: {path: b"".join(hashes) for path, hashes in s.items()})
     assert diff.example_changes(*review.differing(joined(base), joined(head))) == diff.example_changes(base, head)
+
+
+def test_a_base_file_the_run_does_not_know_is_written_out_while_the_head_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Cold: git writes the base's changed file out in its own process from the start, and the
+    # base's workers scan its ranges as they are written. The unchanged file (the head knows its
+    # blob by the time the base is checked) is not written out at all. Same review as plain.
+    head_data = chat_examples(30)
+    head_data[3] = {"messages": [{"role": "user", "content": "changed"}, {"role": "assistant", "content": "yes"}]}
+    repo, base = pull_request(tmp_path, head_data)
+    with results.session(None):
+        expected = review.review_config("finetune.yaml", repo, base)
+    monkeypatch.setattr(gitmod, "STAND_IN_MIN_BYTES", 1)
+    monkeypatch.setattr(gitmod, "STAND_IN_LINES", 2)
+    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(validate, "RANGE_MIN_BYTES", 512)
+    started: list[Path] = []
+    prefetch = gitmod.Prefetch
+    monkeypatch.setattr(gitmod, "Prefetch", lambda repo, blob, target: (started.append(target), prefetch(repo, blob, target))[1])
+    with results.session(None):
+        assert review.review_config("finetune.yaml", repo, base) == expected
+    assert [path.name for path in started] == ["train.jsonl"]

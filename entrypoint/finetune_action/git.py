@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
@@ -120,11 +122,16 @@ STAND_IN_LINES = 1000
 
 
 class Exported(NamedTuple):
-    """A file export_config wrote, with its blob id; `write_whole` is set for a stand-in."""
+    """A file export_config wrote, with its blob id and size.
+
+    `write_whole` is set for a stand-in: it writes the file whole, yielding how many bytes are
+    on disk after each write (a scan can start on the first ranges while git writes the rest).
+    """
 
     path: Path
     blob: str
-    write_whole: Callable[[], None] | None
+    write_whole: Callable[[], Iterator[int]] | None
+    size: int = 0
 
 
 def export_config(repo: Path, sha: str, config_path: str, dest: Path, exported: list[Exported] | None = None) -> Path | None:
@@ -138,18 +145,19 @@ def export_config(repo: Path, sha: str, config_path: str, dest: Path, exported: 
         return None
     config_dir = PurePosixPath(config_path).parent
     for prefix in sorted(set(_data_prefixes(shown.stdout, config_dir))):
-        big: list[tuple[str, str]] = []
+        big: list[tuple[str, str, int]] = []
         if exported is not None:
             for path, (blob, size) in tree_blobs(repo, sha, [prefix]).items():
-                (big if size >= STAND_IN_MIN_BYTES else []).append((path, blob))
-                if size < STAND_IN_MIN_BYTES:
-                    exported.append(Exported(dest / path, blob, None))
-        _archive(repo, sha, prefix, dest, exclude=[path for path, _blob in big])
-        for path, blob in big:
+                if size >= STAND_IN_MIN_BYTES:
+                    big.append((path, blob, size))
+                else:
+                    exported.append(Exported(dest / path, blob, None, size))
+        _archive(repo, sha, prefix, dest, exclude=[path for path, _blob, _size in big])
+        for path, blob, size in big:
             target = _inside(dest, path)
             if target is not None:
                 write_blob(repo, blob, target, STAND_IN_LINES)
-                exported.append(Exported(target, blob, lambda blob=blob, target=target: write_blob(repo, blob, target)))  # type: ignore[union-attr]
+                exported.append(Exported(target, blob, lambda blob=blob, target=target: stream_blob(repo, blob, target), size))  # type: ignore[union-attr]
     target = dest / config_path
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(shown.stdout, "utf-8")
@@ -192,17 +200,75 @@ STREAMING = ("-c", "core.packedGitWindowSize=1m", "-c", "core.packedGitLimit=8m"
 
 def write_blob(repo: Path, blob: str, target: Path, max_lines: int | None = None) -> None:
     """Write git blob `blob` to `target`, or only its first `max_lines` lines."""
+    if max_lines is None:
+        for _written in stream_blob(repo, blob, target):
+            pass
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(["git", *STREAMING, "cat-file", "blob", blob], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     with process.stdout as source, open(target, "wb") as out:
-        if max_lines is None:
-            shutil.copyfileobj(source, out, 1 << 20)
-        else:
-            for _number, line in zip(range(max_lines), source):
-                out.write(line)
-    if process.wait() != 0 and max_lines is None:  # a stand-in stops reading early, on purpose
+        for _number, line in zip(range(max_lines), source):
+            out.write(line)
+    process.wait()  # a stand-in stops reading early, on purpose: git's SIGPIPE is no failure
+
+
+def stream_blob(repo: Path, blob: str, target: Path, chunk: int = 1 << 20) -> Iterator[int]:
+    """Write git blob `blob` to `target` whole, yielding the bytes written (and flushed) after each chunk.
+
+    Flushed bytes are in the page cache, readable by other processes while git writes the rest.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(["git", *STREAMING, "cat-file", "blob", blob], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    written, done = 0, False
+    try:
+        with process.stdout as source, open(target, "wb") as out:
+            while data := source.read(chunk):
+                out.write(data)
+                out.flush()
+                written += len(data)
+                yield written
+        done = True
+    finally:
+        if not done:  # the reader stopped early, or failed: git need not go on
+            process.kill()
+        code = process.wait()
+    if code != 0:
         raise GitError(f"git cat-file blob {blob[:7]} failed in {repo}")
+
+
+class Prefetch:
+    """git writing a blob whole beside `target` from now on, in its own process, while this one
+    does other work (the head's check): `written` is the stand-in's materialize."""
+
+    def __init__(self, repo: Path, blob: str, target: Path) -> None:
+        self.repo, self.blob, self.target = repo, blob, target
+        self.part = target.with_name(target.name + ".whole")
+        self.moved = False
+        with open(self.part, "wb") as out:
+            self.process = subprocess.Popen(["git", *STREAMING, "cat-file", "blob", blob], cwd=repo, stdout=out, stderr=subprocess.DEVNULL)
+
+    def written(self) -> Iterator[int]:
+        """Put the file in the stand-in's place (git goes on writing it) and yield its size as it grows."""
+        if not self.moved:
+            os.replace(self.part, self.target)
+            self.moved = True
+        last = -1
+        while self.process.poll() is None:
+            size = os.path.getsize(self.target)
+            if size != last:
+                yield size
+                last = size
+            time.sleep(0.005)
+        if self.process.returncode != 0:
+            raise GitError(f"git cat-file blob {self.blob[:7]} failed in {self.repo}")
+        yield os.path.getsize(self.target)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
 
 
 def _inside(root: Path, path: str) -> Path | None:

@@ -100,18 +100,32 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
     """The review entry for one config path (relative to the workspace)."""
     # A data file is known by its git blob: one the base shares with the head (or that an earlier
     # run's results cache holds) is not checked again, and a big one is not even written out whole.
+    head_blobs: set[str] = set()
     if (workspace / path).is_file():
         for data_path, blob in git.unchanged_blobs(workspace, (workspace / path).read_text("utf-8", "replace"), path).items():
             results.register(workspace / data_path, blob)
-    head = check_side(workspace / path, workspace, log)
+            head_blobs.add(blob)
     with tempfile.TemporaryDirectory(prefix="finetune-base-") as tmp:
         base_root = Path(tmp)
         base = Side(None, {}, None, None)
         exported: list[git.Exported] = []
-        if base_sha and git.export_config(workspace, base_sha, path, base_root, exported):
-            for file in exported:
-                results.register(file.path, file.blob, file.write_whole)
-            base = check_side(base_root / path, base_root, log)
+        prefetches: list[git.Prefetch] = []
+        try:
+            if base_sha and git.export_config(workspace, base_sha, path, base_root, exported):
+                for file in exported:
+                    write_whole = file.write_whole
+                    if write_whole is not None and results.active() is not None and file.blob not in head_blobs and not results.blob_known(file.blob):
+                        # It will be read whole (neither the head's check nor the cache will know its
+                        # results): git writes it out in its own process while the head is checked.
+                        prefetches.append(git.Prefetch(workspace, file.blob, file.path))
+                        write_whole = prefetches[-1].written
+                    results.register(file.path, file.blob, write_whole, file.size)
+            head = check_side(workspace / path, workspace, log)
+            if (base_root / path).is_file():
+                base = check_side(base_root / path, base_root, log)
+        finally:
+            for prefetch in prefetches:
+                prefetch.stop()
     base_error = base.error
     base_report = None if base.error else base.report
     head_report = head.report

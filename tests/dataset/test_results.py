@@ -95,7 +95,7 @@ def test_a_known_blob_is_not_read_again(tmp_path: Path) -> None:
     with results.session(tmp_path / "results"):
         results.register(path, "blob-1")
         assert validate.scan_file(path, rules) == first
-        results.register(path, "blob-2", materialize=lambda: shutil.copy(DATA / "good" / "chat.jsonl", path))
+        results.register(path, "blob-2", materialize=lambda: iter([shutil.copy(DATA / "good" / "chat.jsonl", path) and path.stat().st_size]))
         assert validate.scan_file(path, rules) == validate.scan_range(DATA / "good" / "chat.jsonl", 0, os.path.getsize(DATA / "good" / "chat.jsonl"), rules)
 
 
@@ -202,3 +202,105 @@ def test_a_cache_written_with_another_version_of_a_tokenizer_package_is_not_reus
     assert f"notice: the results cache {cache} is ignored (written by another version of finetune-action or of its tokenizer packages)" in err
     trusted, err = check(upgraded=True)  # the run wrote a cache for the new version, which the next run trusts
     assert trusted == expected and "notice" not in err
+
+
+def _records(new: bytes) -> dict[bytes, bytes]:
+    """key -> record, of what a range learnt (Part.new)."""
+    found, offset = {}, 0
+    while offset < len(new):
+        key = new[offset : offset + results.KEY_BYTES]
+        (length,) = results._ENTRY.unpack_from(new, offset + results.KEY_BYTES)
+        start = offset + results.KEY_BYTES + 4
+        found[key] = new[start : start + length]
+        offset = start + length
+    return found
+
+
+@pytest.mark.parametrize("extra", [(), ("o200k_harmony", "qwen3")])
+def test_each_line_of_a_batch_is_recorded_as_it_scans_alone(extra: tuple[str, ...]) -> None:
+    # Unknown lines are scanned in batches; each line's record is cut out of the batch's Scan.
+    # It must be the record of that line scanned alone: columns, features, problems, counts,
+    # findings, and lines that are no example (blank, not JSON) or hold a secret.
+    from testing import planted
+
+    lines = [raw for path in sorted(DATA.glob("*/*.jsonl")) for raw in path.read_bytes().splitlines(keepends=True)]
+    secret = next(iter(planted.secrets().values()))
+    lines += [
+        b"\n",
+        b"{not json\n",
+        b"[1, 2]\n",
+        json.dumps({"messages": [{"role": "user", "content": secret}, {"role": "assistant", "content": "ok"}]}).encode() + b"\n",
+        json.dumps({"messages": [{"role": "user", "content": "hi <|endoftext|>"}, {"role": "assistant", "content": "ok"}]}).encode() + b"\n",
+    ]
+    rules = validate.Rules("chat", "supervised", "o200k_base", False, 60, extra_tokenizers=extra)
+    shape = results.layout(rules)
+    seed = results.rules_key(rules)
+    keys = [results.hashlib.sha256(seed + raw).digest()[: results.KEY_BYTES] for raw in lines]
+    builder, new = results.Builder(shape), bytearray()
+    results._scan_pending(list(zip(lines, keys)), rules, shape, builder, new)
+    learnt = _records(bytes(new))
+    alone = [results.encode(validate.scan_lines((raw,), rules, file_start=False), shape) for raw in lines]
+    assert {key: record for key, record in zip(keys, alone) if record is not None} == learnt
+    assert len(learnt) > len(lines) - 5  # records for nearly every line, problems and features included
+    assert builder.finish() == validate.scan_lines(lines, rules, file_start=False)
+
+
+def test_ranges_of_a_file_being_written_are_given_once_on_disk_and_cover_it(tmp_path: Path) -> None:
+    path = tmp_path / "growing.jsonl"
+    data = b"".join(b'{"n": %d, "text": "%s"}\n' % (n, b"x" * (n * 37 % 500)) for n in range(2000))
+    path.write_bytes(b"")
+    on_disk = [0]
+
+    def written():  # type: ignore[no-untyped-def]
+        with open(path, "wb") as out:
+            for start in range(0, len(data), 7001):
+                out.write(data[start : start + 7001])
+                out.flush()
+                on_disk[0] = min(len(data), start + 7001)
+                yield on_disk[0]
+
+    ranges = []
+    for start, end in results.growing_ranges(path, written(), 20000):
+        assert end <= on_disk[0] or on_disk[0] == len(data)  # never a range not yet written
+        ranges.append((start, end))
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data) and len(ranges) > 10
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert all(data[end - 1 : end] == b"\n" for _start, end in ranges)
+
+
+def test_a_stand_in_scanned_while_it_is_written_gives_the_scan_of_the_whole_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = b"".join((DATA / "good" / name).read_bytes() for name in ("chat.jsonl", "chat_tools.jsonl")) + (DATA / "bad" / "structure.jsonl").read_bytes()
+    whole = source * 60
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(whole.split(b"\n", 2)[0] + b"\n")  # the stand-in: its first line
+    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(validate, "RANGE_MIN_BYTES", 4096)
+    rules = validate.Rules("chat", "supervised", "o200k_base", False, 65536)
+
+    def materialize():  # type: ignore[no-untyped-def]
+        with open(path, "wb") as out:
+            for start in range(0, len(whole), 5000):
+                out.write(whole[start : start + 5000])
+                out.flush()
+                yield min(len(whole), start + 5000)
+
+    with results.session(None):
+        results.register(path, "blob-1", materialize, len(whole))
+        scanned_while_written = validate.scan_file(path, rules, workers=2)
+    assert path.read_bytes() == whole
+    assert scanned_while_written == validate.scan_file(path, rules, workers=2)
+
+
+def test_learning_a_range_stores_each_key_once_and_marks_what_it_used() -> None:
+    table = results.Table()
+    first = table.put(b"k" * 16, b"old record")
+    entry = lambda key, record: key + results._ENTRY.pack(len(record)) + record  # noqa: E731
+    keys = [n.to_bytes(8, "little") * 2 for n in range(3000)]  # enough to grow the table on the way
+    new = b"".join(entry(key, b"record %d" % n) for n, key in enumerate(keys)) + entry(keys[5], b"again") + entry(b"k" * 16, b"newer")
+    table.learn(new, results.array("q", [first]).tobytes())
+    assert table.used == 3001
+    for n, key in enumerate(keys):
+        start, end = table.find(key)
+        assert bytes(table.store[start:end]) == b"record %d" % n  # the first one learnt wins
+    assert table.find(b"k" * 16) and bytes(table.store[slice(*table.find(b"k" * 16))]) == b"old record"
+    assert sorted(key for key, _record in table.marked()) == sorted([*keys, b"k" * 16])

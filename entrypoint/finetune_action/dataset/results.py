@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import itertools
 import multiprocessing
 import os
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -94,6 +95,48 @@ class Table:
         self.used += 1
         return offset
 
+    def learn(self, new: bytes, used: bytes) -> None:
+        """Add the entries of `new` (key, record length, record; ...: the store's own layout) that
+        are not stored yet, and mark them and the records at the offsets in `used` (array "q").
+
+        put_parts and mark for each, inlined: the parent learns every line of the head this way.
+        """
+        entries = []
+        offset = 0
+        while offset < len(new):
+            (length,) = _ENTRY.unpack_from(new, offset + KEY_BYTES)
+            end = offset + KEY_BYTES + 4 + length
+            entries.append((offset, end))
+            offset = end
+        if (self.used + len(entries)) * 2 > len(self.slots):
+            self._grow((self.used + len(entries)) * 2)
+        slots, store = self.slots, self.store
+        mask = len(slots) - 1
+        offsets = array("q")
+        offsets.frombytes(used)
+        for start, end in entries:
+            key = new[start : start + KEY_BYTES]
+            index = int.from_bytes(key[:8], "little") & mask
+            while True:
+                offset = slots[index]
+                if offset < 0:
+                    offset = slots[index] = len(store)
+                    store += new[start:end]
+                    self.used += 1
+                    break
+                if store[offset : offset + KEY_BYTES] == key:
+                    break
+                index = (index + 1) & mask
+            offsets.append(offset)
+        if offsets:
+            last = max(offsets) >> 4 >> 3
+            if last >= len(self.marks):
+                self.marks += bytes(last - len(self.marks) + 1 + (len(self.marks) >> 3))
+        marks = self.marks
+        for offset in offsets:
+            unit = offset >> 4
+            marks[unit >> 3] |= 1 << (unit & 7)
+
     def mark(self, offset: int) -> None:
         """Note that the record at `offset` is used in this run."""
         unit = offset >> 4
@@ -126,8 +169,12 @@ class Table:
             index = (index + 1) & mask
         slots[index] = offset
 
-    def _grow(self) -> None:
-        self.slots = array("q", [-1]) * (len(self.slots) * 2)
+    def _grow(self, at_least: int = 0) -> None:
+        """Double the slots (or more, to `at_least`) and place every record again."""
+        size = len(self.slots) * 2
+        while size < at_least:
+            size *= 2
+        self.slots = array("q", [-1]) * size
         store, offset = self.store, 0
         while offset < len(store):
             self._place(bytes(store[offset : offset + KEY_BYTES]), offset)
@@ -141,17 +188,18 @@ class Cache(NamedTuple):
     loaded: int  # records read from the file
     max_bytes: int
     log: Log | None
-    blobs: dict[Path, tuple[str, Callable[[], None] | None]]  # data file -> its git blob id, and how to write it in full
+    blobs: dict[Path, tuple[str, Callable[[], Iterable[int]] | None, int | None]]  # data file -> its git blob id, how to write it in full, its size
 
 
-def register(path: Path, blob: str, materialize: Callable[[], None] | None = None) -> None:
+def register(path: Path, blob: str, materialize: Callable[[], Iterable[int]] | None = None, size: int | None = None) -> None:
     """Say that `path` holds git blob `blob`, so a result known for that blob is used instead of a scan.
 
     `materialize` writes the whole file at `path` when it is only a stand-in (its first lines,
-    enough to detect the format): called before any scan of it.
+    enough to detect the format), yielding how many bytes are on disk after each write, up to
+    `size`: the scan of a big file starts on its first ranges while the rest is written.
     """
     if _active is not None:
-        _active.blobs[path.resolve()] = (blob, materialize)
+        _active.blobs[path.resolve()] = (blob, materialize, size)
 
 
 _active: Cache | None = None
@@ -562,6 +610,11 @@ def rules_key(rules: validate.Rules) -> bytes:
     return hashlib.sha256(_code() + repr(rules).encode()).digest()
 
 
+#: Unknown lines are scanned in batches of this many (one scan_lines call each, then recorded
+#: line by line from its columns): a call per line cost 1.35x the batch's time.
+BATCH_LINES = 256
+
+
 def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     """scan_range with the active cache: known lines copied in, the others scanned and learnt."""
     shape = layout(rules)
@@ -574,19 +627,22 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     new = bytearray()
     used = array("q")
     first = start == 0
-    scan_lines = validate.scan_lines
     row = 1 + shape.columns.size
+    pending: list[tuple[bytes, bytes]] = []  # unknown lines not yet scanned: (raw line, key)
+    tails = {_features_part(shape, features): features for features in _FEATURE_SETS}
     for raw in read.lines(path, start, end):
         if first:
             first = False
             if raw.startswith(read.BOM):  # its result depends on being the file's first line
-                builder.add_scan(scan_lines((raw,), rules, file_start=True))
+                builder.add_scan(validate.scan_lines((raw,), rules, file_start=True))
                 continue
         digest = seed.copy()
         digest.update(raw)
         key = digest.digest()[:KEY_BYTES]
         found = table.find(key)
         if found is not None:
+            if pending:  # the lines before it go first
+                _scan_pending(pending, rules, shape, builder, new)
             used.append(found[0] - KEY_BYTES - 4)
             record = table.store[found[0] : found[1]]
             if len(record) == row and record[0] == _EXAMPLE:  # the common record, added inline
@@ -594,34 +650,125 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
                 builder.rows += record[1:]
                 builder.lines.append(builder.line)
                 continue
+            features = tails.get(bytes(record[row:])) if record[0] == _EXAMPLE | _SPARSE else None
+            if features is not None:  # an example with features and nothing else (tools), inline too
+                builder.line += 1
+                builder.rows += record[1:row]
+                builder.lines.append(builder.line)
+                builder.sparse["features"].update(features)
+                continue
             if builder.add(record):
                 continue
-        scan = scan_lines((raw,), rules, file_start=False)
-        record = encode(scan, shape)
-        if record is None or not builder.add(record):
-            builder.add_scan(scan)
-            continue
+        pending.append((raw, key))
+        if len(pending) >= BATCH_LINES:
+            _scan_pending(pending, rules, shape, builder, new)
+    if pending:
+        _scan_pending(pending, rules, shape, builder, new)
+    return Part(builder.finish(), bytes(new), used.tobytes())
+
+
+def _scan_pending(pending: list[tuple[bytes, bytes]], rules: validate.Rules, shape: Layout, builder: Builder, new: bytearray) -> None:
+    """Scan the pending lines as one batch and add each line's record to the builder and to `new`.
+
+    A line's scan depends on its bytes only, so each line's record is cut out of the batch's
+    Scan: its example's columns and features, and its problems (line numbers made its own).
+    A line with a scan finding is scanned again on its own (a finding's label is not in its
+    problem), and so is every line of a batch that kept only some of its problems.
+    """
+    features: list[frozenset] = []
+    scan = validate.scan_lines([raw for raw, _key in pending], rules, file_start=False, example_features=features)
+    problems: dict[int, list[tuple]] = {}
+    alone: set[int] | range = set()  # 1-based positions in the batch scanned again on their own
+    if scan.counts:
+        if sum(scan.counts.values()) != len(scan.problems) or any(problem[0] is None for problem in scan.problems):
+            alone = range(1, len(pending) + 1)
+        else:
+            for problem in scan.problems:
+                problems.setdefault(problem[0], []).append(problem)
+                if len(problem) > 4:  # a finding: (line, column, code, message, level)
+                    alone.add(problem[0])
+    examples = len(scan.example_lines)
+    index_of = None if examples == len(pending) else {line: index for index, line in enumerate(scan.example_lines)}
+    rows = _rows(scan, shape)
+    pack = shape.columns.pack
+    for position, (raw, key) in enumerate(pending, 1):
+        index = position - 1 if index_of is None else index_of.get(position)
+        if position in alone or position in problems or index is None:
+            own = validate.scan_lines((raw,), rules, file_start=False) if position in alone else _line_scan(scan, index, features, problems.get(position, ()))
+            record = encode(own, shape)
+            if record is None or not builder.add(record):
+                builder.add_scan(own)
+                continue
+        else:
+            flags = features[index]
+            if flags:
+                record = bytes((_EXAMPLE | _SPARSE,)) + pack(*rows[index]) + _features_part(shape, flags)
+                builder.add(record)
+            else:
+                record = bytes((_EXAMPLE,)) + pack(*rows[index])
+                builder.line += 1
+                builder.rows += record[1:]
+                builder.lines.append(builder.line)
         new += key
         new += _ENTRY.pack(len(record))
         new += record
-    return Part(builder.finish(), bytes(new), used.tobytes())
+    pending.clear()
+
+
+def _line_scan(scan: validate.Scan, index: int | None, features: list[frozenset], problems: Sequence[tuple]) -> validate.Scan:
+    """The Scan one line of a batch gives alone: its example (at `index`, if it has one) and its problems."""
+    own = validate.empty_scan(len(scan.extra_tokens))
+    if index is not None:
+        size = validate.HASH_BYTES
+        own.hashes.extend(scan.hashes[index * size : (index + 1) * size])
+        own.example_lines.append(1)
+        for mine, batch in ((own.tokens, scan.tokens), (own.assistant_tokens, scan.assistant_tokens), (own.messages, scan.messages), *zip(own.extra_tokens, scan.extra_tokens)):
+            mine.append(batch[index])
+        own.features.update(features[index])
+    for problem in problems:
+        own.problems.append((1, *problem[1:]))
+        own.counts[problem[2]] += 1
+    return own._replace(lines=1)
+
+
+def _rows(scan: validate.Scan, shape: Layout) -> list[tuple]:
+    """Each example's column values, in the order shape.columns packs them (as encode gives them)."""
+    columns: list[Any] = []
+    size = validate.HASH_BYTES
+    examples = len(scan.example_lines)
+    for name, kind, _n in shape.kinds:
+        value = getattr(scan, name)
+        if kind == "bytes":
+            columns.append([bytes(value[i : i + size]) for i in range(0, examples * size, size)])
+        elif kind == "lines":
+            columns.append([1] * examples)  # a line alone is its own line 1
+        elif kind == "column":
+            columns.append(value)
+        elif kind == "columns":
+            columns.extend(value)
+    return list(zip(*columns))
+
+
+_feature_parts: dict[tuple[tuple, frozenset], bytes] = {}
+#: Every set of features a line can have (validate.scan_lines), for reading records inline.
+_FEATURE_SETS = [frozenset(name for bit, name in enumerate(("images", "tools", "functions")) if mask >> bit & 1) for mask in range(1, 8)]
+
+
+def _features_part(shape: Layout, features: frozenset) -> bytes:
+    """The sparse part of a record of one example with these features and nothing else (as encode writes it)."""
+    key = (shape.kinds, features)
+    part = _feature_parts.get(key)
+    if part is None:
+        sparse = [sorted(features) if name == "features" else [] for name, kind, _n in shape.kinds if kind in ("set", "list", "counter")]
+        part = _feature_parts[key] = orjson.dumps(sparse)
+    return part
 
 
 def learn(part: Part) -> validate.Scan:
     """Record what a range learnt in the active cache; return its Scan."""
     cache = _active
     assert cache is not None
-    table = cache.table
-    store, offset = part.new, 0
-    while offset < len(store):
-        (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
-        start = offset + KEY_BYTES + 4
-        table.mark(table.put_parts(store[offset : offset + KEY_BYTES], (store[start : start + length],)))
-        offset = start + length
-    used = array("q")
-    used.frombytes(part.used)
-    for offset in used:
-        table.mark(offset)
+    cache.table.learn(part.new, part.used)
     return part.scan
 
 
@@ -630,7 +777,7 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
     cache = _active
     assert cache is not None
     shape = layout(rules)
-    blob, materialize = cache.blobs.get(path.resolve(), (None, None))
+    blob, materialize, size = cache.blobs.get(path.resolve(), (None, None, None))
     if blob is not None and shape is not None:
         key = file_key(blob, rules)
         found = cache.table.find(key)
@@ -640,26 +787,76 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
                 known = decode_file(store[found[0] : found[1]], shape)
         if known is not None:
             cache.table.mark(found[0] - KEY_BYTES - 4)
+            cache.table.mark(cache.table.put(_seen_key(blob), b""))
             return known
-    if materialize is not None:
-        materialize()
     workers = workers or validate.available_cores()
-    size = os.path.getsize(path)
+    if size is None or materialize is None:
+        size = os.path.getsize(path)
     if workers < 2 or size < validate.PARALLEL_MIN_BYTES:
-        scan = learn(scan_range(path, 0, size, rules))
+        if materialize is not None:
+            for _written in materialize():
+                pass
+        scan = learn(scan_range(path, 0, os.path.getsize(path), rules))
     else:
-        ranges = read.byte_ranges(path, workers * 16, min_size=validate.RANGE_MIN_BYTES)
+        step = max(validate.RANGE_MIN_BYTES, size // (workers * 16) + 1)
+        # A stand-in is written whole by the pool's task feeder while the workers scan what is written.
+        ranges = growing_ranges(path, materialize(), step) if materialize is not None else read.byte_ranges(path, workers * 16, min_size=validate.RANGE_MIN_BYTES)
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         merged = None
-        with context.Pool(min(workers, len(ranges))) as pool:
-            for part in pool.imap(_scan_range_args, [(path, start, end, rules) for start, end in ranges]):
+        with context.Pool(workers) as pool:
+            for part in pool.imap(_scan_range_args, ((path, start, end, rules) for start, end in ranges)):
                 scan = learn(part)
                 merged = scan if merged is None else validate._merge(merged, scan)
-        assert merged is not None
-        scan = merged
+        scan = merged if merged is not None else learn(scan_range(path, 0, 0, rules))
     if blob is not None and shape is not None:
         cache.table.mark(cache.table.put_parts(key, encode_file(scan, shape)))
+        cache.table.mark(cache.table.put(_seen_key(blob), b""))
     return scan
+
+
+def blob_known(blob: str) -> bool:
+    """Whether the active cache holds a whole-file result of this blob (under some rules):
+    a review starts writing a base file out of git early only when it will likely be read."""
+    return _active is not None and _active.table.find(_seen_key(blob)) is not None
+
+
+def _seen_key(blob: str) -> bytes:
+    return hashlib.sha256(b"blob seen\0" + _code() + blob.encode()).digest()[:KEY_BYTES]
+
+
+def growing_ranges(path: Path, written: Iterable[int], step: int) -> Iterator[tuple[int, int]]:
+    """(start, end) byte ranges of a file being written, each ending after a newline, each
+    given as soon as it is on disk (`written`: the bytes on disk after each write; the file is
+    whole when it ends). About `step` bytes each; they cover the file as read.byte_ranges does."""
+    start = 0
+    written = iter(written)
+    first = next(written, None)  # the writer may first put a new file in the stand-in's place: open that one
+    with open(path, "rb") as f:
+        for on_disk in itertools.chain(() if first is None else (first,), written):
+            while on_disk - start > step:
+                end = _after_newline(f, start + step, on_disk)
+                if end is None:
+                    break
+                yield start, end
+                start = end
+        size = os.fstat(f.fileno()).st_size
+        while start < size:
+            end = _after_newline(f, start + step, size) if start + step < size else None
+            yield start, end or size
+            start = end or size
+
+
+def _after_newline(f: Any, at: int, limit: int) -> int | None:
+    """The offset just after the first newline at or after `at` and before `limit`, if any."""
+    while at < limit:
+        piece = os.pread(f.fileno(), min(1 << 16, limit - at), at)
+        found = piece.find(b"\n")
+        if found >= 0:
+            return at + found + 1
+        at += len(piece)
+        if not piece:
+            return None
+    return None
 
 
 def _scan_range_args(args: tuple[Path, int, int, validate.Rules]) -> Part:

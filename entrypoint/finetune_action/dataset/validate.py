@@ -151,8 +151,12 @@ def scan_range(path: Path, start: int, end: int, rules: Rules) -> Scan:
     return scan_lines(read.lines(path, start, end), rules, file_start=start == 0)
 
 
-def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
-    """Scan raw lines (line ends kept); `file_start`: the first is the file's first line (BOM allowed)."""
+def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool, example_features: list | None = None) -> Scan:
+    """Scan raw lines (line ends kept); `file_start`: the first is the file's first line (BOM allowed).
+
+    `example_features`, when given, gets each example's own features (a frozenset), in example
+    order: what the results cache needs to record the lines of one scan one by one.
+    """
     tokenizer = tokenizers.get(rules.encoding)
     count = _counter(tokenizer, rules.scan)
     find = data_scan.finder(rules.scan)
@@ -239,6 +243,9 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
                 total, assistant, n_messages = example_tokens(example, format, count, template)
             if "tools" in example:
                 scan.features.add("tools")
+                own = _TOOLS
+            else:
+                own = _NO_FEATURES
             if roles != _ALL_PLAIN_ROLES:
                 for role, (code, message) in _PLAIN_ROLE_PROBLEMS:
                     if not roles & role:
@@ -249,12 +256,16 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
             found, images = check(example, format, vision)
             for code, message in found:
                 report(line, None, code, message)
-            if images:
-                scan.features.add("images")
-            if "tools" in example or ("input" in example and type(example["input"]) is dict and "tools" in example["input"]):
-                scan.features.add("tools")
-            if "functions" in example:
-                scan.features.add("functions")
+            own = frozenset(
+                name
+                for name, present in (
+                    ("images", images),
+                    ("tools", "tools" in example or ("input" in example and type(example["input"]) is dict and "tools" in example["input"])),
+                    ("functions", "functions" in example),
+                )
+                if present
+            )
+            scan.features.update(own)
             total, assistant, n_messages = example_tokens(example, format, count, template)
         # The counter flags the strings it counts that hold `<|` or a scan finding; reinforcement examples also
         # carry free grader fields it does not count, so their raw line is searched too. An
@@ -289,6 +300,8 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool) -> Scan:
                 pending_bytes = 0
         if limit is not None and total > limit:
             report(line, None, "example-truncated", f"{total} tokens, over the model's {limit} per example: it will be cut to {limit} (and billed for {limit})")
+        if example_features is not None:
+            example_features.append(own)
         hashes += sha256(stripped).digest()[:HASH_BYTES]  # example_hash(), inlined
         lines_append(line)
         tokens_append(total)
@@ -303,6 +316,8 @@ _PENDING_EXAMPLES = 256  # examples held for the extra tokenizers: a few MB at m
 _PENDING_BYTES = 4 << 20
 _SYSTEM, _USER, _ASSISTANT = 1, 2, 4
 _ALL_PLAIN_ROLES = _SYSTEM | _USER | _ASSISTANT
+_TOOLS = frozenset(("tools",))
+_NO_FEATURES: frozenset[str] = frozenset()
 _PLAIN_ROLE_PROBLEMS = ((_SYSTEM, formats.MISSING_SYSTEM), (_USER, formats.MISSING_USER), (_ASSISTANT, formats.NO_TRAINABLE))
 # Every role name, "function" included, is one token (count.ROLE_TOKENS; tests/tokens proves it).
 _MESSAGE_TOKENS = token_count.TOKENS_PER_MESSAGE + 1  # a message: 3, plus its role
