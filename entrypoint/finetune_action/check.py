@@ -90,7 +90,7 @@ class TokenizerCount(NamedTuple):
 
     def truncated_examples(self, limit: int | None) -> int:
         """Training examples longer than `limit`, which the provider cuts."""
-        return 0 if limit is None else sum(1 for n in self.training_tokens if n > limit)
+        return cost.over_limit(self.training_tokens, limit)
 
 
 def _billed(tokens: array, limit: int | None, packing: bool) -> int:
@@ -98,7 +98,7 @@ def _billed(tokens: array, limit: int | None, packing: bool) -> int:
         return sum(tokens)
     if not packing:
         return len(tokens) * limit
-    return sum(n if n < limit else limit for n in tokens)
+    return cost.billed_tokens_per_epoch(tokens, limit)
 
 
 class ConfigReport(NamedTuple):
@@ -391,9 +391,9 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable, e
         roles = _example_roles(scan, role, split, eval_split)
         moved = roles.count(1) if role == "train" else 0
         tokens = scan.tokens
-        truncated = 0 if limit is None else sum(1 for n in tokens if n > limit)
+        truncated = cost.over_limit(tokens, limit)
         if not any(roles):  # every example trains: whole arrays, no per-example loop
-            billed = sum(tokens) if limit is None else sum(n if n < limit else limit for n in tokens)
+            billed = cost.billed_tokens_per_epoch(tokens, limit)
             training_tokens.extend(tokens)
             training_messages.extend(scan.messages)
             training_assistant.extend(scan.assistant_tokens)
@@ -430,11 +430,15 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable, e
                 example_hashes=bytes(scan.hashes),
             )
         )
-    merged = {
-        "messages_per_example": distribution(training_messages),
-        "tokens_per_example": distribution(training_tokens),
-        "assistant_tokens_per_example": distribution(training_assistant),
-    }
+    whole = [report for report, (_data, role, _format, scan) in zip(reports, scans) if scan and role == "train"]
+    if len(whole) == 1 and whole[0].examples == len(training_tokens):  # one training file, all of it trains: its own figures
+        merged = dict(whole[0].distributions)
+    else:
+        merged = {
+            "messages_per_example": distribution(training_messages),
+            "tokens_per_example": distribution(training_tokens),
+            "assistant_tokens_per_example": distribution(training_assistant),
+        }
     return reports, training_tokens, merged
 
 

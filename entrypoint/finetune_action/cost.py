@@ -1,7 +1,7 @@
 """Epochs and price: from billed tokens per epoch to an estimate in USD, saying what it rests on."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence, Sized
 from typing import Any, NamedTuple
 
 from finetune_action.models import Price
@@ -64,7 +64,18 @@ def billed_tokens_per_epoch(example_tokens: Iterable[int], limit: int | None) ->
     """Sum of min(limit, tokens) over training examples: longer examples are cut to the limit."""
     if limit is None:
         return sum(example_tokens)
+    if not isinstance(example_tokens, Sized):
+        example_tokens = list(example_tokens)
+    if not example_tokens or max(example_tokens) <= limit:  # the usual case: sum and max run in C, no loop here
+        return sum(example_tokens)
     return sum(n if n < limit else limit for n in example_tokens)
+
+
+def over_limit(example_tokens: Sequence[int], limit: int | None) -> int:
+    """How many examples are longer than `limit` (the provider cuts them)."""
+    if limit is None or not example_tokens or max(example_tokens) <= limit:
+        return 0
+    return sum(1 for n in example_tokens if n > limit)
 
 
 def estimate(

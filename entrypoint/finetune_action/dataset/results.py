@@ -630,6 +630,8 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     row = 1 + shape.columns.size
     pending: list[tuple[bytes, bytes]] = []  # unknown lines not yet scanned: (raw line, key)
     tails = {_features_part(shape, features): features for features in _FEATURE_SETS}
+    slots, store, unpack_length = table.slots, table.store, _ENTRY.unpack_from
+    mask = len(slots) - 1
     for raw in read.lines(path, start, end):
         if first:
             first = False
@@ -639,17 +641,24 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         digest = seed.copy()
         digest.update(raw)
         key = digest.digest()[:KEY_BYTES]
-        found = table.find(key)
-        if found is not None:
+        index = int.from_bytes(key, "little") & mask  # Table.find, inlined: once per line of the file
+        while True:
+            offset = slots[index]
+            if offset < 0 or store[offset : offset + KEY_BYTES] == key:
+                break
+            index = (index + 1) & mask
+        if offset >= 0:
             if pending:  # the lines before it go first
                 _scan_pending(pending, rules, shape, builder, new)
-            used.append(found[0] - KEY_BYTES - 4)
-            record = table.store[found[0] : found[1]]
-            if len(record) == row and record[0] == _EXAMPLE:  # the common record, added inline
+            used.append(offset)
+            start_at = offset + KEY_BYTES + 4
+            (length,) = unpack_length(store, offset + KEY_BYTES)
+            if length == row and store[start_at] == _EXAMPLE:  # the common record, added inline
                 builder.line += 1
-                builder.rows += record[1:]
+                builder.rows += store[start_at + 1 : start_at + row]
                 builder.lines.append(builder.line)
                 continue
+            record = store[start_at : start_at + length]
             features = tails.get(bytes(record[row:])) if record[0] == _EXAMPLE | _SPARSE else None
             if features is not None:  # an example with features and nothing else (tools), inline too
                 builder.line += 1
