@@ -1,6 +1,6 @@
 """Benchmark `finetune check` against the cookbook approach and the tokenizer floor.
 
-Run: python bench/check_speed.py [--megabytes 200] [--workdir /tmp/finetune-bench]
+Run: python bench/check_speed.py [--megabytes 200] [--workdir /tmp/finetune-bench] [--scan off]
 
 Measured in one run on the same generated chat file:
 - ours: `finetune check --data FILE --model gpt-4o-mini-2024-07-18 --format json` in a subprocess
@@ -176,6 +176,7 @@ def prepare(description: str) -> tuple[argparse.Namespace, Path, float]:
     parser.add_argument("--megabytes", type=float, default=200)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/finetune-bench"))
     parser.add_argument("--repeats", type=int, default=3, help="rounds; each figure is the best of its rounds")
+    parser.add_argument("--scan", choices=("on", "off"), default="on", help="off: check through a finetune.yaml with `scan: off` (the check as issue 11 set its ratios, before the secrets scan)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     path = args.workdir / f"chat-{args.megabytes:g}mb.jsonl"
@@ -197,9 +198,14 @@ def main() -> None:
     ours = cookbook = loop = batch = two = float("inf")
     ours_cpu = cookbook_cpu = loop_cpu = float("inf")
     peaks: list[float] = []
+    check_args = None
+    if args.scan == "off":
+        config = args.workdir / "finetune-scan-off.yaml"
+        config.write_text(f"version: 1\nname: bench\nmodel: {MODEL}\ndata:\n  train: {path.name}\nscan: off\n", encoding="utf-8")
+        check_args = [str(config)]
     for round in range(args.repeats):
         before = children_cpu()
-        ours_now, per_process, report = run_ours(path)
+        ours_now, per_process, report = run_ours(path, check_args)
         ours_cpu = min(ours_cpu, children_cpu() - before)
         peaks.extend(per_process.values())
         before = time.process_time()
