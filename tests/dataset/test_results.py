@@ -237,12 +237,47 @@ def test_each_line_of_a_batch_is_recorded_as_it_scans_alone(extra: tuple[str, ..
     seed = results.rules_key(rules)
     keys = [results.hashlib.sha256(seed + raw).digest()[: results.KEY_BYTES] for raw in lines]
     builder, new = results.Builder(shape), bytearray()
-    results._scan_pending(list(zip(lines, keys)), rules, shape, builder, new)
+    queue = results.array("q", [-1] * len(lines))  # every line pending, none known
+    results._scan_pending(list(zip(lines, keys)), queue, rules, shape, builder, new, bytearray(), {})
+    assert not queue
     learnt = _records(bytes(new))
     alone = [results.encode(validate.scan_lines((raw,), rules, file_start=False), shape) for raw in lines]
     assert {key: record for key, record in zip(keys, alone) if record is not None} == learnt
     assert len(learnt) > len(lines) - 5  # records for nearly every line, problems and features included
     assert builder.finish() == validate.scan_lines(lines, rules, file_start=False)
+
+
+@pytest.mark.parametrize("extra", [(), ("qwen3",)])
+def test_known_and_unknown_lines_interleaved_give_the_scan_of_the_whole_range(extra: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A pull request's edits are scattered: known lines wait in line order behind the unknown
+    # ones of a batch (BATCH_LINES small here, so batches fill and flush mid-file), whatever
+    # their records hold (features, problems, findings, no example at all).
+    from testing import planted
+
+    lines = [raw for path in sorted(DATA.glob("*/*.jsonl")) for raw in path.read_bytes().splitlines(keepends=True) if raw.endswith(b"\n")]
+    secret = next(iter(planted.secrets().values()))
+    lines += [b"\n", b"{not json\n", json.dumps({"messages": [{"role": "user", "content": secret}, {"role": "assistant", "content": "ok"}]}).encode() + b"\n"]
+    lines = lines * 3
+    rules = validate.Rules("chat", "supervised", "o200k_base", False, 65536, extra_tokenizers=extra)
+    path = tmp_path / "data.jsonl"
+    monkeypatch.setattr(results, "BATCH_LINES", 7)
+    for known_every in (2, 3, 11):
+        path.write_bytes(b"".join(line for n, line in enumerate(lines) if n % known_every == 0))  # what an earlier run saw
+        with results.session(None):
+            results.learn(results.scan_range(path, 0, path.stat().st_size, rules))
+            path.write_bytes(b"".join(lines))
+            part = results.scan_range(path, 0, path.stat().st_size, rules)
+            assert part.scan == validate.scan_range(path, 0, path.stat().st_size, rules)
+            assert len(part.used) // 8 >= len(lines) // known_every - 4  # the known lines were read from their records
+            again = results.scan_range(path, 0, path.stat().st_size, rules)  # before learning: the same
+            results.learn(part)
+            assert results.scan_range(path, 0, path.stat().st_size, rules).scan == again.scan == part.scan
+    plain, tools = (DATA / "good" / "chat.jsonl").read_bytes().splitlines(keepends=True)[0], (DATA / "good" / "chat_tools.jsonl").read_bytes().splitlines(keepends=True)[0]
+    path.write_bytes(tools)
+    with results.session(None):
+        results.learn(results.scan_range(path, 0, path.stat().st_size, rules))
+        path.write_bytes(plain + tools)  # the only line with tools is known, and waits behind an unknown one
+        assert results.scan_range(path, 0, path.stat().st_size, rules).scan == validate.scan_range(path, 0, path.stat().st_size, rules)
 
 
 def test_ranges_of_a_file_being_written_are_given_once_on_disk_and_cover_it(tmp_path: Path) -> None:

@@ -616,7 +616,12 @@ BATCH_LINES = 256
 
 
 def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
-    """scan_range with the active cache: known lines copied in, the others scanned and learnt."""
+    """scan_range with the active cache: known lines copied in, the others scanned and learnt.
+
+    Unknown lines wait in a batch of up to BATCH_LINES, scanned together (a scan's fixed cost
+    is paid per batch, not per changed line); the known lines between them wait in `queue`,
+    so that every line is added to the builder in line order once the batch is scanned.
+    """
     shape = layout(rules)
     if shape is None or _active is None:  # _active is None in a spawned (not forked) worker
         scan = validate.scan_lines(read.lines(path, start, end), rules, file_start=start == 0)
@@ -629,6 +634,7 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     first = start == 0
     row = 1 + shape.columns.size
     pending: list[tuple[bytes, bytes]] = []  # unknown lines not yet scanned: (raw line, key)
+    queue = array("q")  # while lines are pending: in line order, a known line's record offset, or -1 for a pending line
     tails = {_features_part(shape, features): features for features in _FEATURE_SETS}
     slots, store, unpack_length = table.slots, table.store, _ENTRY.unpack_from
     mask = len(slots) - 1
@@ -648,12 +654,13 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
                 break
             index = (index + 1) & mask
         if offset >= 0:
-            if pending:  # the lines before it go first
-                _scan_pending(pending, rules, shape, builder, new)
             used.append(offset)
             start_at = offset + KEY_BYTES + 4
             (length,) = unpack_length(store, offset + KEY_BYTES)
             if length == row and store[start_at] == _EXAMPLE:  # the common record, added inline
+                if pending:
+                    queue.append(offset)
+                    continue
                 builder.line += 1
                 builder.rows += store[start_at + 1 : start_at + row]
                 builder.lines.append(builder.line)
@@ -661,28 +668,45 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
             record = store[start_at : start_at + length]
             features = tails.get(bytes(record[row:])) if record[0] == _EXAMPLE | _SPARSE else None
             if features is not None:  # an example with features and nothing else (tools), inline too
+                if pending:
+                    queue.append(offset)
+                    continue
                 builder.line += 1
                 builder.rows += record[1:row]
                 builder.lines.append(builder.line)
                 builder.sparse["features"].update(features)
                 continue
+            if pending:  # any other record goes in after the lines before it
+                _scan_pending(pending, queue, rules, shape, builder, new, store, tails)
             if builder.add(record):
                 continue
         pending.append((raw, key))
+        queue.append(-1)
         if len(pending) >= BATCH_LINES:
-            _scan_pending(pending, rules, shape, builder, new)
+            _scan_pending(pending, queue, rules, shape, builder, new, store, tails)
     if pending:
-        _scan_pending(pending, rules, shape, builder, new)
+        _scan_pending(pending, queue, rules, shape, builder, new, store, tails)
     return Part(builder.finish(), bytes(new), used.tobytes())
 
 
-def _scan_pending(pending: list[tuple[bytes, bytes]], rules: validate.Rules, shape: Layout, builder: Builder, new: bytearray) -> None:
-    """Scan the pending lines as one batch and add each line's record to the builder and to `new`.
+def _scan_pending(
+    pending: list[tuple[bytes, bytes]],
+    queue: array,
+    rules: validate.Rules,
+    shape: Layout,
+    builder: Builder,
+    new: bytearray,
+    store: bytearray,
+    tails: dict[bytes, frozenset],
+) -> None:
+    """Scan the pending lines as one batch, add their records to `new`, and add the queued
+    lines (pending and known, in line order) to the builder; empty `pending` and `queue`.
 
     A line's scan depends on its bytes only, so each line's record is cut out of the batch's
     Scan: its example's columns and features, and its problems (line numbers made its own).
     A line with a scan finding is scanned again on its own (a finding's label is not in its
-    problem), and so is every line of a batch that kept only some of its problems.
+    problem), and so is every line of a batch that kept only some of its problems. A queued
+    known line is a record scan_range reads inline: the common one, or features alone.
     """
     features: list[frozenset] = []
     scan = validate.scan_lines([raw for raw, _key in pending], rules, file_start=False, example_features=features)
@@ -700,28 +724,49 @@ def _scan_pending(pending: list[tuple[bytes, bytes]], rules: validate.Rules, sha
     index_of = None if examples == len(pending) else {line: index for index, line in enumerate(scan.example_lines)}
     rows = _rows(scan, shape)
     pack = shape.columns.pack
+    outcomes: list[tuple[bytes, bytes | None, validate.Scan | None]] = []  # per pending line: its key, its record, its own Scan
     for position, (raw, key) in enumerate(pending, 1):
         index = position - 1 if index_of is None else index_of.get(position)
         if position in alone or position in problems or index is None:
             own = validate.scan_lines((raw,), rules, file_start=False) if position in alone else _line_scan(scan, index, features, problems.get(position, ()))
-            record = encode(own, shape)
-            if record is None or not builder.add(record):
-                builder.add_scan(own)
-                continue
+            outcomes.append((key, encode(own, shape), own))
+        elif features[index]:
+            outcomes.append((key, bytes((_EXAMPLE | _SPARSE,)) + pack(*rows[index]) + _features_part(shape, features[index]), None))
         else:
-            flags = features[index]
-            if flags:
-                record = bytes((_EXAMPLE | _SPARSE,)) + pack(*rows[index]) + _features_part(shape, flags)
-                builder.add(record)
-            else:
-                record = bytes((_EXAMPLE,)) + pack(*rows[index])
+            outcomes.append((key, bytes((_EXAMPLE,)) + pack(*rows[index]), None))
+    row = 1 + shape.columns.size
+    lines, rows_out = builder.lines, builder.rows
+    next_outcome = iter(outcomes).__next__
+    position = 0
+    for offset in queue:
+        if offset >= 0:  # a known line, queued by scan_range: its record lies in the store
+            start_at = offset + KEY_BYTES + 4
+            builder.line += 1
+            rows_out += store[start_at + 1 : start_at + row]
+            lines.append(builder.line)
+            if store[start_at] != _EXAMPLE:
+                (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
+                builder.sparse["features"].update(tails[bytes(store[start_at + row : start_at + length])])
+            continue
+        key, record, own = next_outcome()
+        position += 1
+        if record is not None:
+            if record[0] == _EXAMPLE and len(record) == row:
                 builder.line += 1
-                builder.rows += record[1:]
-                builder.lines.append(builder.line)
-        new += key
-        new += _ENTRY.pack(len(record))
-        new += record
+                rows_out += record[1:]
+                lines.append(builder.line)
+                added = True
+            else:
+                added = builder.add(record)
+            if added:  # only a record that reads back is learnt
+                new += key
+                new += _ENTRY.pack(len(record))
+                new += record
+                continue
+        builder.add_scan(own if own is not None else validate.scan_lines((pending[position - 1][0],), rules, file_start=False))
+        lines, rows_out = builder.lines, builder.rows  # add_scan starts a new segment
     pending.clear()
+    del queue[:]
 
 
 def _line_scan(scan: validate.Scan, index: int | None, features: list[frozenset], problems: Sequence[tuple]) -> validate.Scan:
