@@ -16,6 +16,7 @@ from finetune_action.tokens.tokenizers import EXTRA, Tokenizer, approximate, pac
 
 # llama_models/llama3/tokenizer.py
 PATTERN = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+PACKAGE_FILE = ("llama_models", "llama3/tokenizer.model")  # what we read of llama-models (tokens/package_files.py)
 SPECIAL_TOKENS = ("<|begin_of_text|>", "<|end_of_text|>", "<|finetune_right_pad_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>", "<|python_tag|>", "<|image|>")
 
 
@@ -35,7 +36,7 @@ def template(encoding: tiktoken.Encoding) -> Template:
 
 
 def load() -> Tokenizer:
-    path = package_file("llama_models", "llama3/tokenizer.model")
+    path = package_file(*PACKAGE_FILE)
     if path is None:
         return approximate("llama3", "cl100k_base", template, SPECIAL_TOKENS, f"llama-models is not installed ({EXTRA})")
     ranks = encodings.parse_ranks(path.read_bytes())

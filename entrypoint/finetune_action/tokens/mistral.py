@@ -17,6 +17,7 @@ from finetune_action.tokens.tokenizers import EXTRA, Tokenizer, approximate, pac
 
 SPECIAL_TOKENS = ("<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]")
 FILE = "tekken_240911.json"
+PACKAGE_FILE = ("mistral_common", f"data/{FILE}")  # what we read of mistral-common (tokens/package_files.py)
 
 
 def template(encoding: tiktoken.Encoding) -> Template:
@@ -49,7 +50,7 @@ def _tekken(data: bytes) -> dict:
 
 
 def load() -> Tokenizer:
-    path = package_file("mistral_common", f"data/{FILE}")
+    path = package_file(*PACKAGE_FILE)
     if path is None:
         return approximate("mistral-tekken", "o200k_base", template, SPECIAL_TOKENS, f"mistral-common is not installed ({EXTRA})")
     encoding = tiktoken.Encoding(name="mistral-tekken", special_tokens={}, **_tekken(path.read_bytes()))
