@@ -339,17 +339,3 @@ def test_learning_a_range_stores_each_key_once_and_marks_what_it_used() -> None:
         assert bytes(table.store[start:end]) == b"record %d" % n  # the first one learnt wins
     assert table.find(b"k" * 16) and bytes(table.store[slice(*table.find(b"k" * 16))]) == b"old record"
     assert sorted(key for key, _record in table.marked()) == sorted([*keys, b"k" * 16])
-
-
-def test_a_table_with_room_reserved_learns_without_growing_again() -> None:
-    # scan_file reserves room for a whole file's records from its first range: growing step by step
-    # places every record again at each doubling.
-    table = results.Table()
-    table.reserve(5000)
-    slots = len(table.slots)
-    assert slots >= 10000
-    entry = lambda key, record: key + results._ENTRY.pack(len(record)) + record  # noqa: E731
-    keys = [n.to_bytes(8, "little") * 2 for n in range(5000)]
-    table.learn(b"".join(entry(key, b"r%d" % n) for n, key in enumerate(keys)), b"")
-    assert len(table.slots) == slots and table.used == 5000
-    assert all(bytes(table.store[slice(*table.find(key))]) == b"r%d" % n for n, key in enumerate(keys))

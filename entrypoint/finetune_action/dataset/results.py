@@ -137,11 +137,6 @@ class Table:
             unit = offset >> 4
             marks[unit >> 3] |= 1 << (unit & 7)
 
-    def reserve(self, records: int) -> None:
-        """Room for `records` more records without growing again (at most half the slots in use)."""
-        if (self.used + records) * 2 > len(self.slots):
-            self._grow((self.used + records) * 2)
-
     def mark(self, offset: int) -> None:
         """Note that the record at `offset` is used in this run."""
         unit = offset >> 4
@@ -862,14 +857,8 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
         ranges = growing_ranges(path, materialize(), step) if materialize is not None else read.byte_ranges(path, workers * 16, min_size=validate.RANGE_MIN_BYTES)
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         merged = None
-        given: list[tuple[int, int]] = []
         with context.Pool(workers) as pool:
-            for part in pool.imap(_scan_range_args, ((path, start, end, rules) for start, end in _noted(ranges, given))):
-                if merged is None and given and part.new:
-                    # Room for the whole file's records at once, from the first range's lines per byte:
-                    # a table grown step by step places every record again at each doubling.
-                    start, end = given[0]
-                    cache.table.reserve(int(part.scan.lines * size / max(1, end - start) * 1.1))
+            for part in pool.imap(_scan_range_args, ((path, start, end, rules) for start, end in ranges)):
                 scan = learn(part)
                 merged = scan if merged is None else validate._merge(merged, scan)
         scan = merged if merged is not None else learn(scan_range(path, 0, 0, rules))
@@ -877,14 +866,6 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
         cache.table.mark(cache.table.put_parts(key, encode_file(scan, shape)))
         cache.table.mark(cache.table.put(_seen_key(blob), b""))
     return scan
-
-
-def _noted(ranges: Iterable[tuple[int, int]], given: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
-    """The ranges, the first of them noted in `given` as it is handed out."""
-    for each in ranges:
-        if not given:
-            given.append(each)
-        yield each
 
 
 def blob_known(blob: str) -> bool:
