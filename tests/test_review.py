@@ -42,7 +42,8 @@ def test_a_changed_file_checks_only_its_changed_lines_on_the_base(tmp_path: Path
     assert (entry["diff"]["examples_added"], entry["diff"]["examples_removed"], entry["diff"]["examples_changed"]) == (0, 0, 1)
 
 
-def test_big_base_files_are_stand_ins_written_whole_only_when_their_results_are_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanned: list[bytes]) -> None:
+def one_line_changed_with_stand_ins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, dict]:
+    """A pull request changing one line of 30, its review without a cache, and every base file made a stand-in from then on."""
     head_data = chat_examples(30)
     head_data[3] = {"messages": [{"role": "user", "content": "changed"}, {"role": "assistant", "content": "yes"}]}
     repo, base = pull_request(tmp_path, head_data)
@@ -50,6 +51,11 @@ def test_big_base_files_are_stand_ins_written_whole_only_when_their_results_are_
         expected = review.review_config("finetune.yaml", repo, base)
     monkeypatch.setattr(gitmod, "STAND_IN_MIN_BYTES", 1)
     monkeypatch.setattr(gitmod, "STAND_IN_LINES", 2)
+    return repo, base, expected
+
+
+def test_big_base_files_are_stand_ins_written_whole_only_when_their_results_are_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanned: list[bytes]) -> None:
+    repo, base, expected = one_line_changed_with_stand_ins(tmp_path, monkeypatch)
     cache = tmp_path / "results"
     # Unknown: the stand-in is written whole before it is checked, and the review is the same.
     with results.session(cache):
@@ -100,13 +106,7 @@ def test_a_base_file_the_run_does_not_know_is_written_out_while_the_head_is_chec
     # Cold: git writes the base's changed file out in its own process from the start, and the
     # base's workers scan its ranges as they are written. The unchanged file (the head knows its
     # blob by the time the base is checked) is not written out at all. Same review as plain.
-    head_data = chat_examples(30)
-    head_data[3] = {"messages": [{"role": "user", "content": "changed"}, {"role": "assistant", "content": "yes"}]}
-    repo, base = pull_request(tmp_path, head_data)
-    with results.session(None):
-        expected = review.review_config("finetune.yaml", repo, base)
-    monkeypatch.setattr(gitmod, "STAND_IN_MIN_BYTES", 1)
-    monkeypatch.setattr(gitmod, "STAND_IN_LINES", 2)
+    repo, base, expected = one_line_changed_with_stand_ins(tmp_path, monkeypatch)
     monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(validate, "RANGE_MIN_BYTES", 512)
     started: list[Path] = []
