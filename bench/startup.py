@@ -6,7 +6,10 @@ Run (root, Linux; it starts the private dockerd of testing/docker.py):
 The ways, each from nothing on the machine but what a runner has:
 - build: what `image: Dockerfile` makes every job do. The base image is loaded from a tarball
   (standing in for the pull of python:3.11-slim), the build cache is emptied, the Dockerfile is
-  built offline from the wheelhouse (standing in for PyPI), then the check runs in it.
+  built from the wheelhouse (standing in for PyPI), then the check runs in it. The base has no
+  git, as python:3.11-slim has none, so the build's final stage runs its `apt-get update` and
+  `apt-get install git` against the Debian mirror, as on GitHub (`--base with-git`: the base of
+  the tests, which ships git, so that step is skipped and the build needs no network at all).
 - prebuilt: what `image: docker://ghcr.io/...@sha256:...` makes a job do. The whole image is
   loaded from a `docker save` tarball (standing in for the registry pull: no network here),
   then the check runs in it.
@@ -29,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from testing.docker import BASE_IMAGE, build_image, docker, ensure_base_image, image_size, make_wheelhouse, start_daemon
+from testing.docker import BASE_IMAGE, NO_GIT_BASE_IMAGE, NO_GIT_BASE_PACKAGES, build_image, docker, ensure_base_image, image_size, make_wheelhouse, start_daemon
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "finetune-action:bench-startup"
@@ -54,16 +57,17 @@ def check_in(host: str, image: str, workspace: Path, *env: str) -> None:
     docker(host, "run", "--rm", "--network", "none", *env_args, "-v", f"{workspace}:/work:ro", "-w", "/work", "--entrypoint", "/opt/finetune/bin/finetune", image, "check")
 
 
-def forget_images(host: str) -> None:
+def forget_images(host: str, base: str) -> None:
     """Nothing of ours left in the daemon: no image, no base, no build cache."""
-    docker(host, "rmi", "--force", IMAGE, BASE_IMAGE, check=False)
+    docker(host, "rmi", "--force", IMAGE, base, check=False)
     docker(host, "builder", "prune", "--all", "--force")
     docker(host, "image", "prune", "--force")
 
 
-def way_build(host: str, saved_base: Path, workspace: Path) -> None:
+def way_build(host: str, base: str, saved_base: Path, workspace: Path) -> None:
     docker(host, "load", "--quiet", "--input", str(saved_base))
-    docker(host, "build", "--quiet", "--no-cache", "--network", "none", "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}", "--tag", IMAGE, str(REPO), timeout=1800)
+    network = "none" if base == BASE_IMAGE else "host"  # apt-get reaches the Debian mirror
+    docker(host, "build", "--quiet", "--no-cache", "--network", network, "--build-arg", f"PYTHON_IMAGE={base}", "--tag", IMAGE, str(REPO), timeout=1800)
     check_in(host, IMAGE, workspace)
 
 
@@ -82,23 +86,26 @@ def way_composite(wheels: Path, wheel: str, venv: Path, workspace: Path) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base", choices=("no-git", "with-git"), default="no-git", help="no-git (default): like python:3.11-slim, the build apt-gets git")
     args = parser.parse_args()
     host = start_daemon()
-    ensure_base_image(host)
+    ensure_base_image(host)  # the tests' base, loaded again at the end
+    base = BASE_IMAGE if args.base == "with-git" else ensure_base_image(host, NO_GIT_BASE_IMAGE, NO_GIT_BASE_PACKAGES)
     with tempfile.TemporaryDirectory(prefix="finetune-startup-") as tmp:
         work = Path(tmp)
         workspace = example_repository(Path(tempfile.mkdtemp(dir=work)))
         print("preparing: the image, its tarballs and the wheelhouse ...", file=sys.stderr)
-        build_image(host, REPO, IMAGE)
+        build_image(host, REPO, IMAGE, base, network="none" if base == BASE_IMAGE else "host")
         size = image_size(host, IMAGE)
-        base_size = image_size(host, BASE_IMAGE)
-        saved_image, saved_base = work / "image.tar", work / "base.tar"
+        base_size = image_size(host, base)
+        saved_image, saved_base, saved_tests_base = work / "image.tar", work / "base.tar", work / "tests-base.tar"
         docker(host, "save", "--output", str(saved_image), IMAGE)
-        docker(host, "save", "--output", str(saved_base), BASE_IMAGE)
+        docker(host, "save", "--output", str(saved_base), base)
+        docker(host, "save", "--output", str(saved_tests_base), BASE_IMAGE)
         wheels = make_wheelhouse(REPO)
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index", "--find-links", str(wheels), "--wheel-dir", str(wheels), str(REPO)], check=True)
         [wheel] = sorted(wheels.glob("finetune_action-*.whl"))
-        print(f"image {size / 1e6:.0f} MB ({base_size / 1e6:.0f} MB of it the base); image tarball {saved_image.stat().st_size / 1e6:.0f} MB; wheels {sum(p.stat().st_size for p in wheels.iterdir()) / 1e6:.0f} MB")
+        print(f"base {base}; image {size / 1e6:.0f} MB ({base_size / 1e6:.0f} MB of it the base); image tarball {saved_image.stat().st_size / 1e6:.0f} MB; wheels {sum(p.stat().st_size for p in wheels.iterdir()) / 1e6:.0f} MB")
 
         # Warm figures: the check alone, with and without the image's bytecode.
         warm = {
@@ -107,9 +114,9 @@ def main() -> None:
         }
         best: dict[str, float] = {}
         try:
-            rounds(args.rounds, host, warm, best, work, saved_image, saved_base, wheels, str(wheel), workspace)
+            rounds(args.rounds, host, base, warm, best, work, saved_image, saved_base, wheels, str(wheel), workspace)
         finally:
-            docker(host, "load", "--quiet", "--input", str(saved_base))  # tests find their base again
+            docker(host, "load", "--quiet", "--input", str(saved_tests_base))  # tests find their base again
             docker(host, "rmi", IMAGE, check=False)
             shutil.rmtree(wheels, ignore_errors=True)
         print("\nbest of the rounds:")
@@ -117,7 +124,7 @@ def main() -> None:
             print(f"  {name:32s} {seconds:6.2f} s  build / this {best['build'] / seconds:5.1f}x")
 
 
-def rounds(count: int, host: str, warm: dict, best: dict[str, float], work: Path, saved_image: Path, saved_base: Path, wheels: Path, wheel: str, workspace: Path) -> None:
+def rounds(count: int, host: str, base: str, warm: dict, best: dict[str, float], work: Path, saved_image: Path, saved_base: Path, wheels: Path, wheel: str, workspace: Path) -> None:
     """Every way once per round, in turn, so the machine's drift touches all of them alike."""
     for round_number in range(1, count + 1):
         for name, step in warm.items():
@@ -125,11 +132,11 @@ def rounds(count: int, host: str, warm: dict, best: dict[str, float], work: Path
             best[name] = min(best.get(name, seconds), seconds)
             print(f"round {round_number}  {name:32s} {seconds:6.2f} s  load {os.getloadavg()[0]:.1f}")
         for name in ("build", "prebuilt", "composite"):
-            forget_images(host)
+            forget_images(host, base)
             venv = work / "venv"
             shutil.rmtree(venv, ignore_errors=True)
             if name == "build":
-                seconds = timed(lambda: way_build(host, saved_base, workspace))
+                seconds = timed(lambda: way_build(host, base, saved_base, workspace))
             elif name == "prebuilt":
                 seconds = timed(lambda: way_prebuilt(host, saved_image, workspace))
             else:

@@ -38,6 +38,10 @@ BASE_IMAGE = "finetune-base:bookworm"
 BASE_SUITE = "bookworm"
 BASE_PYTHON = (3, 11)
 BASE_PACKAGES = ("python3", "python3-venv", "git", "ca-certificates")
+# python:3.11-slim has no git, so on GitHub the Dockerfile's final stage apt-gets it: bench/startup.py
+# builds on this base to pay that step too (the Debian mirror is reachable here, as on GitHub).
+NO_GIT_BASE_IMAGE = "finetune-base:bookworm-no-git"
+NO_GIT_BASE_PACKAGES = tuple(name for name in BASE_PACKAGES if name != "git")
 HOST_DEBIAN_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -149,8 +153,8 @@ def stop_daemon(root: Path = STATE_DIR, wait: float = 60) -> None:
         subprocess.run(["umount", str(netns)], capture_output=True, check=False)
 
 
-def ensure_base_image(host: str, tag: str = BASE_IMAGE) -> str:
-    """Make the minimal Debian base image with mmdebstrap + `docker import` unless `tag` exists."""
+def ensure_base_image(host: str, tag: str = BASE_IMAGE, packages: Sequence[str] = BASE_PACKAGES) -> str:
+    """Make the minimal Debian base image of `packages` with mmdebstrap + `docker import` unless `tag` exists."""
     with _locked("base"):
         if docker(host, "image", "inspect", tag, check=False).returncode == 0:
             return tag
@@ -161,7 +165,7 @@ def ensure_base_image(host: str, tag: str = BASE_IMAGE) -> str:
                     "mmdebstrap",
                     "--quiet",
                     "--variant=minbase",
-                    f"--include={','.join(BASE_PACKAGES)}",
+                    f"--include={','.join(packages)}",
                     # Documentation and translations are dead weight in an action's image.
                     "--dpkgopt=path-exclude=/usr/share/doc/*",
                     "--dpkgopt=path-exclude=/usr/share/man/*",
@@ -206,9 +210,10 @@ def make_wheelhouse(repo: Path) -> Path:
     return wheels
 
 
-def build_image(host: str, repo: Path, tag: str, base_image: str = BASE_IMAGE) -> str:
-    """Build the repository's Dockerfile offline on `base_image` from a fresh wheelhouse; return `tag`."""
-    if base_image == BASE_IMAGE and sys.version_info[:2] != BASE_PYTHON:
+def build_image(host: str, repo: Path, tag: str, base_image: str = BASE_IMAGE, network: str = "none") -> str:
+    """Build the repository's Dockerfile on `base_image` from a fresh wheelhouse (no network unless
+    `network` is "host": then apt-get in the build reaches the Debian mirror); return `tag`."""
+    if base_image in (BASE_IMAGE, NO_GIT_BASE_IMAGE) and sys.version_info[:2] != BASE_PYTHON:
         raise DockerProblem(
             f"the wheelhouse is made by this Python {sys.version_info[0]}.{sys.version_info[1]} but {BASE_IMAGE} has "
             f"Python {BASE_PYTHON[0]}.{BASE_PYTHON[1]}: compiled wheels would not fit; run the tests with Python 3.11"
@@ -216,7 +221,7 @@ def build_image(host: str, repo: Path, tag: str, base_image: str = BASE_IMAGE) -
     # Sessions in the same clone share its wheels/ directory: one builds at a time.
     with _locked("build"):
         make_wheelhouse(repo)
-        docker(host, "build", "--network", "none", "--build-arg", f"PYTHON_IMAGE={base_image}", "--tag", tag, str(repo), timeout=900)
+        docker(host, "build", "--network", network, "--build-arg", f"PYTHON_IMAGE={base_image}", "--tag", tag, str(repo), timeout=900)
     return tag
 
 
