@@ -64,10 +64,14 @@ def forget_images(host: str, base: str) -> None:
     docker(host, "image", "prune", "--force")
 
 
+def build_network(base: str) -> str:
+    """The tests' base ships git and builds with no network; on the other, apt-get reaches the Debian mirror."""
+    return "none" if base == BASE_IMAGE else "host"
+
+
 def way_build(host: str, base: str, saved_base: Path, workspace: Path) -> None:
     docker(host, "load", "--quiet", "--input", str(saved_base))
-    network = "none" if base == BASE_IMAGE else "host"  # apt-get reaches the Debian mirror
-    docker(host, "build", "--quiet", "--no-cache", "--network", network, "--build-arg", f"PYTHON_IMAGE={base}", "--tag", IMAGE, str(REPO), timeout=1800)
+    docker(host, "build", "--quiet", "--no-cache", "--network", build_network(base), "--build-arg", f"PYTHON_IMAGE={base}", "--tag", IMAGE, str(REPO), timeout=1800)
     check_in(host, IMAGE, workspace)
 
 
@@ -95,7 +99,7 @@ def main() -> None:
         work = Path(tmp)
         workspace = example_repository(Path(tempfile.mkdtemp(dir=work)))
         print("preparing: the image, its tarballs and the wheelhouse ...", file=sys.stderr)
-        build_image(host, REPO, IMAGE, base, network="none" if base == BASE_IMAGE else "host")
+        build_image(host, REPO, IMAGE, base, network=build_network(base))
         size = image_size(host, IMAGE)
         base_size = image_size(host, base)
         saved_image, saved_base, saved_tests_base = work / "image.tar", work / "base.tar", work / "tests-base.tar"

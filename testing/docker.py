@@ -215,7 +215,7 @@ def build_image(host: str, repo: Path, tag: str, base_image: str = BASE_IMAGE, n
     `network` is "host": then apt-get in the build reaches the Debian mirror); return `tag`."""
     if base_image in (BASE_IMAGE, NO_GIT_BASE_IMAGE) and sys.version_info[:2] != BASE_PYTHON:
         raise DockerProblem(
-            f"the wheelhouse is made by this Python {sys.version_info[0]}.{sys.version_info[1]} but {BASE_IMAGE} has "
+            f"the wheelhouse is made by this Python {sys.version_info[0]}.{sys.version_info[1]} but {base_image} has "
             f"Python {BASE_PYTHON[0]}.{BASE_PYTHON[1]}: compiled wheels would not fit; run the tests with Python 3.11"
         )
     # Sessions in the same clone share its wheels/ directory: one builds at a time.

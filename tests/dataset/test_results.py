@@ -238,7 +238,7 @@ def test_each_line_of_a_batch_is_recorded_as_it_scans_alone(extra: tuple[str, ..
     keys = [results.hashlib.sha256(seed + raw).digest()[: results.KEY_BYTES] for raw in lines]
     builder, new = results.Builder(shape), bytearray()
     queue = results.array("q", [-1] * len(lines))  # every line pending, none known
-    results._scan_pending(list(zip(lines, keys)), queue, rules, shape, builder, new, bytearray(), {})
+    results._flush(list(zip(lines, keys)), queue, rules, shape, builder, new, bytearray(), {})
     assert not queue
     learnt = _records(bytes(new))
     alone = [results.encode(validate.scan_lines((raw,), rules, file_start=False), shape) for raw in lines]

@@ -613,14 +613,15 @@ def rules_key(rules: validate.Rules) -> bytes:
 #: Unknown lines are scanned in batches of this many (one scan_lines call each, then recorded
 #: line by line from its columns): a call per line cost 1.35x the batch's time.
 BATCH_LINES = 256
+QUEUE_LINES = 16 * BATCH_LINES  # known lines waiting with nothing pending: added in runs of this many
 
 
 def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     """scan_range with the active cache: known lines copied in, the others scanned and learnt.
 
     Unknown lines wait in a batch of up to BATCH_LINES, scanned together (a scan's fixed cost
-    is paid per batch, not per changed line); the known lines between them wait in `queue`,
-    so that every line is added to the builder in line order once the batch is scanned.
+    is paid per batch, not per changed line); the known lines around them wait in `queue`, so
+    that every line is added to the builder in line order once the batch is scanned (_flush).
     """
     shape = layout(rules)
     if shape is None or _active is None:  # _active is None in a spawned (not forked) worker
@@ -634,7 +635,7 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     first = start == 0
     row = 1 + shape.columns.size
     pending: list[tuple[bytes, bytes]] = []  # unknown lines not yet scanned: (raw line, key)
-    queue = array("q")  # while lines are pending: in line order, a known line's record offset, or -1 for a pending line
+    queue = array("q")  # the lines not yet added, in line order: a known line's record offset, or -1 for a pending line
     tails = {_features_part(shape, features): features for features in _FEATURE_SETS}
     slots, store, unpack_length = table.slots, table.store, _ENTRY.unpack_from
     mask = len(slots) - 1
@@ -657,39 +658,24 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
             used.append(offset)
             start_at = offset + KEY_BYTES + 4
             (length,) = unpack_length(store, offset + KEY_BYTES)
-            if length == row and store[start_at] == _EXAMPLE:  # the common record, added inline
-                if pending:
-                    queue.append(offset)
-                    continue
-                builder.line += 1
-                builder.rows += store[start_at + 1 : start_at + row]
-                builder.lines.append(builder.line)
+            if length == row and store[start_at] == _EXAMPLE or store[start_at] == _EXAMPLE | _SPARSE and bytes(store[start_at + row : start_at + length]) in tails:
+                # The common record, or an example with features and nothing else (tools): read in _flush.
+                queue.append(offset)
+                if len(queue) >= QUEUE_LINES:
+                    _flush(pending, queue, rules, shape, builder, new, store, tails)
                 continue
-            record = store[start_at : start_at + length]
-            features = tails.get(bytes(record[row:])) if record[0] == _EXAMPLE | _SPARSE else None
-            if features is not None:  # an example with features and nothing else (tools), inline too
-                if pending:
-                    queue.append(offset)
-                    continue
-                builder.line += 1
-                builder.rows += record[1:row]
-                builder.lines.append(builder.line)
-                builder.sparse["features"].update(features)
-                continue
-            if pending:  # any other record goes in after the lines before it
-                _scan_pending(pending, queue, rules, shape, builder, new, store, tails)
-            if builder.add(record):
+            _flush(pending, queue, rules, shape, builder, new, store, tails)  # any other record goes in after the lines before it
+            if builder.add(store[start_at : start_at + length]):
                 continue
         pending.append((raw, key))
         queue.append(-1)
         if len(pending) >= BATCH_LINES:
-            _scan_pending(pending, queue, rules, shape, builder, new, store, tails)
-    if pending:
-        _scan_pending(pending, queue, rules, shape, builder, new, store, tails)
+            _flush(pending, queue, rules, shape, builder, new, store, tails)
+    _flush(pending, queue, rules, shape, builder, new, store, tails)
     return Part(builder.finish(), bytes(new), used.tobytes())
 
 
-def _scan_pending(
+def _flush(
     pending: list[tuple[bytes, bytes]],
     queue: array,
     rules: validate.Rules,
@@ -702,11 +688,51 @@ def _scan_pending(
     """Scan the pending lines as one batch, add their records to `new`, and add the queued
     lines (pending and known, in line order) to the builder; empty `pending` and `queue`.
 
+    A queued known line is a record scan_range accepted as one read here: the common one, or
+    features alone. A pending line's record that would not read back is not learnt: the line's
+    own Scan goes in instead.
+    """
+    outcomes = iter(_scan_batch(pending, rules, shape)).__next__ if pending else None
+    row = 1 + shape.columns.size
+    lines, rows_out = builder.lines, builder.rows
+    for offset in queue:
+        if offset >= 0:  # a known line: its record lies in the store
+            start_at = offset + KEY_BYTES + 4
+            builder.line += 1
+            rows_out += store[start_at + 1 : start_at + row]
+            lines.append(builder.line)
+            if store[start_at] != _EXAMPLE:
+                (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
+                builder.sparse["features"].update(tails[bytes(store[start_at + row : start_at + length])])
+            continue
+        assert outcomes is not None
+        raw, key, record, own = outcomes()
+        if record is not None:
+            if record[0] == _EXAMPLE and len(record) == row:
+                builder.line += 1
+                rows_out += record[1:]
+                lines.append(builder.line)
+                added = True
+            else:
+                added = builder.add(record)
+            if added:
+                new += key
+                new += _ENTRY.pack(len(record))
+                new += record
+                continue
+        builder.add_scan(own if own is not None else validate.scan_lines((raw,), rules, file_start=False))
+        lines, rows_out = builder.lines, builder.rows  # add_scan starts a new segment
+    pending.clear()
+    del queue[:]
+
+
+def _scan_batch(pending: list[tuple[bytes, bytes]], rules: validate.Rules, shape: Layout) -> list[tuple[bytes, bytes, bytes | None, validate.Scan | None]]:
+    """Scan the pending lines as one batch: per line (raw, key, its record or None, its own Scan where one was made).
+
     A line's scan depends on its bytes only, so each line's record is cut out of the batch's
     Scan: its example's columns and features, and its problems (line numbers made its own).
     A line with a scan finding is scanned again on its own (a finding's label is not in its
-    problem), and so is every line of a batch that kept only some of its problems. A queued
-    known line is a record scan_range reads inline: the common one, or features alone.
+    problem), and so is every line of a batch that kept only some of its problems.
     """
     features: list[frozenset] = []
     scan = validate.scan_lines([raw for raw, _key in pending], rules, file_start=False, example_features=features)
@@ -724,49 +750,17 @@ def _scan_pending(
     index_of = None if examples == len(pending) else {line: index for index, line in enumerate(scan.example_lines)}
     rows = _rows(scan, shape)
     pack = shape.columns.pack
-    outcomes: list[tuple[bytes, bytes | None, validate.Scan | None]] = []  # per pending line: its key, its record, its own Scan
+    outcomes: list[tuple[bytes, bytes, bytes | None, validate.Scan | None]] = []
     for position, (raw, key) in enumerate(pending, 1):
         index = position - 1 if index_of is None else index_of.get(position)
         if position in alone or position in problems or index is None:
             own = validate.scan_lines((raw,), rules, file_start=False) if position in alone else _line_scan(scan, index, features, problems.get(position, ()))
-            outcomes.append((key, encode(own, shape), own))
+            outcomes.append((raw, key, encode(own, shape), own))
         elif features[index]:
-            outcomes.append((key, bytes((_EXAMPLE | _SPARSE,)) + pack(*rows[index]) + _features_part(shape, features[index]), None))
+            outcomes.append((raw, key, bytes((_EXAMPLE | _SPARSE,)) + pack(*rows[index]) + _features_part(shape, features[index]), None))
         else:
-            outcomes.append((key, bytes((_EXAMPLE,)) + pack(*rows[index]), None))
-    row = 1 + shape.columns.size
-    lines, rows_out = builder.lines, builder.rows
-    next_outcome = iter(outcomes).__next__
-    position = 0
-    for offset in queue:
-        if offset >= 0:  # a known line, queued by scan_range: its record lies in the store
-            start_at = offset + KEY_BYTES + 4
-            builder.line += 1
-            rows_out += store[start_at + 1 : start_at + row]
-            lines.append(builder.line)
-            if store[start_at] != _EXAMPLE:
-                (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
-                builder.sparse["features"].update(tails[bytes(store[start_at + row : start_at + length])])
-            continue
-        key, record, own = next_outcome()
-        position += 1
-        if record is not None:
-            if record[0] == _EXAMPLE and len(record) == row:
-                builder.line += 1
-                rows_out += record[1:]
-                lines.append(builder.line)
-                added = True
-            else:
-                added = builder.add(record)
-            if added:  # only a record that reads back is learnt
-                new += key
-                new += _ENTRY.pack(len(record))
-                new += record
-                continue
-        builder.add_scan(own if own is not None else validate.scan_lines((pending[position - 1][0],), rules, file_start=False))
-        lines, rows_out = builder.lines, builder.rows  # add_scan starts a new segment
-    pending.clear()
-    del queue[:]
+            outcomes.append((raw, key, bytes((_EXAMPLE,)) + pack(*rows[index]), None))
+    return outcomes
 
 
 def _line_scan(scan: validate.Scan, index: int | None, features: list[frozenset], problems: Sequence[tuple]) -> validate.Scan:
