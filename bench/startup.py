@@ -109,7 +109,7 @@ def main() -> None:
         wheels = make_wheelhouse(REPO)
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index", "--find-links", str(wheels), "--wheel-dir", str(wheels), str(REPO)], check=True)
         [wheel] = sorted(wheels.glob("finetune_action-*.whl"))
-        print(f"base {base}; image {size / 1e6:.0f} MB ({base_size / 1e6:.0f} MB of it the base); image tarball {saved_image.stat().st_size / 1e6:.0f} MB; wheels {sum(p.stat().st_size for p in wheels.iterdir()) / 1e6:.0f} MB")
+        print(f"base {base} ({base_size / 1e6:.0f} MB; the image holds none of its layers: FROM scratch); image {size / 1e6:.0f} MB; image tarball {saved_image.stat().st_size / 1e6:.0f} MB; wheels {sum(p.stat().st_size for p in wheels.iterdir()) / 1e6:.0f} MB")
 
         # Warm figures: the check alone, with and without the image's bytecode.
         warm = {

@@ -32,12 +32,14 @@ def test_entrypoint_is_finetune_action_in_exec_form_by_absolute_path() -> None:
 def test_the_python_base_image_is_a_build_argument() -> None:
     found = instructions()
     assert found[0] == ("ARG", "PYTHON_IMAGE=python:3.11-slim")
-    assert all(args.startswith("${PYTHON_IMAGE}") for name, args in found if name == "FROM")
+    stages = [args for name, args in found if name == "FROM"]
+    # Every stage builds on the Python base; the image itself is the last, FROM scratch (image/rootfs.py).
+    assert all(args.startswith("${PYTHON_IMAGE}") for args in stages[:-1]) and stages[-1] == "scratch"
 
 
 def test_the_build_context_holds_what_pip_install_needs() -> None:
     allowed = {line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines() if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "entrypoint", "wheels"}
+    assert allowed == {"pyproject.toml", "README.md", "entrypoint", "wheels", "image"}  # image/: rootfs.py, for the final stage
 
 
 def test_hadolint_finds_nothing() -> None:

@@ -35,7 +35,7 @@ def test_schema_is_the_packaged_one(docker_host: str, action_image: str, tmp_pat
 def test_image_runs_finetune_action_as_root_wherever_the_runner_says(docker_host: str, action_image: str) -> None:
     config = json.loads(docker(docker_host, "image", "inspect", "--format", "{{json .Config}}", action_image).stdout)
     assert config["Entrypoint"] == ["/opt/finetune/bin/finetune", "action"]
-    assert not config["User"] and not config["WorkingDir"]
+    assert not config["User"] and config["WorkingDir"] in ("", "/")  # "/": what a FROM scratch image records without WORKDIR
 
 
 def test_image_holds_only_what_runs(docker_host: str, action_image: str, tmp_path: Path) -> None:
@@ -48,6 +48,18 @@ def test_image_holds_only_what_runs(docker_host: str, action_image: str, tmp_pat
     )
     run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
     assert (run.returncode, run.stdout.strip()) == (0, "[] [] True"), run.stderr
+
+
+def test_image_has_no_package_manager_and_a_compiled_pruned_standard_library(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    # image/rootfs.py: the final stage is FROM scratch with only what runs copied in.
+    script = (
+        "import importlib.util, os, pathlib, shutil, sysconfig; stdlib = pathlib.Path(sysconfig.get_paths()['stdlib']); "
+        "print([p for p in ('apt-get', 'dpkg', 'perl', 'ls', 'pip') if shutil.which(p)], [p for p in ('git', 'sh') if not shutil.which(p)], "
+        "[d for d in ('test', 'idlelib', 'tkinter', 'lib2to3', 'ensurepip') if (stdlib / d).exists()], "
+        "os.path.exists(importlib.util.cache_from_source(os.__file__)), os.path.exists(importlib.util.cache_from_source(shutil.__file__)))"
+    )
+    run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
+    assert (run.returncode, run.stdout.strip()) == (0, "[] [] [] True True"), run.stderr
 
 
 def test_image_counts_open_models_exactly_without_their_dependencies(docker_host: str, action_image: str, tmp_path: Path) -> None:
@@ -102,6 +114,22 @@ def test_git_trusts_a_workspace_owned_by_another_user(docker_host: str, action_i
         os.lchown(path, 1001, 1001)
     run = run_action(docker_host, action_image, workspace, entrypoint="git", args=["log", "--format=%s"])
     assert (run.returncode, run.stdout.strip()) == (0, "Add the fine-tune"), run.stderr
+
+
+def test_git_fetches_the_history_a_shallow_clone_lacks(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    # The review fetches the base commit when the checkout is shallow. A local remote runs
+    # git-upload-pack through /bin/sh: the image keeps sh and git's builtins under their dashed names.
+    workspace = tmp_path / "workspace"
+    origin = init_repo(workspace / "origin")
+    for message in ("Add the fine-tune", "Tune it"):
+        (origin / "finetune.yaml").write_text(f"# {message}\nversion: 1\n")
+        git(origin, "add", "finetune.yaml")
+        git(origin, "commit", "-q", "-m", message)
+    git(workspace, "clone", "-q", "--depth", "1", f"file://{origin}", "clone")
+    git(workspace / "clone", "remote", "set-url", "origin", "/github/workspace/origin")  # the path inside the container
+    run = run_action(docker_host, action_image, workspace, entrypoint="git", args=["-C", "clone", "fetch", "--quiet", "--unshallow", "origin"])
+    assert run.returncode == 0, run.stderr
+    assert git(workspace / "clone", "rev-list", "--count", "HEAD").strip() == "2"
 
 
 def test_runner_files_inputs_and_env_arrive_as_on_github(docker_host: str, action_image: str, tmp_path: Path) -> None:
