@@ -132,6 +132,19 @@ def test_git_fetches_the_history_a_shallow_clone_lacks(docker_host: str, action_
     assert git(workspace / "clone", "rev-list", "--count", "HEAD").strip() == "2"
 
 
+def test_the_https_clients_load_in_the_image(docker_host: str, action_image: str, tmp_path: Path) -> None:
+    # No registry or GitHub is reachable here, so no real TLS handshake: what can break offline is
+    # a shared library or a certificate bundle the FROM scratch stage did not copy.
+    helper = run_action(docker_host, action_image, tmp_path, entrypoint="git", args=["remote-https"])
+    assert (helper.returncode, helper.stderr.strip()) == (1, "error: remote-curl: usage: git remote-curl <remote> [<url>]")
+    script = (
+        "import os, ssl, certifi, openai, requests; ssl.create_default_context(cafile=certifi.where()); openai.OpenAI(api_key='none'); "
+        "print(os.path.getsize('/etc/ssl/certs/ca-certificates.crt') > 100_000)"
+    )
+    run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
+    assert (run.returncode, run.stdout.strip()) == (0, "True"), run.stderr
+
+
 def test_runner_files_inputs_and_env_arrive_as_on_github(docker_host: str, action_image: str, tmp_path: Path) -> None:
     # Python, not sh: dash drops variables whose names are not identifiers (INPUT_GITHUB-TOKEN).
     script = textwrap.dedent(
