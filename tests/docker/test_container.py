@@ -20,6 +20,13 @@ pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[2]
 
 
+def python_in(docker_host: str, action_image: str, tmp_path: Path, script: str) -> str:
+    """What `script` prints, run by the image's Python (which must exit 0)."""
+    run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
 def test_version_is_the_package_version(docker_host: str, action_image: str, tmp_path: Path) -> None:
     run = run_action(docker_host, action_image, tmp_path, entrypoint="finetune", args=["--version"])
     assert (run.returncode, run.stdout.strip()) == (0, f"finetune {__version__}"), run.stderr
@@ -46,8 +53,7 @@ def test_image_holds_only_what_runs(docker_host: str, action_image: str, tmp_pat
         "[m for m in ('pip', 'setuptools') if importlib.util.find_spec(m)], "
         "any(site.joinpath('finetune_action').rglob('*.pyc')))"
     )
-    run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
-    assert (run.returncode, run.stdout.strip()) == (0, "[] [] True"), run.stderr
+    assert python_in(docker_host, action_image, tmp_path, script) == "[] [] True"
 
 
 def test_image_has_no_package_manager_and_a_compiled_pruned_standard_library(docker_host: str, action_image: str, tmp_path: Path) -> None:
@@ -58,8 +64,7 @@ def test_image_has_no_package_manager_and_a_compiled_pruned_standard_library(doc
         "[d for d in ('test', 'idlelib', 'tkinter', 'lib2to3', 'ensurepip') if (stdlib / d).exists()], "
         "os.path.exists(importlib.util.cache_from_source(os.__file__)), os.path.exists(importlib.util.cache_from_source(shutil.__file__)))"
     )
-    run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
-    assert (run.returncode, run.stdout.strip()) == (0, "[] [] [] True True"), run.stderr
+    assert python_in(docker_host, action_image, tmp_path, script) == "[] [] [] True True"
 
 
 def test_image_counts_open_models_exactly_without_their_dependencies(docker_host: str, action_image: str, tmp_path: Path) -> None:
@@ -71,10 +76,9 @@ def test_image_counts_open_models_exactly_without_their_dependencies(docker_host
         "[m for m in ('numpy', 'PIL', 'huggingface_hub', 'jinja2', 'pycountry') if importlib.util.find_spec(m)], "
         "sorted(p.name for m in ('llama_models', 'mistral_common') for p in __import__('pathlib').Path(importlib.util.find_spec(m).origin).parent.rglob('*') if p.is_file()))"
     )
-    run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
     # Of those packages only the files counting reads are left (tokens/package_files.py).
     kept = "['__init__.py', '__init__.py', 'tekken_240911.json', 'tokenizer.model']"
-    assert (run.returncode, run.stdout.strip()) == (0, f"[True, True] [] {kept}"), run.stderr
+    assert python_in(docker_host, action_image, tmp_path, script) == f"[True, True] [] {kept}"
 
 
 def test_check_needs_no_network(docker_host: str, action_image: str, tmp_path: Path) -> None:
@@ -141,8 +145,7 @@ def test_the_https_clients_load_in_the_image(docker_host: str, action_image: str
         "import os, ssl, certifi, openai, requests; ssl.create_default_context(cafile=certifi.where()); openai.OpenAI(api_key='none'); "
         "print(os.path.getsize('/etc/ssl/certs/ca-certificates.crt') > 100_000)"
     )
-    run = run_action(docker_host, action_image, tmp_path, entrypoint="/opt/finetune/bin/python", args=["-c", script])
-    assert (run.returncode, run.stdout.strip()) == (0, "True"), run.stderr
+    assert python_in(docker_host, action_image, tmp_path, script) == "True"
 
 
 def test_runner_files_inputs_and_env_arrive_as_on_github(docker_host: str, action_image: str, tmp_path: Path) -> None:
