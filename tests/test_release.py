@@ -72,3 +72,13 @@ def test_the_version_must_be_x_y_z() -> None:
         assert out.returncode == 0 and f"major={major}" in out.stdout
     for bad in ("v1.2.3", "1.2", "1.2.3; rm -rf /", ""):
         assert run_step(script, ROOT, {"VERSION": bad, "GITHUB_OUTPUT": "/dev/null"}).returncode != 0
+
+
+def test_the_image_is_built_for_the_x64_and_the_arm64_runners() -> None:
+    # The digest names an index of both: an arm64 runner pulls its own image, as it built its
+    # own from `image: Dockerfile` before releases were prebuilt.
+    uses = [step.get("uses", "").split("@")[0] for step in STEPS]
+    build = next(step for step in STEPS if step.get("id") == "build")
+    assert build["with"]["platforms"].split(",") == ["linux/amd64", "linux/arm64"]
+    assert uses.index("docker/setup-qemu-action") < uses.index("docker/setup-buildx-action") < uses.index("docker/build-push-action")
+    assert "arm64" in next(step for step in STEPS if step.get("uses", "").startswith("docker/setup-qemu-action"))["with"]["platforms"]
