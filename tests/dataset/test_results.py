@@ -339,3 +339,22 @@ def test_learning_a_range_stores_each_key_once_and_marks_what_it_used() -> None:
         assert bytes(table.store[start:end]) == b"record %d" % n  # the first one learnt wins
     assert table.find(b"k" * 16) and bytes(table.store[slice(*table.find(b"k" * 16))]) == b"old record"
     assert sorted(key for key, _record in table.marked()) == sorted([*keys, b"k" * 16])
+
+
+@pytest.mark.parametrize(("format", "typecodes"), [("<8sIIII", "-IIII"), ("<8sIIIIII", "-IIIIII"), ("<B2H3s", "BHH-"), ("<8sLI", "-LI")])
+def test_columns_cut_out_of_packed_rows_are_the_unpacked_values(format: str, typecodes: str) -> None:
+    # Builder._built reads its columns with strided slices; struct unpacking row by row is the
+    # reference. "-": a bytes field; "L" is 8 bytes in an array here but 4 packed (the slow path).
+    import random
+
+    columns = results.struct.Struct(format)
+    rows = bytearray(random.Random(7).randbytes(columns.size * 1000))
+    expected = list(zip(*columns.iter_unpack(rows)))
+    cut = results._column_bytes(rows, columns)
+    assert len(cut) == len(expected) == len(typecodes)
+    for got, values, typecode in zip(cut, expected, typecodes):
+        if typecode == "-":
+            assert bytes(got) == b"".join(values)
+        else:
+            assert list(results._array(typecode, got)) == list(values)
+    assert [bytes(column) for column in results._column_bytes(bytearray(), columns)] == [b""] * len(typecodes)

@@ -21,7 +21,9 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import re
 import struct
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -502,26 +504,77 @@ class Builder:
 
     def _built(self) -> validate.Scan:
         shape = self.shape
-        columns = list(zip(*shape.columns.iter_unpack(self.rows))) if self.rows else []
+        columns = _column_bytes(self.rows, shape.columns)
         fields: dict[str, Any] = {"lines": self.line}
         position = 0
         for name, kind, n in shape.kinds:
             template = getattr(shape.template, name)
             if kind == "bytes":
-                fields[name] = bytearray(b"".join(columns[position])) if columns else bytearray()
+                fields[name] = bytearray(columns[position])
                 position += 1
             elif kind == "lines":
                 fields[name] = array(template.typecode, self.lines)
                 position += 1
             elif kind == "column":
-                fields[name] = array(template.typecode, columns[position] if columns else ())
+                fields[name] = _array(template.typecode, columns[position])
                 position += 1
             elif kind == "columns":
-                fields[name] = tuple(array(item.typecode, columns[position + i] if columns else ()) for i, item in enumerate(template))
+                fields[name] = tuple(_array(item.typecode, columns[position + i]) for i, item in enumerate(template))
                 position += n
             else:
                 fields[name] = self.sparse[name]
         return validate.Scan(**fields)
+
+
+def _column_bytes(rows: bytearray, columns: struct.Struct) -> list[bytes | bytearray]:
+    """Each column's values of the packed rows, one after the other (a column of "8s" gives the
+    8-byte values joined; of "I", what array("I").frombytes reads on a little-endian machine).
+
+    Cut out with strided slices, byte by byte of each field: C loops, where unpacking every row
+    to a tuple and transposing them cost a Python object per value (0.8 µs a line warm).
+    """
+    size = columns.size
+    count = len(rows) // size
+    found: list[bytes | bytearray] = []
+    for start, width in _fields(columns.format):
+        if width == 1:
+            found.append(rows[start::size])
+            continue
+        out = bytearray(count * width)
+        for byte in range(width):
+            out[byte::width] = rows[start + byte :: size]
+        found.append(out)
+    return found
+
+
+_field_cache: dict[str, list[tuple[int, int]]] = {}
+
+
+def _fields(format: str) -> list[tuple[int, int]]:
+    """(offset, width) of each field of a little-endian struct format such as "<8sIII" (no padding with "<")."""
+    found = _field_cache.get(format)
+    if found is None:
+        found, offset = [], 0
+        for count, code in re.findall(r"(\d*)([a-zA-Z?])", format.lstrip("<")):
+            width = struct.calcsize("<" + count + code)
+            if code == "s":
+                found.append((offset, width))
+            else:
+                found.extend((offset + i * struct.calcsize("<" + code), struct.calcsize("<" + code)) for i in range(int(count or 1)))
+            offset += width
+        _field_cache[format] = found
+    return found
+
+
+def _array(typecode: str, data: bytes | bytearray) -> array:
+    """An array of the little-endian values in `data` (the byte order the rows are packed in)."""
+    values = array(typecode)
+    if values.itemsize != struct.calcsize("<" + typecode):  # not the packed width on this platform
+        return array(typecode, [value for (value,) in struct.iter_unpack("<" + typecode, data)])
+    values.frombytes(data)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
 
 
 def encode_file(scan: validate.Scan, shape: Layout) -> list[bytes | memoryview]:
