@@ -64,8 +64,10 @@ def main(argv: list[str]) -> int:
 def collect() -> list[str]:
     """Every path to copy (files, symlinks and the directories holding them), sorted."""
     chosen: set[str] = set()
-    for path in walk(VENV):
-        add(path, chosen)
+    for root in (VENV, *(Path("/etc") / name for name in ETC), LOCALE):
+        if root.exists():
+            for path in walk(root):
+                add(path, chosen)
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for path in stdlib_files(stdlib):
         add(path, chosen)
@@ -79,14 +81,6 @@ def collect() -> list[str]:
         add(path, chosen)
     if os.path.lexists(SHELL):
         add(SHELL, chosen)
-    for name in ETC:
-        path = Path("/etc") / name
-        if path.exists():
-            for found in walk(path) if path.is_dir() else (path,):
-                add(found, chosen)
-    if LOCALE.exists():
-        for path in walk(LOCALE):
-            add(path, chosen)
     for library in libraries(sorted(chosen)):
         add(Path(library), chosen)
     return sorted(chosen)

@@ -537,9 +537,6 @@ def _column_bytes(rows: bytearray, columns: struct.Struct) -> list[bytes | bytea
     count = len(rows) // size
     found: list[bytes | bytearray] = []
     for start, width in _fields(columns.format):
-        if width == 1:
-            found.append(rows[start::size])
-            continue
         out = bytearray(count * width)
         for byte in range(width):
             out[byte::width] = rows[start + byte :: size]
