@@ -339,6 +339,19 @@ def test_learning_a_range_stores_each_key_once_and_marks_what_it_used() -> None:
         assert bytes(table.store[start:end]) == b"record %d" % n  # the first one learnt wins
     assert table.find(b"k" * 16) and bytes(table.store[slice(*table.find(b"k" * 16))]) == b"old record"
     assert sorted(key for key, _record in table.marked()) == sorted([*keys, b"k" * 16])
+    table._grow()  # the duplicates stay in the store, dead: placing again skips them
+    assert len(table.slots) - table.slots.count(-1) == table.used == 3001
+    assert bytes(table.store[slice(*table.find(keys[5]))]) == b"record 5"
+
+
+def test_learning_makes_room_once_for_the_records_expected() -> None:
+    table = results.Table()
+    entry = lambda n: n.to_bytes(8, "little") * 2 + results._ENTRY.pack(1) + b"x"  # noqa: E731
+    table.learn(b"".join(entry(n) for n in range(10)), b"", expect=5000)
+    assert len(table.slots) >= 10000
+    slots = len(table.slots)
+    table.learn(b"".join(entry(n) for n in range(10, 4000)), b"")
+    assert len(table.slots) == slots and table.used == 4000
 
 
 @pytest.mark.parametrize(("format", "typecodes"), [("<8sIIII", "-IIII"), ("<8sIIIIII", "-IIIIII"), ("<B2H3s", "BHH-"), ("<8sLI", "-LI")])

@@ -97,39 +97,46 @@ class Table:
         self.used += 1
         return offset
 
-    def learn(self, new: bytes, used: bytes) -> None:
+    def learn(self, new: bytes, used: bytes, expect: int = 0) -> None:
         """Add the entries of `new` (key, record length, record; ...: the store's own layout) that
         are not stored yet, and mark them and the records at the offsets in `used` (array "q").
+        `expect`: how many records the table will likely hold once this run has learnt them all
+        (room is made for them now, so the table is not grown and re-placed again and again).
 
-        put_parts and mark for each, inlined: the parent learns every line of the head this way.
+        The parent learns every line of the head this way, so `new` is appended whole and only
+        slots are placed one by one. An entry whose key is stored already stays in the store,
+        dead: no slot points to it and nothing marks it (_place skips it when the table grows).
         """
-        entries = []
-        offset = 0
-        while offset < len(new):
-            (length,) = _ENTRY.unpack_from(new, offset + KEY_BYTES)
-            end = offset + KEY_BYTES + 4 + length
-            entries.append((offset, end))
-            offset = end
-        if (self.used + len(entries)) * 2 > len(self.slots):
-            self._grow((self.used + len(entries)) * 2)
+        step = KEY_BYTES + 4
+        starts = array("q")
+        offset, size, unpack_length = 0, len(new), _ENTRY.unpack_from
+        while offset < size:
+            starts.append(offset)
+            offset += step + unpack_length(new, offset + KEY_BYTES)[0]
+        needed = max(self.used + len(starts), expect)
+        if needed * 2 > len(self.slots):
+            self._grow(needed * 2)
         slots, store = self.slots, self.store
         mask = len(slots) - 1
+        base = len(store)
+        store += new
         offsets = array("q")
         offsets.frombytes(used)
-        for start, end in entries:
+        added = 0
+        for start in starts:
             key = new[start : start + KEY_BYTES]
-            index = int.from_bytes(key[:8], "little") & mask
+            index = int.from_bytes(key, "little") & mask
             while True:
                 offset = slots[index]
                 if offset < 0:
-                    offset = slots[index] = len(store)
-                    store += new[start:end]
-                    self.used += 1
+                    offset = slots[index] = base + start
+                    added += 1
                     break
                 if store[offset : offset + KEY_BYTES] == key:
                     break
                 index = (index + 1) & mask
             offsets.append(offset)
+        self.used += added
         if offsets:
             last = max(offsets) >> 4 >> 3
             if last >= len(self.marks):
@@ -164,10 +171,13 @@ class Table:
             offset = start + length
 
     def _place(self, key: bytes, offset: int) -> None:
-        slots = self.slots
+        """Point a free slot at the record at `offset`, unless `key` has one already (a dead duplicate)."""
+        slots, store = self.slots, self.store
         mask = len(slots) - 1
         index = int.from_bytes(key[:8], "little") & mask
         while slots[index] >= 0:
+            if store[slots[index] : slots[index] + KEY_BYTES] == key:
+                return
             index = (index + 1) & mask
         slots[index] = offset
 
@@ -654,6 +664,7 @@ class Part(NamedTuple):
     scan: validate.Scan
     new: bytes  # key, record length, record; ... (what this range learnt)
     used: bytes  # the store offsets of the records it used (array "q")
+    size: int = 0  # the range's bytes
 
 
 def rules_key(rules: validate.Rules) -> bytes:
@@ -722,7 +733,7 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         if len(pending) >= BATCH_LINES:
             _flush(pending, queue, rules, shape, builder, new, store, tails)
     _flush(pending, queue, rules, shape, builder, new, store, tails)
-    return Part(builder.finish(), bytes(new), used.tobytes())
+    return Part(builder.finish(), bytes(new), used.tobytes(), end - start)
 
 
 def _flush(
@@ -862,11 +873,13 @@ def _features_part(shape: Layout, features: frozenset) -> bytes:
     return part
 
 
-def learn(part: Part) -> validate.Scan:
-    """Record what a range learnt in the active cache; return its Scan."""
+def learn(part: Part, file_size: int = 0) -> validate.Scan:
+    """Record what a range learnt in the active cache; return its Scan. With `file_size`, the
+    table makes room at once for as many more records as the file likely has lines."""
     cache = _active
     assert cache is not None
-    cache.table.learn(part.new, part.used)
+    expect = cache.table.used + part.scan.lines * file_size // part.size if file_size and part.size else 0
+    cache.table.learn(part.new, part.used, expect)
     return part.scan
 
 
@@ -903,7 +916,7 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
         merged = None
         with context.Pool(workers) as pool:
             for part in pool.imap(_scan_range_args, ((path, start, end, rules) for start, end in ranges)):
-                scan = learn(part)
+                scan = learn(part, size if merged is None else 0)
                 merged = scan if merged is None else validate._merge(merged, scan)
         scan = merged if merged is not None else learn(scan_range(path, 0, 0, rules))
     if blob is not None and shape is not None:
