@@ -100,11 +100,12 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
     """The review entry for one config path (relative to the workspace)."""
     # A data file is known by its git blob: one the base shares with the head (or that an earlier
     # run's results cache holds) is not checked again, and a big one is not even written out whole.
-    head_blobs: set[str] = set()
+    head_blob_of: dict[str, str] = {}
     if (workspace / path).is_file():
-        for data_path, blob in git.unchanged_blobs(workspace, (workspace / path).read_text("utf-8", "replace"), path).items():
+        head_blob_of = git.unchanged_blobs(workspace, (workspace / path).read_text("utf-8", "replace"), path)
+        for data_path, blob in head_blob_of.items():
             results.register(workspace / data_path, blob)
-            head_blobs.add(blob)
+    head_blobs = set(head_blob_of.values())
     with tempfile.TemporaryDirectory(prefix="finetune-base-") as tmp:
         base_root = Path(tmp)
         base = Side(None, {}, None, None)
@@ -119,7 +120,12 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
                         # results): git writes it out in its own process while the head is checked.
                         prefetches.append(git.Prefetch(workspace, file.blob, file.path))
                         write_whole = prefetches[-1].written
-                    results.register(file.path, file.blob, write_whole, file.size)
+                    # Each side's file is read in chunks of the other's, where it has them (results.Outline).
+                    data_path = file.path.relative_to(base_root).as_posix()
+                    head_blob = head_blob_of.get(data_path)
+                    results.register(file.path, file.blob, write_whole, file.size, like=head_blob)
+                    if head_blob is not None and head_blob != file.blob:
+                        results.register(workspace / data_path, head_blob, like=file.blob)
             head = check_side(workspace / path, workspace, log)
             if (base_root / path).is_file():
                 base = check_side(base_root / path, base_root, log)

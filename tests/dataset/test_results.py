@@ -1,6 +1,7 @@
 """The results cache (dataset/results.py): a warm cache changes no figure, a bad one is ignored."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -238,8 +239,12 @@ def test_each_line_of_a_batch_is_recorded_as_it_scans_alone(extra: tuple[str, ..
     keys = [results.hashlib.sha256(seed + raw).digest()[: results.KEY_BYTES] for raw in lines]
     builder, new = results.Builder(shape), bytearray()
     queue = results.array("q", [-1] * len(lines))  # every line pending, none known
-    results._flush(list(zip(lines, keys)), queue, rules, shape, builder, new, bytearray(), {})
-    assert not queue
+    data = b"".join(lines)
+    places = results.array("q", itertools.accumulate((len(raw) for raw in lines[:-1]), initial=0))
+    sketch = results.Sketch()
+    results._flush(list(zip(lines, keys)), queue, places, data, len(data), rules, shape, builder, sketch, new, bytearray(), {})
+    assert not queue and not places
+    assert sketch.line == len(lines) and sum(sketch.lines) < len(lines) - 5  # the lines with problems are in no chunk
     learnt = _records(bytes(new))
     alone = [results.encode(validate.scan_lines((raw,), rules, file_start=False), shape) for raw in lines]
     assert {key: record for key, record in zip(keys, alone) if record is not None} == learnt
@@ -347,7 +352,7 @@ def test_learning_a_range_stores_each_key_once_and_marks_what_it_used() -> None:
 def test_learning_makes_room_once_for_the_records_expected() -> None:
     table = results.Table()
     entry = lambda n: n.to_bytes(8, "little") * 2 + results._ENTRY.pack(1) + b"x"  # noqa: E731
-    table.learn(b"".join(entry(n) for n in range(10)), b"", expect=5000)
+    table.learn(b"".join(entry(n) for n in range(10)), b"", parts=500)
     assert len(table.slots) >= 10000
     slots = len(table.slots)
     table.learn(b"".join(entry(n) for n in range(10, 4000)), b"")
@@ -371,3 +376,100 @@ def test_columns_cut_out_of_packed_rows_are_the_unpacked_values(format: str, typ
         else:
             assert list(results._array(typecode, got)) == list(values)
     assert [bytes(column) for column in results._column_bytes(bytearray(), columns)] == [b""] * len(typecodes)
+
+
+def _edited(lines: list[bytes]) -> list[bytes]:
+    """What a pull request does to a file: lines edited here and there, a run deleted, new ones
+    inserted, a block moved to the end, the last line left without its newline."""
+    head = [raw.replace(b'"content": "', b'"content": "edited ', 1) if number % 17 == 5 else raw for number, raw in enumerate(lines)]
+    head[100:131] = []
+    head[200:200] = [json.dumps({"messages": [{"role": "user", "content": f"new {n}"}, {"role": "assistant", "content": "ok"}]}).encode() + b"\n" for n in range(5)]
+    head = head[50:] + head[:50]
+    head[-1] = head[-1].rstrip(b"\n")
+    return head
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_read_in_chunks_of_a_like_file_scans_as_it_does_alone(workers: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pieces = [(DATA / "good" / name).read_bytes().splitlines(keepends=True) for name in ("chat.jsonl", "chat_tools.jsonl", "chat_functions.jsonl")]
+    problems = (DATA / "bad" / "structure.jsonl").read_bytes().splitlines(keepends=True)
+    lines = [raw.replace(b'"content": "', f'"content": "{n} '.encode(), 1) for n in range(12) for piece in (*pieces, problems[n % 3 :: 3]) for raw in piece]
+    base_path, head_path = tmp_path / "base.jsonl", tmp_path / "head.jsonl"
+    base_path.write_bytes(b"".join(lines))
+    head_path.write_bytes(b"".join(_edited(lines)))
+    monkeypatch.setattr(validate, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(validate, "RANGE_MIN_BYTES", 4096)
+    rules = validate.Rules("chat", "supervised", "o200k_base", False, 65536)
+    plain_base, plain_head = validate.scan_file(base_path, rules, workers=workers), validate.scan_file(head_path, rules, workers=workers)
+    taken: list[int] = []
+    take = results._take
+    monkeypatch.setattr(results, "_take", lambda outline, chunk, *rest: taken.append(chunk) or take(outline, chunk, *rest))
+    with results.session(tmp_path / "results") as cache:
+        # The review's cold run: the head first, then the base read in the head's chunks.
+        results.register(head_path, "head-blob", like="base-blob")
+        results.register(base_path, "base-blob", like="head-blob")
+        assert validate.scan_file(head_path, rules, workers=workers) == plain_head
+        assert cache.sources[("head-blob", results.rules_key(rules))] is not None
+        assert validate.scan_file(base_path, rules, workers=workers) == plain_base
+    assert workers == 2 or len(taken) > len(lines) // results.CHUNK_LINES // 2
+    head_path.write_bytes(b"".join(_edited(_edited(lines))))  # the next push to the pull request
+    plain_next = validate.scan_file(head_path, rules, workers=workers)
+    taken.clear()
+    with results.session(tmp_path / "results"):
+        # The warm run: the base's outline and Scan from the cache file.
+        results.register(head_path, "next-blob", like="base-blob")
+        assert validate.scan_file(head_path, rules, workers=workers) == plain_next
+    assert workers == 2 or len(taken) > len(lines) // results.CHUNK_LINES // 3
+
+
+@pytest.mark.parametrize("damage", ["chunk past the scan", "chunk too long", "not at its example", "cut short", "overlapping"])
+def test_an_outline_that_does_not_fit_its_scan_is_not_used(damage: str, tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_bytes((DATA / "good" / "chat.jsonl").read_bytes() * 3)
+    rules = validate.Rules("chat", "supervised", "o200k_base", False, 65536)
+    shape = results.layout(rules)
+    with results.session(None) as cache:
+        results.register(path, "blob")
+        scan = validate.scan_file(path, rules)
+        outline = cache.sources[("blob", results.rules_key(rules))].outline
+    assert results.decode_outline(b"".join(bytes(part) for part in results.encode_outline(outline)), scan) == outline
+    lines, first_line, first_example = results.array("I", outline.lines), results.array("I", outline.first_line), results.array("I", outline.first_example)
+    if damage == "chunk past the scan":
+        first_line[-1] += 1
+        first_example[-1] += 1
+    elif damage == "chunk too long":
+        lines[0] = results.CHUNK_LINES + 1
+    elif damage == "not at its example":
+        first_line[1] += 1
+    elif damage == "overlapping":
+        first_line[1] -= 1
+        first_example[1] -= 1
+    bad = outline._replace(lines=lines, first_line=first_line, first_example=first_example)
+    record = b"".join(bytes(part) for part in results.encode_outline(bad))
+    if damage == "cut short":
+        record = record[:-3]
+    assert shape is not None and results.decode_outline(record, scan) is None
+
+
+def test_chunks_found_out_of_order_keep_their_own_examples_and_features(tmp_path: Path) -> None:
+    # Tools examples only in the file's first chunks, then moved to its end: every line of the
+    # moved file is found in a chunk, so the features and columns can only come from the runs.
+    plain = [raw.replace(b'"content": "', f'"content": "{n} '.encode(), 1) for n in range(6) for raw in (DATA / "good" / "chat.jsonl").read_bytes().splitlines(keepends=True)]
+    tools = [raw.replace(b'"content": "', f'"content": "{n} '.encode(), 1) for n in range(results.CHUNK_LINES) for raw in (DATA / "good" / "chat_tools.jsonl").read_bytes().splitlines(keepends=True)][: results.CHUNK_LINES]
+    assert len(tools) == results.CHUNK_LINES and len(plain) > 3 * results.CHUNK_LINES
+    plain = plain[: len(plain) // results.CHUNK_LINES * results.CHUNK_LINES]
+    base_path, head_path = tmp_path / "base.jsonl", tmp_path / "head.jsonl"
+    base_path.write_bytes(b"".join(tools + plain))
+    head_path.write_bytes(b"".join(plain + tools))
+    rules = validate.Rules("chat", "supervised", "o200k_base", False, 65536)
+    taken: list[int] = []
+    take = results._take
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(results, "_take", lambda outline, chunk, *rest: taken.append(chunk) or take(outline, chunk, *rest))
+        with results.session(None):
+            results.register(base_path, "base-blob")
+            validate.scan_file(base_path, rules, workers=1)
+            results.register(head_path, "head-blob", like="base-blob")
+            moved = validate.scan_file(head_path, rules, workers=1)
+    assert sorted(taken) == list(range(len(plain + tools) // results.CHUNK_LINES))
+    assert moved == validate.scan_file(head_path, rules, workers=1) and moved.features == {"tools"}

@@ -97,11 +97,11 @@ class Table:
         self.used += 1
         return offset
 
-    def learn(self, new: bytes, used: bytes, expect: int = 0) -> None:
+    def learn(self, new: bytes, used: bytes, parts: float = 1) -> None:
         """Add the entries of `new` (key, record length, record; ...: the store's own layout) that
         are not stored yet, and mark them and the records at the offsets in `used` (array "q").
-        `expect`: how many records the table will likely hold once this run has learnt them all
-        (room is made for them now, so the table is not grown and re-placed again and again).
+        `parts`: how many more like it will likely follow, the whole file's ranges (room is made
+        for them all now, so the table is not grown and re-placed again and again).
 
         The parent learns every line of the head this way, so `new` is appended whole and only
         slots are placed one by one. An entry whose key is stored already stays in the store,
@@ -113,7 +113,7 @@ class Table:
         while offset < size:
             starts.append(offset)
             offset += step + unpack_length(new, offset + KEY_BYTES)[0]
-        needed = max(self.used + len(starts), expect)
+        needed = self.used + int(len(starts) * max(parts, 1))
         if needed * 2 > len(self.slots):
             self._grow(needed * 2)
         slots, store = self.slots, self.store
@@ -200,18 +200,28 @@ class Cache(NamedTuple):
     loaded: int  # records read from the file
     max_bytes: int
     log: Log | None
-    blobs: dict[Path, tuple[str, Callable[[], Iterable[int]] | None, int | None]]  # data file -> its git blob id, how to write it in full, its size
+    blobs: dict[Path, Registered]  # data file -> what is known of it
+    sources: dict[tuple[str, bytes], Source | None]  # (blob, rules_key) -> the outline and Scan of that blob, once looked up
 
 
-def register(path: Path, blob: str, materialize: Callable[[], Iterable[int]] | None = None, size: int | None = None) -> None:
+class Registered(NamedTuple):
+    blob: str  # its git blob id
+    materialize: Callable[[], Iterable[int]] | None  # how to write it in full (a stand-in)
+    size: int | None
+    like: str | None  # the blob it likely shares most lines with (the same path on the other side of a review)
+
+
+def register(path: Path, blob: str, materialize: Callable[[], Iterable[int]] | None = None, size: int | None = None, like: str | None = None) -> None:
     """Say that `path` holds git blob `blob`, so a result known for that blob is used instead of a scan.
 
     `materialize` writes the whole file at `path` when it is only a stand-in (its first lines,
     enough to detect the format), yielding how many bytes are on disk after each write, up to
     `size`: the scan of a big file starts on its first ranges while the rest is written.
+    `like`: a blob whose outline (scanned in this run or in the cache) is matched against the
+    file in runs of lines, each run hashed whole (see Outline).
     """
     if _active is not None:
-        _active.blobs[path.resolve()] = (blob, materialize, size)
+        _active.blobs[path.resolve()] = Registered(blob, materialize, size, like)
 
 
 _active: Cache | None = None
@@ -233,7 +243,7 @@ def session(path: str | os.PathLike | None, log: Log | None = None, max_mb: floa
     _return_freed_buffers()
     file = Path(path) if path else None
     table = load(file, log) if file else None
-    cache = Cache(file, table or Table(), table.used if table else 0, int(max_mb * 1048576), log, {})
+    cache = Cache(file, table or Table(), table.used if table else 0, int(max_mb * 1048576), log, {}, {})
     previous, _active = _active, cache
     try:
         yield cache
@@ -665,6 +675,7 @@ class Part(NamedTuple):
     new: bytes  # key, record length, record; ... (what this range learnt)
     used: bytes  # the store offsets of the records it used (array "q")
     size: int = 0  # the range's bytes
+    outline: Outline | None = None  # its runs of common lines, numbered from the range's start
 
 
 def rules_key(rules: validate.Rules) -> bytes:
@@ -675,6 +686,222 @@ def rules_key(rules: validate.Rules) -> bytes:
 #: line by line from its columns): a call per line cost 1.35x the batch's time.
 BATCH_LINES = 256
 QUEUE_LINES = 16 * BATCH_LINES  # known lines waiting with nothing pending: added in runs of this many
+#: Lines per chunk of an Outline: a pull request that edits every 100th line still leaves 92% of
+#: the lines in chunks it did not touch; a chunk's fixed cost (one hash call) is shared by 8 lines.
+CHUNK_LINES = 8
+
+
+class Outline(NamedTuple):
+    """A scanned file's common lines, in chunks of up to CHUNK_LINES that are hashed whole.
+
+    A common line is one example and nothing else to report (no problem, no finding; features
+    allowed), so a chunk's results are its examples' columns in the file's Scan and its features.
+    A file like this one (the base of a pull request against its head) is then read chunk by
+    chunk: where the bytes at hand hash to the next chunk's digest, its lines are neither split
+    nor looked up one by one; elsewhere, line by line as ever, until a line starts a chunk again.
+    """
+
+    lines: array  # "I": per chunk, its lines (= its examples)
+    sizes: array  # "Q": its bytes
+    first_line: array  # "I": the 0-based line of the file it starts at
+    first_example: array  # "I": the 0-based index of its first example in the file's Scan
+    features: bytes  # its features, as a mask of _FEATURE_NAMES
+    digests: bytes  # KEY_BYTES each: sha256(rules_key, the chunk's bytes)
+    heads: bytes  # KEY_BYTES each: the key of its first line (as the line cache keys it)
+
+
+_FEATURE_NAMES = ("images", "tools", "functions")
+_OUTLINE_ARRAYS = (("lines", "I"), ("sizes", "Q"), ("first_line", "I"), ("first_example", "I"))
+
+
+def empty_outline() -> Outline:
+    return Outline(array("I"), array("Q"), array("I"), array("I"), b"", b"", b"")
+
+
+def outline_key(blob: str, rules: validate.Rules) -> bytes:
+    return hashlib.sha256(b"outline\0" + rules_key(rules) + blob.encode()).digest()[:KEY_BYTES]
+
+
+def encode_outline(outline: Outline) -> list[bytes | memoryview]:
+    parts: list[bytes | memoryview] = [_ENTRY.pack(len(outline.lines))]
+    for name, _typecode in _OUTLINE_ARRAYS:
+        values = getattr(outline, name)
+        if sys.byteorder != "little":
+            values = array(values.typecode, values)
+            values.byteswap()
+        parts.append(memoryview(values).cast("B"))
+    return [*parts, outline.features, outline.digests, outline.heads]
+
+
+def decode_outline(record: bytes | memoryview, scan: validate.Scan) -> Outline | None:
+    """The Outline of encode_outline, or None when it does not fit `scan` (the Scan of the same file)."""
+    try:
+        (count,) = _ENTRY.unpack_from(record, 0)
+        position, arrays = 4, []
+        for _name, typecode in _OUTLINE_ARRAYS:
+            width = struct.calcsize("<" + typecode)
+            arrays.append(_array(typecode, record[position : position + count * width]))
+            position += count * width
+        features = bytes(record[position : position + count])
+        digests = bytes(record[position + count : position + count * (1 + KEY_BYTES)])
+        heads = bytes(record[position + count * (1 + KEY_BYTES) :])
+    except struct.error:
+        return None
+    outline = Outline(*arrays, features, digests, heads)
+    if any(len(values) != count for values in arrays) or len(features) != count or len(digests) != len(heads) != count * KEY_BYTES or len(heads) != count * KEY_BYTES:
+        return None
+    examples = len(scan.example_lines)
+    line_end = example_end = 0
+    for lines, size, line, example, mask in zip(outline.lines, outline.sizes, outline.first_line, outline.first_example, features):
+        # In file order, apart, inside the Scan, each line at its example's line: nothing else is trusted.
+        if not 0 < lines <= CHUNK_LINES or size < lines or line < line_end or example < example_end or mask > 7:
+            return None
+        line_end, example_end = line + lines, example + lines
+        if line_end > scan.lines or example_end > examples or scan.example_lines[example] != line + 1 or scan.example_lines[example_end - 1] != line_end:
+            return None
+    return outline
+
+
+class Source(NamedTuple):
+    """A file whose lines another file likely shares: its Outline, where each chunk starts, and its Scan."""
+
+    rules: bytes  # rules_key of the scan
+    outline: Outline
+    starts: dict[bytes, int]  # a chunk's first line's key -> the chunk (the first, if several)
+    scan: validate.Scan
+
+
+def _source(outline: Outline, scan: validate.Scan, rules: validate.Rules) -> Source:
+    heads = outline.heads
+    starts: dict[bytes, int] = {}
+    for chunk in range(len(outline.lines) - 1, -1, -1):
+        starts[heads[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES]] = chunk
+    return Source(rules_key(rules), outline, starts, scan)
+
+
+class Sketch:
+    """The Outline of a range, drawn as its lines are added to the builder, in line order."""
+
+    def __init__(self) -> None:
+        self.lines, self.sizes, self.first_line, self.first_example = array("I"), array("Q"), array("I"), array("I")
+        self.features = bytearray()
+        self.digests: list[bytes | None] = []  # None: to hash at the end (finish)
+        self.starts = array("q")  # per chunk, its first byte in the range
+        self.heads = bytearray()
+        self.line = self.example = 0  # lines and examples added so far
+        self.open = 0  # lines of the last chunk still open to more
+
+    def common(self, position: int, size: int, key: bytes, mask: int) -> None:
+        """A common line (one example, nothing else; `mask`: its features) at `position`."""
+        if self.open and self.open < CHUNK_LINES:
+            self.lines[-1] += 1
+            self.sizes[-1] += size
+            self.features[-1] |= mask
+            self.open += 1
+        else:
+            self.lines.append(1)
+            self.sizes.append(size)
+            self.first_line.append(self.line)
+            self.first_example.append(self.example)
+            self.features.append(mask)
+            self.digests.append(None)
+            self.starts.append(position)
+            self.heads += key
+            self.open = 1
+        self.line += 1
+        self.example += 1
+
+    def other(self, examples: int) -> None:
+        """A line that is not common (with `examples` examples: 0 or 1)."""
+        self.open = 0
+        self.line += 1
+        self.example += examples
+
+    def chunk(self, outline: Outline, chunk: int) -> None:
+        """A chunk of another file's outline, found here whole."""
+        self.open = 0
+        lines = outline.lines[chunk]
+        self.lines.append(lines)
+        self.sizes.append(outline.sizes[chunk])
+        self.first_line.append(self.line)
+        self.first_example.append(self.example)
+        self.features.append(outline.features[chunk])
+        self.digests.append(outline.digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES])
+        self.starts.append(-1)
+        self.heads += outline.heads[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES]
+        self.line += lines
+        self.example += lines
+
+    def finish(self, data: memoryview, seed: Any) -> Outline:
+        """The Outline, its own chunks hashed from the range's bytes."""
+        digests = []
+        for digest, start, size in zip(self.digests, self.starts, self.sizes):
+            if digest is None:
+                hashing = seed.copy()
+                hashing.update(data[start : start + size])
+                digest = hashing.digest()[:KEY_BYTES]
+            digests.append(digest)
+        return Outline(self.lines, self.sizes, self.first_line, self.first_example, bytes(self.features), b"".join(digests), bytes(self.heads))
+
+
+def join_outlines(parts: Sequence[tuple[Outline, int, int]]) -> Outline:
+    """One file's Outline from its ranges' (outline, lines before it, examples before it)."""
+    joined = empty_outline()
+    features, digests, heads = [], [], []
+    for outline, line, example in parts:
+        joined.lines.extend(outline.lines)
+        joined.sizes.extend(outline.sizes)
+        joined.first_line.extend(array("I", [n + line for n in outline.first_line]))
+        joined.first_example.extend(array("I", [n + example for n in outline.first_example]))
+        features.append(outline.features)
+        digests.append(outline.digests)
+        heads.append(outline.heads)
+    return joined._replace(features=b"".join(features), digests=b"".join(digests), heads=b"".join(heads))
+
+
+def _run_scan(source: Source, shape: Layout, first: int, lines: int, mask: int) -> validate.Scan:
+    """The Scan of `lines` common lines of the source, from its example `first` on (one example a line)."""
+    scan, end = source.scan, first + lines
+    fields: dict[str, Any] = {"lines": lines}
+    for name, kind, _n in shape.kinds:
+        value = getattr(scan, name)
+        if kind == "bytes":
+            fields[name] = value[first * validate.HASH_BYTES : end * validate.HASH_BYTES]
+        elif kind == "lines":
+            fields[name] = array(value.typecode, range(1, lines + 1))
+        elif kind == "column":
+            fields[name] = value[first:end]
+        elif kind == "columns":
+            fields[name] = tuple(item[first:end] for item in value)
+        elif name == "features":
+            fields[name] = {feature for bit, feature in enumerate(_FEATURE_NAMES) if mask >> bit & 1}
+        else:
+            fields[name] = type(getattr(shape.template, name))()
+    return validate.Scan(**fields)
+
+
+#: The file being scanned's Source, if any: set by scan_file before its workers fork.
+_matching: Source | None = None
+
+
+_buffer = bytearray()
+
+
+def _read_range(path: Path, start: int, end: int) -> tuple[bytearray, int]:
+    """The bytes [start, end) of `path` (fewer if it is shorter), at the start of a buffer kept for
+    the next range: a fresh 16 MB each time would be mapped and faulted in page by page."""
+    global _buffer
+    if len(_buffer) < end - start:
+        _buffer = bytearray(end - start)
+    with open(path, "rb", buffering=0) as f, memoryview(_buffer) as into:
+        f.seek(start)
+        at = 0
+        while at < end - start:
+            got = f.readinto(into[at : end - start])
+            if not got:
+                break
+            at += got
+    return _buffer, at
 
 
 def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
@@ -683,32 +910,67 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     Unknown lines wait in a batch of up to BATCH_LINES, scanned together (a scan's fixed cost
     is paid per batch, not per changed line); the known lines around them wait in `queue`, so
     that every line is added to the builder in line order once the batch is scanned (_flush).
+    With a Source (_matching), whole chunks of it are looked for first (Outline).
     """
     shape = layout(rules)
     if shape is None or _active is None:  # _active is None in a spawned (not forked) worker
         scan = validate.scan_lines(read.lines(path, start, end), rules, file_start=start == 0)
         return Part(scan, b"", b"")
     table = _active.table
-    seed = hashlib.sha256(rules_key(rules))
+    rules_digest = rules_key(rules)
+    seed = hashlib.sha256(rules_digest)
+    source = _matching if _matching is not None and _matching.rules == rules_digest else None
     builder = Builder(shape)
+    sketch = Sketch()
     new = bytearray()
     used = array("q")
-    first = start == 0
     row = 1 + shape.columns.size
     pending: list[tuple[bytes, bytes]] = []  # unknown lines not yet scanned: (raw line, key)
     queue = array("q")  # the lines not yet added, in line order: a known line's record offset, or -1 for a pending line
+    places = array("q")  # each queued line's first byte in the range
     tails = {_features_part(shape, features): features for features in _FEATURE_SETS}
     slots, store, unpack_length = table.slots, table.store, _ENTRY.unpack_from
     mask = len(slots) - 1
-    for raw in read.lines(path, start, end):
-        if first:
-            first = False
-            if raw.startswith(read.BOM):  # its result depends on being the file's first line
-                builder.add_scan(validate.scan_lines((raw,), rules, file_start=True))
+    data, total = _read_range(path, start, end)
+    view = memoryview(data)[:total]
+    outline = source.outline if source is not None else None
+    starts = source.starts if source is not None else {}
+    run = [0, 0, 0]  # source chunks found and not yet added: their first example, lines, features
+    expected = -1  # the source chunk that would come next
+    position = 0
+    flush = lambda: _flush(pending, queue, places, data, total, rules, shape, builder, sketch, new, store, tails)  # noqa: E731
+    while position < total:
+        tried = -1
+        if expected >= 0:
+            tried, expected = expected, -1
+            assert outline is not None
+            if _chunk_here(outline, tried, view, position, seed):
+                if queue:
+                    flush()
+                expected = _take(outline, tried, sketch, run, source, shape, builder)
+                position += outline.sizes[tried]
                 continue
+        stop = data.find(b"\n", position, total) + 1 or total
+        raw = bytes(view[position:stop])
+        if position == 0 and start == 0 and raw.startswith(read.BOM):  # its result depends on being the file's first line
+            own = validate.scan_lines((raw,), rules, file_start=True)
+            builder.add_scan(own)
+            sketch.other(len(own.example_lines))
+            position = stop
+            continue
         digest = seed.copy()
         digest.update(raw)
         key = digest.digest()[:KEY_BYTES]
+        if starts:
+            chunk = starts.get(key, -1)
+            if chunk >= 0 and chunk != tried and _chunk_here(outline, chunk, view, position, seed):
+                if queue:
+                    flush()
+                expected = _take(outline, chunk, sketch, run, source, shape, builder)
+                position += outline.sizes[chunk]
+                continue
+        if run[1]:
+            _add_run(run, source, shape, builder)
         index = int.from_bytes(key, "little") & mask  # Table.find, inlined: once per line of the file
         while True:
             offset = slots[index]
@@ -722,32 +984,83 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
             if length == row and store[start_at] == _EXAMPLE or store[start_at] == _EXAMPLE | _SPARSE and bytes(store[start_at + row : start_at + length]) in tails:
                 # The common record, or an example with features and nothing else (tools): read in _flush.
                 queue.append(offset)
+                places.append(position)
+                position = stop
                 if len(queue) >= QUEUE_LINES:
-                    _flush(pending, queue, rules, shape, builder, new, store, tails)
+                    flush()
                 continue
-            _flush(pending, queue, rules, shape, builder, new, store, tails)  # any other record goes in after the lines before it
+            if queue:
+                flush()  # any other record goes in after the lines before it
             if builder.add(store[start_at : start_at + length]):
+                sketch.other(store[start_at] & _EXAMPLE)
+                position = stop
                 continue
         pending.append((raw, key))
         queue.append(-1)
+        places.append(position)
+        position = stop
         if len(pending) >= BATCH_LINES:
-            _flush(pending, queue, rules, shape, builder, new, store, tails)
-    _flush(pending, queue, rules, shape, builder, new, store, tails)
-    return Part(builder.finish(), bytes(new), used.tobytes(), end - start)
+            flush()
+    flush()
+    if run[1]:
+        _add_run(run, source, shape, builder)
+    drawn = sketch.finish(view, seed)
+    view.release()
+    return Part(builder.finish(), bytes(new), used.tobytes(), end - start, drawn)
+
+
+def _chunk_here(outline: Outline | None, chunk: int, view: memoryview, position: int, seed: Any) -> bool:
+    """Whether the bytes at `position` are the outline's chunk, whole, ending where a line ends
+    (a chunk whose last line has no newline, at its file's end, is no match for the same bytes
+    before a newline)."""
+    if outline is None or chunk >= len(outline.lines):
+        return False
+    size = outline.sizes[chunk]
+    if position + size > len(view) or position + size < len(view) and view[position + size - 1] != 10:
+        return False
+    hashing = seed.copy()
+    hashing.update(view[position : position + size])
+    return hashing.digest()[:KEY_BYTES] == outline.digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES]
+
+
+def _take(outline: Outline, chunk: int, sketch: Sketch, run: list[int], source: Source | None, shape: Layout, builder: Builder) -> int:
+    """Add a source chunk found here (to the run of them, when it follows it in the source); the chunk expected next."""
+    assert source is not None
+    first, lines = outline.first_example[chunk], outline.lines[chunk]
+    if run[1] and run[0] + run[1] != first:
+        _add_run(run, source, shape, builder)
+    if not run[1]:
+        run[0] = first
+        run[2] = 0
+    run[1] += lines
+    run[2] |= outline.features[chunk]
+    sketch.chunk(outline, chunk)
+    return chunk + 1
+
+
+def _add_run(run: list[int], source: Source | None, shape: Layout, builder: Builder) -> None:
+    assert source is not None
+    builder.add_scan(_run_scan(source, shape, run[0], run[1], run[2]))
+    run[1] = 0
 
 
 def _flush(
     pending: list[tuple[bytes, bytes]],
     queue: array,
+    places: array,
+    data: bytes | bytearray,
+    total: int,
     rules: validate.Rules,
     shape: Layout,
     builder: Builder,
+    sketch: Sketch,
     new: bytearray,
     store: bytearray,
     tails: dict[bytes, frozenset],
 ) -> None:
     """Scan the pending lines as one batch, add their records to `new`, and add the queued
-    lines (pending and known, in line order) to the builder; empty `pending` and `queue`.
+    lines (pending and known, in line order) to the builder and the sketch; empty `pending`,
+    `queue` and `places`.
 
     A queued known line is a record scan_range accepted as one read here: the common one, or
     features alone. A pending line's record that would not read back is not learnt: the line's
@@ -756,7 +1069,10 @@ def _flush(
     outcomes = iter(_scan_batch(pending, rules, shape)).__next__ if pending else None
     row = 1 + shape.columns.size
     lines, rows_out = builder.lines, builder.rows
-    for offset in queue:
+    common = sketch.common
+    for number, offset in enumerate(queue):
+        place = places[number]
+        size = (places[number + 1] if number + 1 < len(places) else (data.find(b"\n", place, total) + 1 or total)) - place
         if offset >= 0:  # a known line: its record lies in the store
             start_at = offset + KEY_BYTES + 4
             builder.line += 1
@@ -764,27 +1080,42 @@ def _flush(
             lines.append(builder.line)
             if store[start_at] != _EXAMPLE:
                 (length,) = _ENTRY.unpack_from(store, offset + KEY_BYTES)
-                builder.sparse["features"].update(tails[bytes(store[start_at + row : start_at + length])])
+                features = tails[bytes(store[start_at + row : start_at + length])]
+                builder.sparse["features"].update(features)
+                common(place, size, bytes(store[offset : offset + KEY_BYTES]), _MASKS[features])
+            else:
+                common(place, size, bytes(store[offset : offset + KEY_BYTES]), 0)
             continue
         assert outcomes is not None
         raw, key, record, own = outcomes()
         if record is not None:
+            features = None
             if record[0] == _EXAMPLE and len(record) == row:
                 builder.line += 1
                 rows_out += record[1:]
                 lines.append(builder.line)
                 added = True
+                features = _NO_FEATURES
             else:
                 added = builder.add(record)
+                if added and record[0] == _EXAMPLE | _SPARSE:
+                    features = tails.get(bytes(record[row:]))
             if added:
                 new += key
                 new += _ENTRY.pack(len(record))
                 new += record
+                if features is not None:
+                    common(place, size, key, _MASKS[features])
+                else:
+                    sketch.other(record[0] & _EXAMPLE)
                 continue
-        builder.add_scan(own if own is not None else validate.scan_lines((raw,), rules, file_start=False))
+        own = own if own is not None else validate.scan_lines((raw,), rules, file_start=False)
+        builder.add_scan(own)
+        sketch.other(len(own.example_lines))
         lines, rows_out = builder.lines, builder.rows  # add_scan starts a new segment
     pending.clear()
     del queue[:]
+    del places[:]
 
 
 def _scan_batch(pending: list[tuple[bytes, bytes]], rules: validate.Rules, shape: Layout) -> list[tuple[bytes, bytes, bytes | None, validate.Scan | None]]:
@@ -860,7 +1191,9 @@ def _rows(scan: validate.Scan, shape: Layout) -> list[tuple]:
 
 _feature_parts: dict[tuple[tuple, frozenset], bytes] = {}
 #: Every set of features a line can have (validate.scan_lines), for reading records inline.
-_FEATURE_SETS = [frozenset(name for bit, name in enumerate(("images", "tools", "functions")) if mask >> bit & 1) for mask in range(1, 8)]
+_FEATURE_SETS = [frozenset(name for bit, name in enumerate(_FEATURE_NAMES) if mask >> bit & 1) for mask in range(1, 8)]
+_NO_FEATURES: frozenset = frozenset()
+_MASKS = {features: mask for mask, features in enumerate([_NO_FEATURES, *_FEATURE_SETS])}
 
 
 def _features_part(shape: Layout, features: frozenset) -> bytes:
@@ -878,17 +1211,23 @@ def learn(part: Part, file_size: int = 0) -> validate.Scan:
     table makes room at once for as many more records as the file likely has lines."""
     cache = _active
     assert cache is not None
-    expect = cache.table.used + part.scan.lines * file_size // part.size if file_size and part.size else 0
-    cache.table.learn(part.new, part.used, expect)
+    cache.table.learn(part.new, part.used, file_size / part.size if file_size and part.size else 1)
     return part.scan
 
 
+#: A worker's range is at most this big: it is read into memory whole (Outline chunks are hashed
+#: straight from it).
+RANGE_MAX_BYTES = 16 << 20
+
+
 def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> validate.Scan:
-    """validate.scan_file through the active cache: a known blob is not read at all, known lines are not scanned."""
+    """validate.scan_file through the active cache: a known blob is not read at all, known lines
+    are not scanned, and the chunks of a like blob's Outline are found whole."""
+    global _matching
     cache = _active
     assert cache is not None
     shape = layout(rules)
-    blob, materialize, size = cache.blobs.get(path.resolve(), (None, None, None))
+    blob, materialize, size, like = cache.blobs.get(path.resolve(), (None, None, None, None))
     if blob is not None and shape is not None:
         key = file_key(blob, rules)
         found = cache.table.find(key)
@@ -903,26 +1242,65 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
     workers = workers or validate.available_cores()
     if size is None or materialize is None:
         size = os.path.getsize(path)
-    if workers < 2 or size < validate.PARALLEL_MIN_BYTES:
-        if materialize is not None:
-            for _written in materialize():
-                pass
-        scan = learn(scan_range(path, 0, os.path.getsize(path), rules))
-    else:
-        step = max(validate.RANGE_MIN_BYTES, size // (workers * 16) + 1)
-        # A stand-in is written whole by the pool's task feeder while the workers scan what is written.
-        ranges = growing_ranges(path, materialize(), step) if materialize is not None else read.byte_ranges(path, workers * 16, min_size=validate.RANGE_MIN_BYTES)
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        merged = None
-        with context.Pool(workers) as pool:
-            for part in pool.imap(_scan_range_args, ((path, start, end, rules) for start, end in ranges)):
-                scan = learn(part, size if merged is None else 0)
-                merged = scan if merged is None else validate._merge(merged, scan)
-        scan = merged if merged is not None else learn(scan_range(path, 0, 0, rules))
+    step = min(RANGE_MAX_BYTES, max(validate.RANGE_MIN_BYTES, size // (workers * 16) + 1))
+    source = _like_source(like, rules, shape) if like is not None and shape is not None else None
+    outlines: list[tuple[Outline, int, int]] = []
+    merged: validate.Scan | None = None
+
+    def add(part: Part) -> None:
+        nonlocal merged
+        scan = learn(part, size if merged is None else 0)
+        if part.outline is not None:
+            outlines.append((part.outline, merged.lines if merged else 0, len(merged.example_lines) if merged else 0))
+        merged = scan if merged is None else validate._merge(merged, scan)
+
+    previous, _matching = _matching, source
+    try:
+        if workers < 2 or size < validate.PARALLEL_MIN_BYTES:
+            if materialize is not None:
+                for _written in materialize():
+                    pass
+            for start, end in read.byte_ranges(path, -(-os.path.getsize(path) // step), min_size=step):
+                add(scan_range(path, start, end, rules))
+        else:
+            # A stand-in is written whole by the pool's task feeder while the workers scan what is written.
+            ranges = growing_ranges(path, materialize(), step) if materialize is not None else read.byte_ranges(path, (size + step - 1) // step, min_size=step)
+            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+            with context.Pool(workers) as pool:
+                for part in pool.imap(_scan_range_args, ((path, start, end, rules) for start, end in ranges)):
+                    add(part)
+        if merged is None:
+            add(scan_range(path, 0, 0, rules))
+    finally:
+        _matching = previous
+    assert merged is not None
     if blob is not None and shape is not None:
-        cache.table.mark(cache.table.put_parts(key, encode_file(scan, shape)))
+        outline = join_outlines(outlines)
+        cache.table.mark(cache.table.put_parts(key, encode_file(merged, shape)))
+        cache.table.mark(cache.table.put_parts(outline_key(blob, rules), encode_outline(outline)))
         cache.table.mark(cache.table.put(_seen_key(blob), b""))
-    return scan
+        cache.sources[(blob, rules_key(rules))] = _source(outline, merged, rules) if len(outline.lines) else None
+    return merged
+
+
+def _like_source(blob: str, rules: validate.Rules, shape: Layout) -> Source | None:
+    """The Source of `blob` under these rules: scanned earlier in this run, or from the cache file."""
+    cache = _active
+    assert cache is not None
+    known = (blob, rules_key(rules))
+    if known not in cache.sources:
+        table, source = cache.table, None
+        found, drawn = table.find(file_key(blob, rules)), table.find(outline_key(blob, rules))
+        if found is not None and drawn is not None:
+            with memoryview(table.store) as store:
+                scan = decode_file(store[found[0] : found[1]], shape)
+                outline = decode_outline(store[drawn[0] : drawn[1]], scan) if scan is not None else None
+            if scan is not None and outline is not None and len(outline.lines):
+                table.mark(found[0] - KEY_BYTES - 4)
+                table.mark(drawn[0] - KEY_BYTES - 4)
+                source = _source(outline, scan, rules)
+        cache.sources[known] = source
+    return cache.sources[known]
 
 
 def blob_known(blob: str) -> bool:
