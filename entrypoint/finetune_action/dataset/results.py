@@ -1217,7 +1217,7 @@ def learn(part: Part, file_size: int = 0) -> validate.Scan:
 
 #: A worker's range is at most this big: it is read into memory whole (Outline chunks are hashed
 #: straight from it).
-RANGE_MAX_BYTES = 16 << 20
+RANGE_MAX_BYTES = 8 << 20
 
 
 def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> validate.Scan:
@@ -1232,7 +1232,10 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
         key = file_key(blob, rules)
         found = cache.table.find(key)
         known = None
-        if found is not None:
+        held = cache.sources.get((blob, rules_key(rules)))
+        if found is not None and held is not None:
+            known = held.scan  # decoded already, as the other side's Source: not held twice (nothing writes a Scan once made)
+        elif found is not None:
             with memoryview(cache.table.store) as store:
                 known = decode_file(store[found[0] : found[1]], shape)
         if known is not None:
