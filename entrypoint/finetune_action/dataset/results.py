@@ -6,6 +6,8 @@ under sha256(fingerprint of the rules and of the scanning code, the raw line). A
 before, in this run (the base after the head) or in an earlier one (the cache file), is not
 scanned again; its result is copied in. The record is generic: every field of the Scan a
 single line produces is stored, by type, so whatever the scan learns to report is cached too.
+A scanned file's blob also keeps its whole Scan and its Outline (runs of common lines, hashed
+in chunks), so the other side of a review is read against it chunk by chunk, not line by line.
 
 The cache file (FINETUNE_CACHE) comes from an earlier run, restored by actions/cache: it is
 untrusted input. A foreign, truncated, corrupt or stale file (another format, another version
