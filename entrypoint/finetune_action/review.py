@@ -132,6 +132,7 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
         finally:
             for prefetch in prefetches:
                 prefetch.stop()
+            results.forget_sources()  # a big file's Scan, held for the other side, is not kept for the next config
     base_error = base.error
     base_report = None if base.error else base.report
     head_report = head.report

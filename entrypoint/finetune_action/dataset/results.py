@@ -1288,6 +1288,12 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
     return merged
 
 
+def forget_sources() -> None:
+    """Let go of the Scans held to read other files against (a review does, after each config)."""
+    if _active is not None:
+        _active.sources.clear()
+
+
 def _like_source(blob: str, rules: validate.Rules, shape: Layout) -> Source | None:
     """The Source of `blob` under these rules: scanned earlier in this run, or from the cache file."""
     cache = _active
