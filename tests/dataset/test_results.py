@@ -424,7 +424,7 @@ def test_a_file_read_in_chunks_of_a_like_file_scans_as_it_does_alone(workers: in
     assert workers == 2 or len(taken) > len(lines) // results.CHUNK_LINES // 3
 
 
-@pytest.mark.parametrize("damage", ["chunk past the scan", "chunk too long", "not at its example", "cut short", "overlapping"])
+@pytest.mark.parametrize("damage", ["chunk past the scan", "chunk too long", "not at its example", "cut short", "overlapping", "a byte too long"])
 def test_an_outline_that_does_not_fit_its_scan_is_not_used(damage: str, tmp_path: Path) -> None:
     path = tmp_path / "train.jsonl"
     path.write_bytes((DATA / "good" / "chat.jsonl").read_bytes() * 3)
@@ -450,6 +450,8 @@ def test_an_outline_that_does_not_fit_its_scan_is_not_used(damage: str, tmp_path
     record = b"".join(bytes(part) for part in results.encode_outline(bad))
     if damage == "cut short":
         record = record[:-3]
+    elif damage == "a byte too long":
+        record += b"x"
     assert shape is not None and results.decode_outline(record, scan) is None
 
 

@@ -750,7 +750,7 @@ def decode_outline(record: bytes | memoryview, scan: validate.Scan) -> Outline |
     except struct.error:
         return None
     outline = Outline(*arrays, features, digests, heads)
-    if any(len(values) != count for values in arrays) or len(features) != count or len(digests) != len(heads) != count * KEY_BYTES or len(heads) != count * KEY_BYTES:
+    if any(len(values) != count for values in arrays) or len(features) != count or len(digests) != count * KEY_BYTES or len(heads) != count * KEY_BYTES:
         return None
     examples = len(scan.example_lines)
     line_end = example_end = 0
