@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,17 @@ def test_a_base_file_the_run_does_not_know_is_written_out_while_the_head_is_chec
     with results.session(None):
         assert review.review_config("finetune.yaml", repo, base) == expected
     assert [path.name for path in started] == ["train.jsonl"]
+
+
+def test_big_base_files_behind_a_symlinked_temporary_directory_are_read_against_the_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS's temporary directory is behind a symlink (/var -> /private/var); git's big files are exported to resolved paths.
+    repo, base, expected = one_line_changed_with_stand_ins(tmp_path, monkeypatch)
+    (tmp_path / "real-tmp").mkdir()
+    (tmp_path / "tmp-link").symlink_to(tmp_path / "real-tmp")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp-link"))
+    liked: list[str | None] = []
+    register = results.register
+    monkeypatch.setattr(results, "register", lambda path, blob, *args, like=None: (liked.append(like), register(path, blob, *args, like=like))[1])
+    with results.session(None):
+        assert review.review_config("finetune.yaml", repo, base) == expected
+    assert sum(like is not None for like in liked) >= 2  # base files like the head's, and the head's like the base's

@@ -78,6 +78,17 @@ def differing(base: dict[str, bytes], head: dict[str, bytes]) -> tuple[dict[str,
     return base_left, head_left
 
 
+def _inside(path: Path, root: Path) -> str | None:
+    """`path` relative to `root`, either as given or resolved (git's big files are exported to
+    resolved paths, and a temporary directory can lie behind a symlink, as on macOS)."""
+    for base in (root, root.resolve()):
+        try:
+            return path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return None
+
+
 def config_paths(patterns: list[str], workspace: Path, base_sha: str | None) -> list[str]:
     """Configs to review: those matching on the head, plus those only the base still has (removed)."""
     found: list[str] = []
@@ -121,8 +132,8 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
                         prefetches.append(git.Prefetch(workspace, file.blob, file.path))
                         write_whole = prefetches[-1].written
                     # Each side's file is read in chunks of the other's, where it has them (results.Outline).
-                    data_path = file.path.relative_to(base_root).as_posix()
-                    head_blob = head_blob_of.get(data_path)
+                    data_path = _inside(file.path, base_root)
+                    head_blob = head_blob_of.get(data_path) if data_path else None
                     results.register(file.path, file.blob, write_whole, file.size, like=head_blob)
                     if head_blob is not None and head_blob != file.blob:
                         results.register(workspace / data_path, head_blob, like=file.blob)
