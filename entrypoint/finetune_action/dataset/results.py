@@ -769,16 +769,19 @@ class Source(NamedTuple):
 
     rules: bytes  # rules_key of the scan
     outline: Outline
-    starts: dict[bytes, int]  # a chunk's first line's key -> the chunk (the first, if several)
+    starts: dict[bytes, int]  # a chunk's first line's key -> the chunk (the first, if several); filled by _like_source
     scan: validate.Scan
 
 
 def _source(outline: Outline, scan: validate.Scan, rules: validate.Rules) -> Source:
-    heads = outline.heads
-    starts: dict[bytes, int] = {}
-    for chunk in range(len(outline.lines) - 1, -1, -1):
+    """A Source whose starts are left to _like_source: every scanned file becomes one, few are read against."""
+    return Source(rules_key(rules), outline, {}, scan)
+
+
+def _index_starts(source: Source) -> None:
+    heads, starts = source.outline.heads, source.starts
+    for chunk in range(len(source.outline.lines) - 1, -1, -1):
         starts[heads[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES]] = chunk
-    return Source(rules_key(rules), outline, starts, scan)
 
 
 class Sketch:
@@ -1311,7 +1314,10 @@ def _like_source(blob: str, rules: validate.Rules, shape: Layout) -> Source | No
                 table.mark(drawn[0] - KEY_BYTES - 4)
                 source = _source(outline, scan, rules)
         cache.sources[known] = source
-    return cache.sources[known]
+    source = cache.sources[known]
+    if source is not None and not source.starts:
+        _index_starts(source)  # here, before the workers fork: each would build its own
+    return source
 
 
 def blob_known(blob: str) -> bool:
