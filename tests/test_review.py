@@ -94,13 +94,20 @@ def test_only_the_places_that_differ_reach_the_diff_and_it_says_the_same(seed: i
     pool = [bytes([i]) * validate.HASH_BYTES for i in range(12)]
 
     def side() -> dict[str, list[bytes]]:
-        return {path: [rng.choice(pool) for _ in range(rng.randrange(0, 30))] for path in rng.sample(["a", "b", "c"], rng.randrange(1, 4))}
+        return {path: [rng.choice(pool) for _ in range(rng.randrange(0, 80))] for path in rng.sample(["a", "b", "c"], rng.randrange(1, 4))}
 
     base = side()
-    head = {path: [h if rng.random() < 0.7 else rng.choice(pool) for h in hashes] + rng.sample(pool, rng.randrange(0, 3)) for path, hashes in base.items() if rng.random() < 0.8}
+    alike = rng.choice([0.7, 0.97])  # a few scattered edits, as a pull request makes, leave whole blocks alike
+    head = {path: [h if rng.random() < alike else rng.choice(pool) for h in hashes] + rng.sample(pool, rng.randrange(0, 3)) for path, hashes in base.items() if rng.random() < 0.8}
     head.update({path: hashes for path, hashes in side().items() if path not in head and rng.random() < 0.5})
     joined = (lambda s: {path: b"".join(hashes) for path, hashes in s.items()})
-    assert diff.example_changes(*review.differing(joined(base), joined(head))) == diff.example_changes(base, head)
+    base_left, head_left = review.differing(joined(base), joined(head))
+    assert diff.example_changes(base_left, head_left) == diff.example_changes(base, head)
+    for path in base.keys() | head.keys():  # exactly the places that differ, and what one side has past the other's end
+        pairs = [(old, new) for old, new in zip(base.get(path, []), head.get(path, [])) if old != new]
+        common = min(len(base.get(path, [])), len(head.get(path, [])))
+        assert base_left.get(path) == ([old for old, _new in pairs] + base[path][common:] if path in base else None)
+        assert head_left.get(path) == ([new for _old, new in pairs] + head[path][common:] if path in head else None)
 
 
 def test_a_base_file_the_run_does_not_know_is_written_out_while_the_head_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
