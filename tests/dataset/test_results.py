@@ -403,7 +403,7 @@ def test_a_file_read_in_chunks_of_a_like_file_scans_as_it_does_alone(workers: in
     plain_base, plain_head = validate.scan_file(base_path, rules, workers=workers), validate.scan_file(head_path, rules, workers=workers)
     taken: list[int] = []
     take = results._take
-    monkeypatch.setattr(results, "_take", lambda outline, chunk, *rest: taken.append(chunk) or take(outline, chunk, *rest))
+    monkeypatch.setattr(results, "_take", lambda outline, chunk, count, *rest: taken.extend(range(chunk, chunk + count)) or take(outline, chunk, count, *rest))
     with results.session(tmp_path / "results") as cache:
         # The review's cold run: the head first, then the base read in the head's chunks.
         results.register(head_path, "head-blob", like="base-blob")
@@ -469,7 +469,7 @@ def test_chunks_found_out_of_order_keep_their_own_examples_and_features(tmp_path
     taken: list[int] = []
     take = results._take
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(results, "_take", lambda outline, chunk, *rest: taken.append(chunk) or take(outline, chunk, *rest))
+        patch.setattr(results, "_take", lambda outline, chunk, count, *rest: taken.extend(range(chunk, chunk + count)) or take(outline, chunk, count, *rest))
         with results.session(None):
             results.register(base_path, "base-blob")
             validate.scan_file(base_path, rules, workers=1)

@@ -790,8 +790,8 @@ class Sketch:
     def __init__(self) -> None:
         self.lines, self.sizes, self.first_line, self.first_example = array("I"), array("Q"), array("I"), array("I")
         self.features = bytearray()
-        self.digests: list[bytes | None] = []  # None: to hash at the end (finish)
-        self.starts = array("q")  # per chunk, its first byte in the range
+        self.digests = bytearray()  # KEY_BYTES per chunk; a chunk of its own is hashed at the end (finish)
+        self.starts = array("q")  # per chunk, its first byte in the range (-1: another file's chunk, hashed already)
         self.heads = bytearray()
         self.line = self.example = 0  # lines and examples added so far
         self.open = 0  # lines of the last chunk still open to more
@@ -809,7 +809,7 @@ class Sketch:
             self.first_line.append(self.line)
             self.first_example.append(self.example)
             self.features.append(mask)
-            self.digests.append(None)
+            self.digests += _NO_DIGEST
             self.starts.append(position)
             self.heads += key
             self.open = 1
@@ -822,31 +822,36 @@ class Sketch:
         self.line += 1
         self.example += examples
 
-    def chunk(self, outline: Outline, chunk: int) -> None:
-        """A chunk of another file's outline, found here whole."""
+    def chunks(self, outline: Outline, chunk: int, count: int) -> None:
+        """`count` chunks of another file's outline, from `chunk` on, found here whole one after another."""
         self.open = 0
-        lines = outline.lines[chunk]
-        self.lines.append(lines)
-        self.sizes.append(outline.sizes[chunk])
-        self.first_line.append(self.line)
-        self.first_example.append(self.example)
-        self.features.append(outline.features[chunk])
-        self.digests.append(outline.digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES])
-        self.starts.append(-1)
-        self.heads += outline.heads[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES]
-        self.line += lines
-        self.example += lines
+        end = chunk + count
+        lines = outline.lines[chunk:end]
+        self.lines.extend(lines)
+        self.sizes.extend(outline.sizes[chunk:end])
+        for mine, at in ((self.first_line, self.line), (self.first_example, self.example)):
+            mine.extend(itertools.accumulate(lines[:-1], initial=at))  # one example a line: both advance alike
+        self.features += outline.features[chunk:end]
+        self.digests += outline.digests[chunk * KEY_BYTES : end * KEY_BYTES]
+        self.starts.extend(_FOREIGN * count)
+        self.heads += outline.heads[chunk * KEY_BYTES : end * KEY_BYTES]
+        added = sum(lines)
+        self.line += added
+        self.example += added
 
     def finish(self, data: memoryview, seed: Any) -> Outline:
         """The Outline, its own chunks hashed from the range's bytes."""
-        digests = []
-        for digest, start, size in zip(self.digests, self.starts, self.sizes):
-            if digest is None:
+        digests = self.digests
+        for chunk, (start, size) in enumerate(zip(self.starts, self.sizes)):
+            if start >= 0:
                 hashing = seed.copy()
                 hashing.update(data[start : start + size])
-                digest = hashing.digest()[:KEY_BYTES]
-            digests.append(digest)
-        return Outline(self.lines, self.sizes, self.first_line, self.first_example, bytes(self.features), b"".join(digests), bytes(self.heads))
+                digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES] = hashing.digest()[:KEY_BYTES]
+        return Outline(self.lines, self.sizes, self.first_line, self.first_example, bytes(self.features), bytes(digests), bytes(self.heads))
+
+
+_NO_DIGEST = bytes(KEY_BYTES)
+_FOREIGN = array("q", [-1])
 
 
 def join_outlines(parts: Sequence[tuple[Outline, int, int]]) -> Outline:
@@ -941,20 +946,10 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     outline = source.outline if source is not None else None
     starts = source.starts if source is not None else {}
     run = [0, 0, 0]  # source chunks found and not yet added: their first example, lines, features
-    expected = -1  # the source chunk that would come next
+    tried = -1  # the source chunk that follows the last run taken: not at `position` (it was tried there)
     position = 0
     flush = lambda: _flush(pending, queue, places, data, total, rules, shape, builder, sketch, new, store, tails)  # noqa: E731
     while position < total:
-        tried = -1
-        if expected >= 0:
-            tried, expected = expected, -1
-            assert outline is not None
-            if _chunk_here(outline, tried, view, position, seed):
-                if queue:
-                    flush()
-                expected = _take(outline, tried, sketch, run, source, shape, builder)
-                position += outline.sizes[tried]
-                continue
         stop = data.find(b"\n", position, total) + 1 or total
         raw = bytes(view[position:stop])
         if position == 0 and start == 0 and raw.startswith(read.BOM):  # its result depends on being the file's first line
@@ -968,12 +963,15 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         key = digest.digest()[:KEY_BYTES]
         if starts:
             chunk = starts.get(key, -1)
-            if chunk >= 0 and chunk != tried and _chunk_here(outline, chunk, view, position, seed):
-                if queue:
-                    flush()
-                expected = _take(outline, chunk, sketch, run, source, shape, builder)
-                position += outline.sizes[chunk]
-                continue
+            if chunk >= 0 and chunk != tried:
+                found = _chunks_here(outline, chunk, view, position, seed)
+                if found:
+                    if queue:
+                        flush()
+                    position = _take(outline, chunk, found, sketch, run, source, shape, builder, position)
+                    tried = chunk + found
+                    continue
+        tried = -1
         if run[1]:
             _add_run(run, source, shape, builder)
         index = int.from_bytes(key, "little") & mask  # Table.find, inlined: once per line of the file
@@ -1014,33 +1012,41 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     return Part(builder.finish(), bytes(new), used.tobytes(), end - start, drawn)
 
 
-def _chunk_here(outline: Outline | None, chunk: int, view: memoryview, position: int, seed: Any) -> bool:
-    """Whether the bytes at `position` are the outline's chunk, whole, ending where a line ends
-    (a chunk whose last line has no newline, at its file's end, is no match for the same bytes
-    before a newline)."""
-    if outline is None or chunk >= len(outline.lines):
-        return False
-    size = outline.sizes[chunk]
-    if position + size > len(view) or position + size < len(view) and view[position + size - 1] != 10:
-        return False
-    hashing = seed.copy()
-    hashing.update(view[position : position + size])
-    return hashing.digest()[:KEY_BYTES] == outline.digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES]
+def _chunks_here(outline: Outline, chunk: int, view: memoryview, position: int, seed: Any) -> int:
+    """How many of the outline's chunks, from `chunk` on, are the bytes at `position`, one after
+    another, each whole and ending where a line ends (a chunk whose last line has no newline, at
+    its file's end, is no match for the same bytes before a newline)."""
+    sizes, digests, total, first = outline.sizes, outline.digests, len(view), chunk
+    while chunk < len(sizes):
+        end = position + sizes[chunk]
+        if end > total or end < total and view[end - 1] != 10:
+            break
+        hashing = seed.copy()
+        hashing.update(view[position:end])
+        if hashing.digest()[:KEY_BYTES] != digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES]:
+            break
+        position = end
+        chunk += 1
+    return chunk - first
 
 
-def _take(outline: Outline, chunk: int, sketch: Sketch, run: list[int], source: Source | None, shape: Layout, builder: Builder) -> int:
-    """Add a source chunk found here (to the run of them, when it follows it in the source); the chunk expected next."""
+def _take(outline: Outline, chunk: int, count: int, sketch: Sketch, run: list[int], source: Source | None, shape: Layout, builder: Builder, position: int) -> int:
+    """Add `count` source chunks found here, from `chunk` on, to the run of them while they follow
+    one another in the source too; the position after them."""
     assert source is not None
-    first, lines = outline.first_example[chunk], outline.lines[chunk]
-    if run[1] and run[0] + run[1] != first:
-        _add_run(run, source, shape, builder)
-    if not run[1]:
-        run[0] = first
-        run[2] = 0
-    run[1] += lines
-    run[2] |= outline.features[chunk]
-    sketch.chunk(outline, chunk)
-    return chunk + 1
+    first_example, lines, features, sizes = outline.first_example, outline.lines, outline.features, outline.sizes
+    for at in range(chunk, chunk + count):
+        first = first_example[at]
+        if run[1] and run[0] + run[1] != first:
+            _add_run(run, source, shape, builder)
+        if not run[1]:
+            run[0] = first
+            run[2] = 0
+        run[1] += lines[at]
+        run[2] |= features[at]
+        position += sizes[at]
+    sketch.chunks(outline, chunk, count)
+    return position
 
 
 def _add_run(run: list[int], source: Source | None, shape: Layout, builder: Builder) -> None:
