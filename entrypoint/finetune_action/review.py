@@ -61,7 +61,7 @@ def differing(base: dict[str, bytes], head: dict[str, bytes]) -> tuple[dict[str,
     size = validate.HASH_BYTES
     base_left: dict[str, list[bytes]] = {}
     head_left: dict[str, list[bytes]] = {}
-    for path in base.keys() | head.keys():
+    for path in [*head, *(path for path in base if path not in head)]:  # the head's order: example_changes pairs files in it
         old, new = base.get(path, b""), head.get(path, b"")
         common = min(len(old), len(new))
         kept_old: list[bytes] = []
