@@ -1,6 +1,8 @@
 """Epochs ("auto" as published), billed tokens and the USD estimate."""
 from __future__ import annotations
 
+from array import array
+
 import pytest
 
 from finetune_action import cost
@@ -23,6 +25,16 @@ def test_explicit_epochs_win() -> None:
 def test_billed_tokens_are_cut_at_the_limit() -> None:
     assert cost.billed_tokens_per_epoch([10, 5000, 4096, 4097], 4096) == 10 + 4096 * 3
     assert cost.billed_tokens_per_epoch([10, 5000], None) == 5010
+
+
+@pytest.mark.parametrize("limit", [None, 100, 4096, 5000])
+@pytest.mark.parametrize("tokens", [[], [7], [10, 5000, 4096, 4097]])
+def test_billed_tokens_are_the_same_from_sums_given_and_from_a_stream(tokens: list[int], limit: int | None) -> None:
+    # A check prices one set of examples once per alternative, from sums taken once.
+    expected = sum(min(n, limit) if limit is not None else n for n in tokens)
+    assert cost.billed_tokens_per_epoch(tokens, limit) == expected
+    assert cost.billed_tokens_per_epoch(array("I", tokens), limit, cost.sums(array("I", tokens))) == expected
+    assert cost.billed_tokens_per_epoch(iter(tokens), limit) == expected
 
 
 def test_estimate_per_token_price() -> None:

@@ -245,14 +245,17 @@ def check_data(
     elif train and examples < RECOMMENDED_EXAMPLES:
         add(Problem(train[0].display_path, None, None, "few-examples", f"{examples} training examples; results usually improve with 50 to 100 or more"))
 
-    billed_per_epoch = cost.billed_tokens_per_epoch(training_tokens, model.example_token_limit)
+    # One set of examples per tokenizer, priced once here and once per alternative: summed once.
+    counted = {counted_with: training_tokens, **{other: by_tokenizer[other].training_tokens for other in others if other != counted_with}}
+    totals = {name: cost.sums(tokens) for name, tokens in counted.items()}
+    billed_per_epoch = cost.billed_tokens_per_epoch(training_tokens, model.example_token_limit, totals[counted_with])
     billing = models.catalogue(model.provider).get("billing", "validation tokens are not billed") if model.known else "validation tokens are not billed"
     estimate = cost.estimate(billed_per_epoch, examples, hyperparameters, model.price, model.name, model.default_epochs, models.label(model.provider), billing)
     formats_seen = sorted({f.format for f in file_reports}, key=formats.FORMATS.index)
     counting = _counting(model, formats_seen, estimate, split, counted_with)
 
     alternatives = [
-        comparing.price(spec, method, other, by_tokenizer[other].training_tokens, hyperparameters, on) for spec, other in zip(specs, others)
+        comparing.price(spec, method, other, counted[other], hyperparameters, on, totals[other]) for spec, other in zip(specs, others)
     ]
 
     ordered = sorted(problems, key=lambda p: (_file_order(p.path, scans), p.line or 0))
@@ -391,13 +394,15 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable, e
         roles = _example_roles(scan, role, split, eval_split)
         moved = roles.count(1) if role == "train" else 0
         tokens = scan.tokens
-        truncated = cost.over_limit(tokens, limit)
         if not any(roles):  # every example trains: whole arrays, no per-example loop
-            billed = cost.billed_tokens_per_epoch(tokens, limit)
+            totals = cost.sums(tokens)
+            truncated = 0 if limit is None or totals[1] <= limit else cost.over_limit(tokens, limit)
+            billed = cost.billed_tokens_per_epoch(tokens, limit, totals)
             training_tokens.extend(tokens)
             training_messages.extend(scan.messages)
             training_assistant.extend(scan.assistant_tokens)
         else:
+            truncated = cost.over_limit(tokens, limit)
             billed = 0
             for index, n in enumerate(tokens):
                 if not roles[index]:

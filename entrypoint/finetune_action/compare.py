@@ -69,12 +69,14 @@ def price(
     training_tokens: Sequence[int],
     hyperparameters: Mapping[str, Any],
     on: date,
+    totals: tuple[int, int] | None = None,
 ) -> Alternative:
-    """One alternative's billed tokens, epochs and cost, from the training examples counted with `counted_with`."""
+    """One alternative's billed tokens, epochs and cost, from the training examples counted with
+    `counted_with` (`totals`: their cost.sums, when the caller prices them more than once)."""
     info = info_of(spec, method)
     table = models.catalogue(spec.provider)
     label = models.label(spec.provider)
-    billed_per_epoch = cost.billed_tokens_per_epoch(training_tokens, info.example_token_limit)
+    billed_per_epoch = cost.billed_tokens_per_epoch(training_tokens, info.example_token_limit, totals)
     estimate = cost.estimate(
         billed_per_epoch, len(training_tokens), dict(hyperparameters), info.price, info.base or spec.model,
         info.default_epochs, label, table.get("billing", ""),

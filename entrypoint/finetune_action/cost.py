@@ -60,15 +60,23 @@ def auto_epochs_reason(examples: int) -> str:
     return f"{n} (n_epochs auto: {why}; OpenAI's published default)"
 
 
-def billed_tokens_per_epoch(example_tokens: Iterable[int], limit: int | None) -> int:
-    """Sum of min(limit, tokens) over training examples: longer examples are cut to the limit."""
-    if limit is None:
-        return sum(example_tokens)
-    if not isinstance(example_tokens, Sized):
-        example_tokens = list(example_tokens)
-    if not example_tokens or max(example_tokens) <= limit:  # the usual case: sum and max run in C, no loop here
-        return sum(example_tokens)
+def billed_tokens_per_epoch(example_tokens: Iterable[int], limit: int | None, totals: tuple[int, int] | None = None) -> int:
+    """Sum of min(limit, tokens) over training examples: longer examples are cut to the limit.
+
+    `totals`: the (sum, max) of `example_tokens`, when one set of examples is priced several
+    times (each alternative of a check): two passes over a million examples saved each time.
+    """
+    if totals is None and (limit is None or isinstance(example_tokens, Sized)):
+        totals = sums(example_tokens)  # type: ignore[arg-type]
+    if totals is not None and (limit is None or totals[1] <= limit):  # the usual case: sum and max run in C, no loop here
+        return totals[0]
+    assert limit is not None
     return sum(n if n < limit else limit for n in example_tokens)
+
+
+def sums(example_tokens: Sequence[int]) -> tuple[int, int]:
+    """(sum, max) of example token counts, as billed_tokens_per_epoch takes them."""
+    return sum(example_tokens), max(example_tokens, default=0)
 
 
 def over_limit(example_tokens: Sequence[int], limit: int | None) -> int:
