@@ -1,6 +1,7 @@
 """review.py: a data file is known by its git blob, so the base costs only what changed."""
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 from pathlib import Path
@@ -137,3 +138,102 @@ def test_big_base_files_behind_a_symlinked_temporary_directory_are_read_against_
     with results.session(None):
         assert review.review_config("finetune.yaml", repo, base) == expected
     assert sum(like is not None for like in liked) >= 2  # base files like the head's, and the head's like the base's
+
+
+def checks_counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The display path of every config side really checked (not recalled from the results cache)."""
+    checked: list[str] = []
+    check_config = review.checking.check_config
+    monkeypatch.setattr(review.checking, "check_config", lambda loaded, **kw: (checked.append(loaded.display_path), check_config(loaded, **kw))[1])
+    return checked
+
+
+def test_a_side_the_base_branchs_run_checked_is_not_checked_again_and_says_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scanned: list[bytes]) -> None:
+    head_data = chat_examples(30)
+    head_data[3] = {"messages": [{"role": "user", "content": "changed"}, {"role": "assistant", "content": "yes"}]}
+    repo, base = pull_request(tmp_path, head_data)
+    with results.session(None):
+        expected = review.review_config("finetune.yaml", repo, base)
+    cache = tmp_path / "results"
+    git(repo, "checkout", "-q", base)  # the base branch's own run: its head is the pull request's base
+    with results.session(cache):
+        review.review_config("finetune.yaml", repo, base)
+    git(repo, "checkout", "-q", "feature")
+    checked = checks_counted(monkeypatch)
+    logged: list[str] = []
+    with results.session(cache):
+        assert review.review_config("finetune.yaml", repo, base, logged.append) == expected
+    assert checked == ["finetune.yaml"]  # the head; the base's report is the base branch run's
+    assert any("its report is that run's" in line for line in logged)
+    # The next run with nothing changed (a re-run of the check) checks neither side.
+    checked.clear()
+    scanned.clear()
+    with results.session(cache):
+        assert review.review_config("finetune.yaml", repo, base) == expected
+    assert checked == [] and scanned == []
+
+
+def test_a_side_is_remembered_only_under_everything_its_report_rests_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, base = pull_request(tmp_path, head_data=None)
+    cache = tmp_path / "results"
+    checked = checks_counted(monkeypatch)
+    with results.session(cache):
+        review.review_config("finetune.yaml", repo, base)
+    assert checked == ["finetune.yaml", "finetune.yaml"]  # the first run checks both sides
+    checked.clear()
+    monkeypatch.setenv("FINETUNE_TODAY", "2026-07-02")  # another day: the model's lifecycle may say otherwise
+    with results.session(cache):
+        review.review_config("finetune.yaml", repo, base)
+    assert checked == ["finetune.yaml", "finetune.yaml"]
+    checked.clear()
+    # The same config over other data: checked again.
+    commit(repo, {"data/train.jsonl": chat_examples(31)}, "one example more")
+    with results.session(cache):
+        entry = review.review_config("finetune.yaml", repo, base)
+    assert checked == ["finetune.yaml"] and entry["head"]["examples"] == 31
+    checked.clear()
+    # A data file git does not track (a glob matches it) has no blob: that side is checked every time.
+    config = minimal_config(data={"train": "data/*.jsonl"})
+    commit(repo, {"finetune.yaml": config}, "every file under data/")
+    (repo / "data" / "extra.jsonl").write_text("".join(json.dumps(example) + "\n" for example in chat_examples(4, "extra")))
+    for _run in range(2):
+        with results.session(cache):
+            entry = review.review_config("finetune.yaml", repo, base)
+    assert checked == ["finetune.yaml"] * 2 and entry["head"]["examples"] == 31 + 5 + 4  # the head each time; the base is remembered
+    # A config with an eval: section reads files its key does not name: never remembered.
+    checked.clear()
+    commit(repo, {"finetune.yaml": minimal_config(eval={"split": {"fraction": 0.25, "seed": 3}, "graders": ["exact_match"]})}, "eval")
+    (repo / "data" / "extra.jsonl").unlink()
+    for _run in range(2):
+        with results.session(cache):
+            review.review_config("finetune.yaml", repo, base)
+    assert checked == ["finetune.yaml"] * 2
+
+
+def test_a_remembered_side_that_does_not_read_back_is_checked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, base = pull_request(tmp_path, head_data=None)
+    records: list[bytes] = []
+    remember = results.remember
+    monkeypatch.setattr(results, "remember", lambda key, parts: (records.append(b"".join(parts)), remember(key, parts))[1])
+    with results.session(None):
+        expected = review.review_config("finetune.yaml", repo, base)
+    good = records[0]
+    assert review._decode_side(good) is not None
+    fmt, size, files = review._SIDE_HEAD.unpack_from(good, 0)
+    damaged = [
+        good[:cut] for cut in (0, 5, review._SIDE_HEAD.size, review._SIDE_HEAD.size + size // 2, len(good) - 3, len(good) - 1)
+    ] + [
+        good + b"x",  # a byte too long
+        review._SIDE_HEAD.pack(fmt + 1, size, files) + good[review._SIDE_HEAD.size :],  # another format
+        review._SIDE_HEAD.pack(fmt, size, files + 1) + good[review._SIDE_HEAD.size :],  # a file more than it holds
+        review._SIDE_HEAD.pack(fmt, 2, 0) + b"[]",  # JSON, but no report
+        review._SIDE_HEAD.pack(fmt, 1, 0) + b"{",  # not JSON
+    ]
+    for record in damaged:
+        assert review._decode_side(record) is None, record[:40]
+    checked = checks_counted(monkeypatch)
+    for record in damaged:
+        monkeypatch.setattr(results, "recall", lambda key, record=record: record)
+        with results.session(None):
+            assert review.review_config("finetune.yaml", repo, base) == expected
+    assert len(checked) == 2 * len(damaged)

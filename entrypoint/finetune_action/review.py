@@ -5,6 +5,9 @@ the comment, summary and outputs are rendered from.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
+import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +15,7 @@ from typing import Any, NamedTuple
 
 from finetune_action import check as checking
 from finetune_action import config as config_module
-from finetune_action import git
+from finetune_action import git, lifecycle
 from finetune_action.dataset import results, validate
 from finetune_action.errors import ConfigError
 from finetune_action.report import diff
@@ -34,7 +37,12 @@ class Side(NamedTuple):
 
 
 def check_side(path: Path, root: Path, log: Log | None = None) -> Side:
-    """Load and check the config at `path` (absent -> an empty side; invalid -> its error)."""
+    """Load and check the config at `path` (absent -> an empty side; invalid -> its error).
+
+    A side whose config and data files are the same as those of a side checked before (in this
+    run or the run that left the results cache: the base of a pull request is the head of the
+    run on its base branch) is not checked again: its report and hashes come from the cache.
+    """
     if not path.is_file():
         return Side(None, {}, None, None)
     display = path.relative_to(root).as_posix()
@@ -42,10 +50,73 @@ def check_side(path: Path, root: Path, log: Log | None = None) -> Side:
         loaded = config_module.load(path, root=root)
     except ConfigError as exc:
         return Side(json_report.invalid_config(display, exc), {}, None, str(exc))
-    report = checking.check_config(loaded, log=log)
-    data = json_report.config_report(report)
+    key = _side_key(path, display, loaded)
+    known = _decode_side(results.recall(key)) if key is not None else None
+    if known is not None:
+        if log:
+            log(f"{display}: its config and data are unchanged since a run the results cache remembers; its report is that run's")
+        data, hashes = known
+    else:
+        report = checking.check_config(loaded, log=log)
+        data = json_report.config_report(report)
+        hashes = {f.path: f.example_hashes for f in report.files}
+        if key is not None:
+            data = json.loads(json.dumps(data, ensure_ascii=False))  # as it reads back: the same whether remembered or not
+            results.remember(key, _encode_side(data, hashes))
     data["settings"] = loaded.normalised
-    return Side(data, {f.path: f.example_hashes for f in report.files}, loaded.budget, None)
+    return Side(data, hashes, loaded.budget, None)
+
+
+SIDE_FORMAT = 1
+_SIDE_HEAD = struct.Struct("<III")  # format, report JSON bytes, data files
+_SIDE_FILE = struct.Struct("<II")  # path bytes, hashes bytes
+
+
+def _side_key(path: Path, display: str, loaded: config_module.Config) -> bytes | None:
+    """The results cache's key for this side's report, or None when it is not to be remembered:
+    no cache, an eval: section (its check reads files the key does not name), or a data file
+    whose git blob is not known (a file the checkout changed, or one git does not track)."""
+    if results.active() is None or loaded.eval is not None:
+        return None
+    digest = hashlib.sha256(b"config report\0" + results.report_fingerprint())
+    digest.update(f"{lifecycle.today().isoformat()}\0{display}\0".encode() + path.read_bytes() + b"\0")
+    for role, files in (("train", loaded.train), ("validation", loaded.validation)):
+        for data in files:
+            blob = results.blob_of(data.path)
+            if blob is None:
+                return None
+            digest.update(f"{role}\0{data.display_path}\0{blob}\0".encode())
+    return digest.digest()[: results.KEY_BYTES]
+
+
+def _encode_side(data: dict[str, Any], hashes: dict[str, bytes]) -> list[bytes]:
+    body = json.dumps(data, ensure_ascii=False).encode()
+    parts = [_SIDE_HEAD.pack(SIDE_FORMAT, len(body), len(hashes)), body]
+    for file, joined in hashes.items():
+        name = file.encode()
+        parts += [_SIDE_FILE.pack(len(name), len(joined)), name, joined]
+    return parts
+
+
+def _decode_side(record: bytes | None) -> tuple[dict[str, Any], dict[str, bytes]] | None:
+    """What _encode_side stored, or None for anything else (the cache is untrusted input)."""
+    if record is None:
+        return None
+    try:
+        format, size, files = _SIDE_HEAD.unpack_from(record, 0)
+        at = _SIDE_HEAD.size + size
+        data = json.loads(record[_SIDE_HEAD.size : at].decode()) if format == SIDE_FORMAT and at <= len(record) else None
+        hashes: dict[str, bytes] = {}
+        for _file in range(files if isinstance(data, dict) else 0):
+            name, length = _SIDE_FILE.unpack_from(record, at)
+            at += _SIDE_FILE.size
+            hashes[record[at : at + name].decode()] = record[at + name : at + name + length]
+            at += name + length
+    except (struct.error, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or at != len(record) or any(len(joined) % validate.HASH_BYTES for joined in hashes.values()) or len(hashes) != files:
+        return None
+    return data, hashes
 
 
 _BLOCK = 16  # hashes compared at once: a pull request that edits every 100th example leaves 85% of the blocks alike

@@ -297,6 +297,46 @@ def _code() -> bytes:
     return _fingerprint
 
 
+def report_fingerprint() -> bytes:
+    """What a config's whole report depends on besides its config, its data and the day: every
+    file of the package (the scanning code, the checks, the model catalogue and its prices), the
+    tokenizer packages' versions and Python's."""
+    global _report_fingerprint
+    if _report_fingerprint is None:
+        digest = hashlib.sha256(b"report\0" + _code() + sys.version.encode() + b"\0")
+        package = Path(finetune_action.__file__).parent
+        for source in sorted(package.rglob("*")):
+            if source.is_file() and "__pycache__" not in source.parts:
+                digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+        _report_fingerprint = digest.digest()
+    return _report_fingerprint
+
+
+_report_fingerprint: bytes | None = None
+
+
+def recall(key: bytes) -> bytes | None:
+    """The record `remember` stored under `key` in the active cache (this run's or one restored), if any."""
+    cache = _active
+    found = cache.table.find(key) if cache is not None else None
+    if cache is None or found is None:
+        return None
+    cache.table.mark(found[0] - KEY_BYTES - 4)
+    return bytes(cache.table.store[found[0] : found[1]])
+
+
+def remember(key: bytes, parts: Sequence[bytes | memoryview]) -> None:
+    """Store a record made of `parts` under `key` in the active cache, for this run and the next."""
+    if _active is not None:
+        _active.table.mark(_active.table.put_parts(key, parts))
+
+
+def blob_of(path: Path) -> str | None:
+    """The git blob registered for `path` in the active cache, if any."""
+    held = _active.blobs.get(path.resolve()) if _active is not None else None
+    return held.blob if held is not None else None
+
+
 def load(path: Path, log: Log | None) -> Table | None:
     """The table saved at `path`, or None (with a notice saying why) when it cannot be trusted."""
     def ignored(why: str) -> None:
