@@ -976,8 +976,9 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     used = array("q")
     row = 1 + shape.columns.size
     pending: list[tuple[bytes, bytes]] = []  # unknown lines not yet scanned: (raw line, key)
-    queue = array("q")  # the lines not yet added, in line order: a known line's record offset, or -1 for a pending line
-    places = array("q")  # each queued line's first byte in the range
+    queue = array("q")  # the lines not yet added, in line order: a known line's record offset, -1 for a pending line, -2 for a run of chunks
+    places = array("q")  # each queued line's (or run's) first byte in the range
+    taken: list[tuple[int, int]] = []  # the queued runs of source chunks: (first chunk, chunks)
     tails = {_features_part(shape, features): features for features in _FEATURE_SETS}
     slots, store, unpack_length = table.slots, table.store, _ENTRY.unpack_from
     mask = len(slots) - 1
@@ -988,7 +989,7 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     run = [0, 0, 0]  # source chunks found and not yet added: their first example, lines, features
     tried = -1  # the source chunk that follows the last run taken: not at `position` (it was tried there)
     position = 0
-    flush = lambda: _flush(pending, queue, places, data, total, rules, shape, builder, sketch, new, store, tails)  # noqa: E731
+    flush = lambda: _flush(pending, queue, places, data, total, rules, shape, builder, sketch, new, store, tails, taken, source, run)  # noqa: E731
     while position < total:
         stop = data.find(b"\n", position, total) + 1 or total
         raw = bytes(view[position:stop])
@@ -1004,16 +1005,18 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         if starts:
             chunk = starts.get(key, -1)
             if chunk >= 0 and chunk != tried:
-                found = _chunks_here(outline, chunk, view, position, seed)
+                found, after = _chunks_here(outline, chunk, view, position, seed)
                 if found:
-                    if queue:
+                    # Queued like a line: the unknown lines around it are scanned in one batch at the
+                    # end (scanned one at a time between runs, each found the tokenizer's tables cold).
+                    queue.append(-2)
+                    places.append(position)
+                    taken.append((chunk, found))
+                    position, tried = after, chunk + found
+                    if len(queue) >= QUEUE_LINES:
                         flush()
-                    position = _take(outline, chunk, found, sketch, run, source, shape, builder, position)
-                    tried = chunk + found
                     continue
         tried = -1
-        if run[1]:
-            _add_run(run, source, shape, builder)
         index = int.from_bytes(key, "little") & mask  # Table.find, inlined: once per line of the file
         while True:
             offset = slots[index]
@@ -1045,17 +1048,15 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         if len(pending) >= BATCH_LINES:
             flush()
     flush()
-    if run[1]:
-        _add_run(run, source, shape, builder)
     drawn = sketch.finish(view, seed)
     view.release()
     return Part(builder.finish(), bytes(new), used.tobytes(), end - start, drawn)
 
 
-def _chunks_here(outline: Outline, chunk: int, view: memoryview, position: int, seed: Any) -> int:
+def _chunks_here(outline: Outline, chunk: int, view: memoryview, position: int, seed: Any) -> tuple[int, int]:
     """How many of the outline's chunks, from `chunk` on, are the bytes at `position`, one after
     another, each whole and ending where a line ends (a chunk whose last line has no newline, at
-    its file's end, is no match for the same bytes before a newline)."""
+    its file's end, is no match for the same bytes before a newline); and the position after them."""
     sizes, digests, total, first = outline.sizes, outline.digests, len(view), chunk
     while chunk < len(sizes):
         end = position + sizes[chunk]
@@ -1067,14 +1068,14 @@ def _chunks_here(outline: Outline, chunk: int, view: memoryview, position: int, 
             break
         position = end
         chunk += 1
-    return chunk - first
+    return chunk - first, position
 
 
-def _take(outline: Outline, chunk: int, count: int, sketch: Sketch, run: list[int], source: Source | None, shape: Layout, builder: Builder, position: int) -> int:
+def _take(outline: Outline, chunk: int, count: int, sketch: Sketch, run: list[int], source: Source | None, shape: Layout, builder: Builder) -> None:
     """Add `count` source chunks found here, from `chunk` on, to the run of them while they follow
-    one another in the source too; the position after them."""
+    one another in the source too."""
     assert source is not None
-    first_example, lines, features, sizes = outline.first_example, outline.lines, outline.features, outline.sizes
+    first_example, lines, features = outline.first_example, outline.lines, outline.features
     for at in range(chunk, chunk + count):
         first = first_example[at]
         if run[1] and run[0] + run[1] != first:
@@ -1084,9 +1085,7 @@ def _take(outline: Outline, chunk: int, count: int, sketch: Sketch, run: list[in
             run[2] = 0
         run[1] += lines[at]
         run[2] |= features[at]
-        position += sizes[at]
     sketch.chunks(outline, chunk, count)
-    return position
 
 
 def _add_run(run: list[int], source: Source | None, shape: Layout, builder: Builder) -> None:
@@ -1108,10 +1107,13 @@ def _flush(
     new: bytearray,
     store: bytearray,
     tails: dict[bytes, frozenset],
+    taken: list[tuple[int, int]] | None = None,
+    source: Source | None = None,
+    run: list[int] | None = None,
 ) -> None:
     """Scan the pending lines as one batch, add their records to `new`, and add the queued
-    lines (pending and known, in line order) to the builder and the sketch; empty `pending`,
-    `queue` and `places`.
+    lines (pending and known) and runs of source chunks (`taken`), in line order, to the
+    builder and the sketch; empty `pending`, `queue`, `places` and `taken`.
 
     A queued known line is a record scan_range accepted as one read here: the common one, or
     features alone. A pending line's record that would not read back is not learnt: the line's
@@ -1121,7 +1123,15 @@ def _flush(
     row = 1 + shape.columns.size
     lines, rows_out = builder.lines, builder.rows
     common = sketch.common
+    runs = iter(taken or ()).__next__
     for number, offset in enumerate(queue):
+        if offset == -2:
+            assert source is not None and run is not None
+            _take(source.outline, *runs(), sketch, run, source, shape, builder)
+            continue
+        if run is not None and run[1]:
+            _add_run(run, source, shape, builder)
+            lines, rows_out = builder.lines, builder.rows  # add_scan starts a new segment
         place = places[number]
         size = (places[number + 1] if number + 1 < len(places) else (data.find(b"\n", place, total) + 1 or total)) - place
         if offset >= 0:  # a known line: its record lies in the store
@@ -1164,9 +1174,13 @@ def _flush(
         builder.add_scan(own)
         sketch.other(len(own.example_lines))
         lines, rows_out = builder.lines, builder.rows  # add_scan starts a new segment
+    if run is not None and run[1]:
+        _add_run(run, source, shape, builder)
     pending.clear()
     del queue[:]
     del places[:]
+    if taken:
+        taken.clear()
 
 
 def _scan_batch(pending: list[tuple[bytes, bytes]], rules: validate.Rules, shape: Layout) -> list[tuple[bytes, bytes, bytes | None, validate.Scan | None]]:
