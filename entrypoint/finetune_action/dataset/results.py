@@ -279,12 +279,20 @@ def code_fingerprint() -> bytes:
 
     digest = hashlib.sha256(f"{finetune_action.__version__}\0{FORMAT}\0".encode())
     digest.update("\0".join(tokenizers.package_versions()).encode() + b"\0")
-    package = Path(finetune_action.__file__).parent
-    for folder in ("dataset", "tokens"):
-        for source in sorted((package / folder).rglob("*")):
-            if source.is_file() and "__pycache__" not in source.parts:
-                digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    _hash_package(digest, lambda folder: folder in _SCANNING)
     return digest.digest()
+
+
+_SCANNING = ("dataset", "tokens")  # the package folders a line's result depends on
+
+
+def _hash_package(digest: Any, within: Callable[[str], bool]) -> None:
+    """Add every file of the package whose top folder passes `within` (its path and bytes) to `digest`."""
+    package = Path(finetune_action.__file__).parent
+    for source in sorted(package.rglob("*")):
+        relative = source.relative_to(package)
+        if source.is_file() and "__pycache__" not in relative.parts and within(relative.parts[0] if len(relative.parts) > 1 else ""):
+            digest.update(relative.as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
 
 
 _fingerprint: bytes | None = None
@@ -304,10 +312,7 @@ def report_fingerprint() -> bytes:
     global _report_fingerprint
     if _report_fingerprint is None:
         digest = hashlib.sha256(b"report\0" + _code() + sys.version.encode() + b"\0")
-        package = Path(finetune_action.__file__).parent
-        for source in sorted(package.rglob("*")):
-            if source.is_file() and "__pycache__" not in source.parts:
-                digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+        _hash_package(digest, lambda folder: folder not in _SCANNING)  # the scanning folders are in _code() already
         _report_fingerprint = digest.digest()
     return _report_fingerprint
 
