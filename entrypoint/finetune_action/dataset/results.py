@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import blake3
 import orjson
 
 import finetune_action
@@ -753,12 +754,22 @@ class Outline(NamedTuple):
     first_line: array  # "I": the 0-based line of the file it starts at
     first_example: array  # "I": the 0-based index of its first example in the file's Scan
     features: bytes  # its features, as a mask of _FEATURE_NAMES
-    digests: bytes  # KEY_BYTES each: sha256(rules_key, the chunk's bytes)
+    digests: bytes  # KEY_BYTES each: the chunk's bytes hashed by BLAKE3 keyed with chunk_digest_key
     heads: bytes  # KEY_BYTES each: the key of its first line (as the line cache keys it)
 
 
 _FEATURE_NAMES = ("images", "tools", "functions")
 _OUTLINE_ARRAYS = (("lines", "I"), ("sizes", "Q"), ("first_line", "I"), ("first_example", "I"))
+
+
+def chunk_digest_key(rules_digest: bytes) -> bytes:
+    """The key of the keyed BLAKE3 that hashes chunks under these rules (rules_key).
+
+    BLAKE3, not sha256 like a line: every byte of a file read against an outline is hashed as
+    part of a chunk, and on chunks of 20 KB BLAKE3 runs twice as fast (bench/README). Both are
+    cryptographic: a pull request cannot craft a chunk that passes for one of the base's.
+    """
+    return hashlib.sha256(b"chunk digest\0" + rules_digest).digest()
 
 
 def empty_outline() -> Outline:
@@ -884,14 +895,12 @@ class Sketch:
         self.line += added
         self.example += added
 
-    def finish(self, data: memoryview, seed: Any) -> Outline:
-        """The Outline, its own chunks hashed from the range's bytes."""
+    def finish(self, data: memoryview, chunk_key: bytes) -> Outline:
+        """The Outline, its own chunks hashed from the range's bytes (chunk_digest_key)."""
         digests = self.digests
         for chunk, (start, size) in enumerate(zip(self.starts, self.sizes)):
             if start >= 0:
-                hashing = seed.copy()
-                hashing.update(data[start : start + size])
-                digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES] = hashing.digest()[:KEY_BYTES]
+                digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES] = blake3.blake3(data[start : start + size], key=chunk_key).digest(KEY_BYTES)
         return Outline(self.lines, self.sizes, self.first_line, self.first_example, bytes(self.features), bytes(digests), bytes(self.heads))
 
 
@@ -974,6 +983,7 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
     table = _active.table
     rules_digest = rules_key(rules)
     seed = hashlib.sha256(rules_digest)
+    chunk_key = chunk_digest_key(rules_digest)
     source = _matching if _matching is not None and _matching.rules == rules_digest else None
     builder = Builder(shape)
     sketch = Sketch()
@@ -1010,7 +1020,7 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         if starts:
             chunk = starts.get(key, -1)
             if chunk >= 0 and chunk != tried:
-                found, after = _chunks_here(outline, chunk, view, position, seed)
+                found, after = _chunks_here(outline, chunk, view, position, chunk_key)
                 if found:
                     # Queued like a line: the unknown lines around it are scanned in one batch at the
                     # end (scanned one at a time between runs, each found the tokenizer's tables cold).
@@ -1053,12 +1063,12 @@ def scan_range(path: Path, start: int, end: int, rules: validate.Rules) -> Part:
         if len(pending) >= BATCH_LINES:
             flush()
     flush()
-    drawn = sketch.finish(view, seed)
+    drawn = sketch.finish(view, chunk_key)
     view.release()
     return Part(builder.finish(), bytes(new), used.tobytes(), end - start, drawn)
 
 
-def _chunks_here(outline: Outline, chunk: int, view: memoryview, position: int, seed: Any) -> tuple[int, int]:
+def _chunks_here(outline: Outline, chunk: int, view: memoryview, position: int, chunk_key: bytes) -> tuple[int, int]:
     """How many of the outline's chunks, from `chunk` on, are the bytes at `position`, one after
     another, each whole and ending where a line ends (a chunk whose last line has no newline, at
     its file's end, is no match for the same bytes before a newline); and the position after them."""
@@ -1067,9 +1077,7 @@ def _chunks_here(outline: Outline, chunk: int, view: memoryview, position: int, 
         end = position + sizes[chunk]
         if end > total or end < total and view[end - 1] != 10:
             break
-        hashing = seed.copy()
-        hashing.update(view[position:end])
-        if hashing.digest()[:KEY_BYTES] != digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES]:
+        if blake3.blake3(view[position:end], key=chunk_key).digest(KEY_BYTES) != digests[chunk * KEY_BYTES : (chunk + 1) * KEY_BYTES]:
             break
         position = end
         chunk += 1
