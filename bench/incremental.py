@@ -16,6 +16,8 @@ Measured, alternately, each in its own process with the peak RSS of every proces
 - changed lines alone: `check` of a file holding only the head's edited lines, no cache: what
   no cache can spare a warm review (their tokenizing and scanning, the tokenizer and scan rules
   loaded for them, the process's start), beside which the warm review's own overhead shows.
+Also measured: how fast the head's chunks of 8 lines hash with sha256 and with keyed BLAKE3
+(what the cache keys chunks with), side by side in one process.
 Not a test: read the ratios. Targets: warm at least 20x faster than cold; cold at most 1.2x
 the head alone; every process under 200 MB.
 """
@@ -123,6 +125,38 @@ def driver(kind: str, repo: Path, base: str, cache: str | None) -> None:
     print(json.dumps({"examples": entry["head"]["examples"], "billed_tokens": entry["head"]["billed_tokens"], "changed": entry["diff"]["examples_changed"]}))
 
 
+def chunk_hashing(path: Path, megabytes: float = 256) -> dict[str, float]:
+    """GB/s of each hash the results cache could key the head's chunks with (8 lines each, as
+    dataset/results.py cuts them), over the first `megabytes` of `path`, side by side."""
+    import hashlib
+
+    import blake3
+
+    from finetune_action.dataset import results
+
+    with open(path, "rb") as f:
+        data = f.read(int(megabytes * 1e6))
+    lines = data.splitlines(keepends=True)
+    chunks = [b"".join(lines[at : at + results.CHUNK_LINES]) for at in range(0, len(lines), results.CHUNK_LINES)]
+    key = results.chunk_digest_key(b"rules")
+    seed = hashlib.sha256(b"rules")
+
+    def with_sha256(chunk: bytes) -> bytes:
+        hashing = seed.copy()
+        hashing.update(chunk)
+        return hashing.digest()
+
+    ways = {"sha256": with_sha256, "blake3 (keyed)": lambda chunk: blake3.blake3(chunk, key=key).digest(results.KEY_BYTES)}
+    best = dict.fromkeys(ways, 0.0)
+    for _round in range(3):  # alternately, best of 3
+        for name, digest in ways.items():
+            start = time.perf_counter()
+            for chunk in chunks:
+                digest(chunk)
+            best[name] = max(best[name], sum(map(len, chunks)) / (time.perf_counter() - start) / 1e9)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--megabytes", type=float, default=1000)
@@ -148,6 +182,8 @@ def main() -> None:
         measure([*me, "--driver", "review", "--repo", str(base_tree), "--cache", str(base_cache)])
     size = (repo / "data" / "train.jsonl").stat().st_size
     print(f"{size / 1e6:.0f} MB, every {CHANGE_EVERY}th line edited; base-branch cache {base_cache.stat().st_size / 1e6:.1f} MB")
+    speeds = chunk_hashing(repo / "data" / "train.jsonl")
+    print("hashing the head's chunks of 8 lines: " + ", ".join(f"{name} {speed:.2f} GB/s" for name, speed in speeds.items()))
     best: dict[str, float] = {}
     peak = 0.0
     for round_number in range(1, args.rounds + 1):
