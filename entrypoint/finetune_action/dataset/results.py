@@ -43,9 +43,9 @@ ENV = "FINETUNE_CACHE"
 MAX_MB_ENV = "FINETUNE_CACHE_MAX_MB"
 DEFAULT_MAX_MB = 100
 MAGIC = b"finetune-action results cache\n"
-FORMAT = 1
+FORMAT = 2  # 2: the checksum is BLAKE3 (sha256 took 26 ms of each 45 MB load, BLAKE3 10 ms)
 KEY_BYTES = 16
-_HEADER = struct.Struct("<I32sQQ32s")  # format, code fingerprint, slots, store bytes, sha256 of the rest
+_HEADER = struct.Struct("<I32sQQ32s")  # format, code fingerprint, slots, store bytes, BLAKE3 of the rest
 _ENTRY = struct.Struct("<I")  # record length, after the key
 _EXAMPLE, _SPARSE = 1, 2
 
@@ -367,7 +367,7 @@ def load(path: Path, log: Log | None) -> Table | None:
                 ignored("truncated" if size < slots * 8 + store else "longer than its header says")
                 return None
             # Read straight into the table's buffers: the file is never held twice.
-            digest = hashlib.sha256()
+            digest = blake3.blake3()
             table_slots = array("q")
             index = f.read(slots * 8)
             digest.update(index)
@@ -404,7 +404,7 @@ def save(cache: Cache) -> None:
         table = kept
     # Straight from the table's buffers: a copy of a big table would double the process's memory.
     index, store = memoryview(table.slots).cast("B"), memoryview(table.store)
-    digest = hashlib.sha256(index)
+    digest = blake3.blake3(index)
     digest.update(store)
     header = MAGIC + _HEADER.pack(FORMAT, _code(), len(table.slots), len(table.store), digest.digest())
     cache.path.parent.mkdir(parents=True, exist_ok=True)
