@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +12,10 @@ from finetune_action import check, config
 from finetune_action.config import ProviderSettings
 from finetune_action.providers import get_provider
 from finetune_action.providers.base import Provider, ProviderOptions
-from finetune_action.training import launch
+from finetune_action.training import launch, wait
 from testing.openai_standin import StandIn, serve
 from testing.repo import chat_examples, init_repo, minimal_config, write_files
+from testing.signals import lose_a_signal
 
 FP = "ab" * 32
 
@@ -197,3 +199,14 @@ def test_create_once_gives_up_after_the_attempts_and_never_retries_a_refusal() -
     with pytest.raises(ProviderError, match="^no$"):
         launch.create_once(refused, lambda: None, "the thing", lambda line: None, sleep=lambda seconds: None)
     assert len(tried) == 1
+
+
+def test_a_run_whose_stop_signal_was_lost_creates_no_job(repo: Path, tmp_path: Path, standin: StandIn, provider: Provider) -> None:
+    write_files(repo, {"data/train.jsonl": chat_examples(12)})
+    loaded = load(repo)
+    prepared = launch.prepare_files(loaded, FP, tmp_path)
+    with pytest.raises(wait.Aborted):
+        with wait.abort_on_signals():
+            assert isinstance(lose_a_signal(signal.SIGTERM), wait.Aborted)
+            launch.launch(provider, loaded, prepared, FP, commit="abc", repository="acme/bots", date="2026-01-02", log=lambda line: None)
+    assert standin.calls("fine_tuning.jobs.create") == []  # the file may be up (a rerun reuses it); no paid job

@@ -13,6 +13,7 @@ from finetune_action.providers import get_provider
 from finetune_action.providers.base import Event, Job, Provider
 from finetune_action.training import wait
 from testing.openai_standin import StandIn, serve
+from testing.signals import lose_a_signal
 
 
 @pytest.fixture
@@ -115,3 +116,25 @@ def test_signals_become_aborted_inside_and_are_restored_after() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
     assert caught.value.signum == signal.SIGTERM and str(caught.value) == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_signal_whose_aborted_was_lost_stops_the_wait_at_its_next_poll(standin: StandIn, provider: Provider) -> None:
+    standin.script_job(["running"] * 50)
+    job = provider.get_job(standin.add_job()["id"])
+    with pytest.raises(wait.Aborted) as caught:
+        with wait.abort_on_signals():
+            assert isinstance(lose_a_signal(signal.SIGTERM), wait.Aborted)  # the handler's own Aborted went nowhere
+            run(provider, job, Clock())
+    assert caught.value.signum == signal.SIGTERM
+    assert len(standin.calls("fine_tuning.jobs.retrieve")) <= 1  # stopped at once, not after the job's 50 polls
+
+
+def test_a_handled_signal_is_not_raised_again() -> None:
+    with wait.abort_on_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except wait.Aborted:
+            wait.handled()
+        wait.raise_arrived()  # nothing left
+    with wait.abort_on_signals():
+        wait.raise_arrived()  # nor in the next wait

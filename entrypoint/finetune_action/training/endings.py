@@ -36,6 +36,7 @@ def detached(config: Config, run: Run, job: Job, timeout: float) -> tuple[Outcom
 
 def aborted(config: Config, run: Run, provider: Provider | None, job: Job | None, exc: wait.Aborted) -> tuple[Outcome, str]:
     """A signal stopped the run: cancel the job when wait.cancel_on_abort asks, else say how to resume."""
+    wait.handled()
     say = run.display.line
     code = 128 + exc.signum
     if job is None:

@@ -23,6 +23,7 @@ from finetune_action.dataset import read, validate
 from finetune_action.errors import ProviderError
 from finetune_action.providers import get_provider
 from finetune_action.providers.base import FINISHED, Job, Provider, Quote, UploadedFile
+from finetune_action.training import wait
 from finetune_action.training.fingerprint import METADATA_KEY, fingerprint, short
 
 MAX_SUFFIX = 64
@@ -215,6 +216,7 @@ def launch(
     def created() -> Job | None:
         return next((job for job in provider.find_jobs({METADATA_KEY: fingerprint}) if job.id not in before), None)
 
+    wait.raise_arrived()  # a run stopped by a signal whose Aborted was lost starts no paid job
     job = create_once(lambda: provider.create_job(**request), created, f"the fine-tuning job for {config.model}", log, sleep)
     log(f"created job {job.id} ({job.status}) for {config.model}, suffix {request['suffix']!r}")
     return job

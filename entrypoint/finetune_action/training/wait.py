@@ -50,15 +50,40 @@ def on_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
             signal.signal(s, old)
 
 
+#: Signals that arrived inside abort_on_signals and whose Aborted no caller has handled yet.
+_arrived: list[int] = []
+
+
 @contextlib.contextmanager
 def abort_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGINT into Aborted inside, so the caller decides what happens to the job."""
+    """Turn SIGTERM and SIGINT into Aborted inside, so the caller decides what happens to the job.
+
+    A handler's exception is lost when the signal lands while Python runs a weakref callback or
+    a __del__ (it prints "Exception ignored in ..." and goes on): the signal is also noted, and
+    the wait's loop raises it at its next poll (raise_arrived), so a cancelled run still stops.
+    """
 
     def handler(signum: int, frame: Any) -> None:
+        _arrived.append(signum)
         raise Aborted(signum)
 
-    with on_signals(handler):
-        yield
+    handled()
+    try:
+        with on_signals(handler):
+            yield
+    finally:
+        handled()
+
+
+def raise_arrived() -> None:
+    """Raise Aborted for a signal that arrived and was not handled (its own Aborted was lost)."""
+    if _arrived:
+        raise Aborted(_arrived[-1])
+
+
+def handled() -> None:
+    """Say that the signals so far are being handled: the caller caught their Aborted."""
+    _arrived.clear()
 
 
 class Display(NamedTuple):
@@ -105,6 +130,7 @@ def wait_for_job(
     progress: dict[str, int] = {}
     while True:
         events = _in_time(lambda left: provider.list_events(job.id, after, timeout=left), deadline, clock)
+        raise_arrived()
         if events is None:
             return Waited(job, True)
         if events:
@@ -119,7 +145,9 @@ def wait_for_job(
         if remaining <= 0:
             return Waited(job, True)
         interval = min(FIRST_INTERVAL, poll_interval) if changed else min(interval * BACKOFF, poll_interval)
+        raise_arrived()
         sleep(min(interval, remaining))
+        raise_arrived()
         polled = _in_time(lambda left: provider.get_job(job.id, timeout=left), deadline, clock)
         if polled is None:
             return Waited(job, True)
