@@ -68,7 +68,6 @@ def _run_all(paths: list[Path], run: Run) -> list[tuple[str, Outcome, str]]:
             try:
                 outcome, summary = _run_config(config, run)
             except wait.Aborted as exc:  # a second signal while handling the first
-                wait.handled()
                 outcome, summary = Outcome(128 + exc.signum), ""
             results.append((config.display_path, outcome, summary))
             if outcome.exit_code >= 128:
