@@ -54,6 +54,28 @@ def test_problems_kept_per_code_are_capped_but_all_counted(tmp_path: Path, monke
     assert len(scan.problems) == 10 and scan.counts["not-an-object"] == 50
 
 
+def test_merge_shifts_example_lines_and_keeps_the_cap_across_problem_free_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A warm review merges a part per run of known lines: most have no problems (not recounted)
+    # and every line an example (shifted as a range); both must give what the general path gives.
+    from array import array
+
+    monkeypatch.setattr(validate, "MAX_KEPT_PER_CODE", 3)
+    every = validate.empty_scan(0)._replace(lines=4)
+    every.example_lines.extend([1, 2, 3, 4])
+    gaps = validate.empty_scan(0)._replace(lines=4)
+    gaps.example_lines.extend([1, 2, 4])  # line 3 blank
+    last_not_an_example = validate.empty_scan(0)._replace(lines=3)
+    last_not_an_example.example_lines.extend([1, 2])
+    bad = validate.empty_scan(0)._replace(lines=2)
+    bad.problems.extend([(1, "error", "invalid-json", "m"), (2, "error", "invalid-json", "m")])
+    merged = validate.empty_scan(0)
+    for part in (every, bad, gaps, bad, last_not_an_example, every):
+        merged = validate._merge(merged, part)
+    assert merged.lines == 19
+    assert merged.example_lines == array("I", [1, 2, 3, 4, 7, 8, 10, 13, 14, 16, 17, 18, 19])
+    assert [p[0] for p in merged.problems] == [5, 6, 11]  # the fourth is over the cap of 3
+
+
 def test_bom_only_on_the_first_line(tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
     example = json.dumps({"messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]})

@@ -109,19 +109,26 @@ def _scan_range_args(args: tuple[Path, int, int, Rules]) -> Scan:
 def _merge(into: Scan, part: Scan) -> Scan:
     offset = into.lines
     into.hashes.extend(part.hashes)
-    into.example_lines.extend(array("I", [n + offset for n in part.example_lines]))
+    lines = part.example_lines
+    if len(lines) == part.lines and (not lines or lines[-1] == part.lines):  # every line an example: 1..lines
+        into.example_lines.extend(array("I", range(offset + 1, offset + part.lines + 1)))
+    else:
+        into.example_lines.extend(array("I", [n + offset for n in lines]))
     into.tokens.extend(part.tokens)
     into.assistant_tokens.extend(part.assistant_tokens)
     into.messages.extend(part.messages)
     for tokens, more in zip(into.extra_tokens, part.extra_tokens):
         tokens.extend(more)
     into.features.update(part.features)
-    kept = Counter(problem[2] for problem in into.problems)
-    for problem in part.problems:
-        line, code = problem[0], problem[2]
-        if kept[code] < MAX_KEPT_PER_CODE:
-            into.problems.append((None if line is None else line + offset, *problem[1:]))
-            kept[code] += 1
+    # Counted only when there is something to add: a warm review merges a part per run of known
+    # lines, and recounting up to MAX_KEPT_PER_CODE problems per code at each took seconds.
+    if part.problems:
+        kept = Counter(problem[2] for problem in into.problems)
+        for problem in part.problems:
+            line, code = problem[0], problem[2]
+            if kept[code] < MAX_KEPT_PER_CODE:
+                into.problems.append((None if line is None else line + offset, *problem[1:]))
+                kept[code] += 1
     into.counts.update(part.counts)
     into.findings.update(part.findings)
     return into._replace(lines=into.lines + part.lines)
