@@ -17,7 +17,8 @@ Measured, alternately, each in its own process with the peak RSS of every proces
   no cache can spare a warm review (their tokenizing and scanning, the tokenizer and scan rules
   loaded for them, the process's start), beside which the warm review's own overhead shows.
 Also measured: how fast the head's chunks of 8 lines hash with sha256 and with keyed BLAKE3
-(what the cache keys chunks with), side by side in one process.
+(what the cache keys chunks with), side by side in one process; and how long merging a warm
+review's runs of known lines takes when the dataset already has problems at their cap.
 Not a test: read the ratios. Targets: warm at least 20x faster than cold; cold at most 1.2x
 the head alone; every process under 200 MB.
 """
@@ -158,6 +159,22 @@ def chunk_hashing(path: Path, megabytes: float = 256) -> dict[str, float]:
     return best
 
 
+def merging(runs: int = 8000, codes: int = 5) -> float:
+    """Seconds to merge `runs` problem-free runs of 100 example lines each (what a warm review
+    merges for the benchmark's 1% edit) into a scan already holding MAX_KEPT_PER_CODE kept
+    problems for each of `codes` codes: a dirty dataset's warm review."""
+    from finetune_action.dataset import validate
+
+    into = validate.empty_scan(0)
+    into.problems.extend((line, "error", f"code-{line % codes}", "m") for line in range(validate.MAX_KEPT_PER_CODE * codes))
+    part = validate.empty_scan(0)._replace(lines=100)
+    part.example_lines.extend(range(1, 101))
+    start = time.perf_counter()
+    for _run in range(runs):
+        into = validate._merge(into, part)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--megabytes", type=float, default=1000)
@@ -185,6 +202,7 @@ def main() -> None:
     print(f"{size / 1e6:.0f} MB, every {CHANGE_EVERY}th line edited; base-branch cache {base_cache.stat().st_size / 1e6:.1f} MB")
     speeds = chunk_hashing(repo / "data" / "train.jsonl")
     print("hashing the head's chunks of 8 lines: " + ", ".join(f"{name} {speed:.2f} GB/s" for name, speed in speeds.items()))
+    print(f"merging 8,000 problem-free runs into a scan holding 5 codes' kept problems: {merging():.3f} s")
     best: dict[str, float] = {}
     peak = 0.0
     for round_number in range(1, args.rounds + 1):
