@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -127,6 +128,32 @@ def test_a_signal_whose_aborted_was_lost_stops_the_wait_at_its_next_poll(standin
             run(provider, job, Clock())
     assert caught.value.signum == signal.SIGTERM
     assert len(standin.calls("fine_tuning.jobs.retrieve")) <= 1  # stopped at once, not after the job's 50 polls
+
+
+def test_a_lost_signal_prints_no_traceback_and_other_lost_exceptions_still_do() -> None:
+    """A runner's SIGTERM that lands in a weakref callback printed "Exception ignored in ..."
+    and a traceback before the run's own message (seen once in the train command's test): the
+    hook that prints them (Python's own in a run, one that records here) sees no lost Aborted."""
+    reported: list[BaseException | None] = []
+    before, sys.unraisablehook = sys.unraisablehook, lambda unraisable: reported.append(unraisable.exc_value)
+    try:
+        with pytest.raises(wait.Aborted) as caught:
+            with wait.abort_on_signals():
+                lose_a_signal(signal.SIGTERM, hooked=False)
+                assert reported == []
+                wait.raise_arrived()
+        assert caught.value.signum == signal.SIGTERM
+
+        class Broken:
+            def __del__(self) -> None:
+                raise ValueError("a bug of ours")
+
+        with wait.abort_on_signals():
+            Broken()
+        assert [type(exc) for exc in reported] == [ValueError]  # not hidden: only a lost Aborted is
+        assert sys.unraisablehook is not before  # the recording hook is back
+    finally:
+        sys.unraisablehook = before
 
 
 def test_a_handled_signal_is_not_raised_again() -> None:

@@ -59,19 +59,27 @@ def abort_on_signals() -> Iterator[None]:
     """Turn SIGTERM and SIGINT into Aborted inside, so the caller decides what happens to the job.
 
     A handler's exception is lost when the signal lands while Python runs a weakref callback or
-    a __del__ (it prints "Exception ignored in ..." and goes on): the signal is also noted, and
+    a __del__ (Python hands it to sys.unraisablehook and goes on): the signal is also noted, and
     the wait's loop raises it at its next poll (raise_arrived), so a cancelled run still stops.
+    Inside, the hook drops such a lost Aborted instead of printing "Exception ignored in ..."
+    and a traceback: the run's output says it stopped, once, when the Aborted is raised again.
     """
 
     def handler(signum: int, frame: Any) -> None:
         _arrived.append(signum)
         raise Aborted(signum)
 
+    def unraisable(lost: Any) -> None:
+        if not isinstance(lost.exc_value, Aborted):
+            previous_hook(lost)
+
     handled()
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         with on_signals(handler):
             yield
     finally:
+        sys.unraisablehook = previous_hook
         handled()
 
 
