@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import hashlib
 import itertools
-import multiprocessing
 import os
 import re
 import struct
@@ -1347,8 +1346,7 @@ def scan_file(path: Path, rules: validate.Rules, workers: int | None = None) -> 
         else:
             # A stand-in is written whole by the pool's task feeder while the workers scan what is written.
             ranges = growing_ranges(path, materialize(), step) if materialize is not None else read.byte_ranges(path, (size + step - 1) // step, min_size=step)
-            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-            with context.Pool(workers) as pool:
+            with validate.worker_pool(workers) as pool:
                 for part in pool.imap(_scan_range_args, ((path, start, end, rules) for start, end in ranges)):
                     add(part)
         if merged is None:

@@ -6,14 +6,16 @@ example we keep a few integers and an 8-byte content hash, never the example its
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
+import signal
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -21,6 +23,9 @@ from finetune_action.dataset import formats, read, results
 from finetune_action.dataset import scan as data_scan
 from finetune_action.tokens import count as token_count
 from finetune_action.tokens import tokenizers
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import Pool
 
 #: Problems kept per code and file (all are counted); beyond this the JSON would only repeat itself.
 MAX_KEPT_PER_CODE = 1000
@@ -94,12 +99,49 @@ def scan_file(path: Path, rules: Rules, workers: int | None = None) -> Scan:
         return scan_range(path, 0, size, rules)
     # Many ranges per worker, so that the workers finish close together.
     ranges = read.byte_ranges(path, workers * 16, min_size=RANGE_MIN_BYTES)
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     merged = empty_scan(len(rules.extra_tokenizers))
-    with context.Pool(min(workers, len(ranges))) as pool:
+    with worker_pool(min(workers, len(ranges))) as pool:
         for part in pool.imap(_scan_range_args, [(path, start, end, rules) for start, end in ranges]):
             merged = _merge(merged, part)
     return merged
+
+
+@contextlib.contextmanager
+def worker_pool(processes: int) -> Iterator[Pool]:
+    """A pool of forked workers (spawned where fork is not available) that leave signals to the
+    parent: Ctrl-C, which a terminal sends to every process of the group, is ignored in a worker
+    (the parent's KeyboardInterrupt ends the pool), and SIGTERM, with which the pool's end stops
+    its workers, ends one at once, whatever handler the parent has (train's, training/wait.py).
+    With the parent's handlers inherited, each worker raised in the middle of its range and
+    printed a traceback ("Process ForkPoolWorker-1: ..."); a worker that dies so while it holds
+    the pool's task queue can also leave the parent's end of the pool waiting for it forever.
+
+    Both signals are held back while the pool starts, so that none lands in a worker before it
+    has set its own handlers, nor in the parent before the pool is there to be ended.
+    """
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    masking = hasattr(signal, "pthread_sigmask")
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING) if masking else None
+    try:
+        pool = context.Pool(processes, initializer=_leave_signals_to_the_parent)
+    except BaseException:
+        if masking:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        raise
+    with pool:
+        if masking:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C held back lands here: the pool is ended
+        yield pool
+
+
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
+
+
+def _leave_signals_to_the_parent() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
 
 
 def _scan_range_args(args: tuple[Path, int, int, Rules]) -> Scan:
