@@ -120,28 +120,29 @@ def worker_pool(processes: int) -> Iterator[Pool]:
     has set its own handlers, nor in the parent before the pool is there to be ended.
     """
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    masking = hasattr(signal, "pthread_sigmask")
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING) if masking else None
+    previous = _mask(signal.SIG_BLOCK)
     try:
         pool = context.Pool(processes, initializer=_leave_signals_to_the_parent)
     except BaseException:
-        if masking:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _mask(signal.SIG_SETMASK, previous)
         raise
     with pool:
-        if masking:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a Ctrl-C held back lands here: the pool is ended
+        _mask(signal.SIG_SETMASK, previous)  # a Ctrl-C held back lands here: the pool is ended
         yield pool
 
 
 _STOPPING = {signal.SIGINT, signal.SIGTERM}
 
 
+def _mask(how: int, signals: Iterable[int] = _STOPPING) -> set[int]:
+    """signal.pthread_sigmask where the platform has it (not Windows); the mask before."""
+    return signal.pthread_sigmask(how, signals) if hasattr(signal, "pthread_sigmask") else set()
+
+
 def _leave_signals_to_the_parent() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+    _mask(signal.SIG_UNBLOCK)
 
 
 def _scan_range_args(args: tuple[Path, int, int, Rules]) -> Scan:
