@@ -148,6 +148,22 @@ def test_the_cache_file_stays_within_its_bound(tmp_path: Path, monkeypatch: pyte
     assert scanned == []  # what the bounded run used is what it kept
 
 
+def test_ranges_a_line_longer_than_the_last_are_read_into_the_same_buffer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file's ranges end where a line ends, so each is a few bytes longer or shorter than the
+    # step: a buffer made to fit exactly was made again (8 MB of page faults) for 1 in 8 of them.
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(bytes(range(256)) * 64)
+    monkeypatch.setattr(results, "_buffer", bytearray())
+    first, got = results._read_range(data, 0, 4000)
+    assert (bytes(first[:got]), got) == (data.read_bytes()[:4000], 4000)
+    for start, end in ((10, 4090), (100, 4200), (0, 4400)):
+        buffer, got = results._read_range(data, start, end)
+        assert buffer is first and bytes(buffer[:got]) == data.read_bytes()[start:end]
+    buffer, got = results._read_range(data, 0, 16384)  # a range far longer than any before
+    assert buffer is not first and bytes(buffer[:got]) == data.read_bytes()
+    assert results._read_range(data, 16000, 17000)[1] == 384  # the file ends first
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or not Path("/proc/self/status").exists(), reason="glibc's allocator, read from /proc")
 def test_a_session_gives_freed_big_buffers_back(tmp_path: Path) -> None:
     # glibc would keep blocks up to the biggest one freed (here 24 MB) in its heap, where freed
