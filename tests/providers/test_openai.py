@@ -158,6 +158,30 @@ def test_find_jobs_filters_itself_when_the_server_does_not(standin: StandIn, pro
     assert len(standin.calls("fine_tuning.jobs.list")) == (2 if behaviour == "reject" else 1)
 
 
+def test_find_jobs_reads_past_the_recent_jobs_when_the_server_ignores_the_filter(standin: StandIn, provider: Provider) -> None:
+    # Azure lists every job whatever the filter: the fingerprint's job, older than 600 others, was
+    # missed when only the 500 newest were read, and train started (and billed) a second one.
+    mine = standin.add_job(metadata={"fp": "abc"})
+    for n in range(600):
+        standin.add_job(metadata={"fp": f"other{n}"})
+    standin.metadata_filter = "ignore"
+    assert [j.id for j in provider.find_jobs({"fp": "abc"})] == [mine["id"]]
+
+
+def test_find_jobs_refuses_when_it_cannot_read_every_job(standin: StandIn, provider: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    from finetune_action.providers import openai as openai_provider
+
+    monkeypatch.setattr(openai_provider, "JOB_SCAN_LIMIT", 250)
+    standin.add_job(metadata={"fp": "abc"})
+    for n in range(300):
+        standin.add_job(metadata={"fp": f"other{n}"})
+    standin.metadata_filter = "ignore"
+    with pytest.raises(ProviderError, match="more than 250 fine-tuning jobs .* cannot be ruled out; nothing was started"):
+        provider.find_jobs({"fp": "abc"})
+    standin.metadata_filter = "honour"  # a server that filters lists only the fingerprint's jobs
+    assert len(provider.find_jobs({"fp": "abc"})) == 1
+
+
 def test_list_events_returns_only_new_events_oldest_first_across_pages(standin: StandIn, provider: Provider) -> None:
     standin.script_job(["queued", "running", "succeeded"], events=[["queued"], [f"step {i}" for i in range(150)], ["done"]])
     job = create(provider, standin.add_file(b"{}\n", "t.jsonl")["id"])

@@ -36,7 +36,7 @@ from finetune_action.redact import redact
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PURPOSE = "fine-tune"
-JOB_SCAN_LIMIT = 500  # jobs read when looking one up by metadata
+JOB_SCAN_LIMIT = 10_000  # jobs read when looking one up by metadata: every one, or none is started (a job missed is trained twice)
 FILE_PAGE = 100
 FILE_SCAN_LIMIT = 1000  # files read when looking for an earlier upload by name
 EVENT_PAGE = 100
@@ -211,10 +211,17 @@ class SDKProvider:
         wanted = dict(metadata)
         with self._calling("list fine-tuning jobs"):
             try:
-                jobs = list(itertools.islice(self._client.fine_tuning.jobs.list(limit=100, metadata=wanted), JOB_SCAN_LIMIT))
+                jobs = list(itertools.islice(self._client.fine_tuning.jobs.list(limit=100, metadata=wanted), JOB_SCAN_LIMIT + 1))
             except (openai.BadRequestError, openai.UnprocessableEntityError):
-                # A gateway that rejects the metadata filter: scan the recent jobs instead.
-                jobs = list(itertools.islice(self._client.fine_tuning.jobs.list(limit=100), JOB_SCAN_LIMIT))
+                # A gateway that rejects the metadata filter: scan the jobs instead.
+                jobs = list(itertools.islice(self._client.fine_tuning.jobs.list(limit=100), JOB_SCAN_LIMIT + 1))
+        if len(jobs) > JOB_SCAN_LIMIT:
+            # A service that ignores the filter (Azure) lists every job: the one sought may be past
+            # the last read, and a lookup that misses it would start (and bill) a second one.
+            raise ProviderError(
+                f"{self.label} listed more than {JOB_SCAN_LIMIT:,} fine-tuning jobs for this lookup (it does not filter them by metadata), "
+                "so the job of this data and config cannot be ruled out; nothing was started. Look the job up in the provider's console."
+            )
         return [job for job in _readable(_job, jobs) if all(job.metadata.get(k) == v for k, v in wanted.items())]
 
     def list_events(self, job_id: str, after: str | None, timeout: float | None = None) -> list[Event]:
