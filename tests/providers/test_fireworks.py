@@ -92,6 +92,19 @@ def test_a_retry_after_a_failure_takes_the_next_id(standin, data) -> None:
     assert [j.id for j in provider.find_jobs({"finetune_fingerprint": FP})] == [retried.id, failed.id]
 
 
+def test_a_retry_is_found_after_the_failed_job_before_it_is_deleted(standin, data) -> None:
+    # The lookup stopped at the first id that 404s: with the failed first job cleaned up, the
+    # running retry behind it was not found, and the next train started a job of its own.
+    provider = connect(standin)
+    file_id = provider.upload_file(data).id
+    standin.script_job(["JOB_STATE_FAILED"], error="bad data")
+    failed = finish(provider, provider.create_job(**request(file_id)))
+    standin.script_job(["JOB_STATE_RUNNING"] * 50)
+    retried = provider.create_job(**request(file_id))
+    del standin.jobs[failed.id]
+    assert [j.id for j in provider.find_jobs({"finetune_fingerprint": FP})] == [retried.id]
+
+
 def test_dpo_jobs_and_cancel_by_delete(standin, data) -> None:
     provider = connect(standin)
     file_id = provider.upload_file(data).id

@@ -222,15 +222,18 @@ class FireworksProvider:
         return self._job(self._client.json(self._client.call("GET", f"/v1/{job_id}", action=action, within=timeout), action), action)
 
     def find_jobs(self, metadata: Mapping[str, str]) -> list[Job]:
-        """The jobs under the fingerprint's ids, newest first: read by id, as ids are the only handle Fireworks offers."""
+        """The jobs under the fingerprint's ids, newest first: read by id, as ids are the only handle Fireworks offers.
+
+        Every id is read: a job deleted (a failed one cleaned up, or `finetune cancel`) leaves a
+        gap, and a later retry's job behind it, still running or succeeded, must be found.
+        """
         found = []
         for collection, _param in KINDS.values():
             for job_id in job_ids(metadata.get(METADATA_KEY, "")):
                 action = f"look for job {job_id}"
                 answer = self._client.call("GET", f"{self._prefix}/{collection}/{job_id}", action=action, allow=(404,))
-                if answer.status_code == 404:
-                    break
-                found.append(self._job(self._client.json(answer, action), action))
+                if answer.status_code != 404:
+                    found.append(self._job(self._client.json(answer, action), action))
         return sorted(found, key=lambda j: j.created_at, reverse=True)
 
     def cancel_job(self, job_id: str) -> Job:
