@@ -288,6 +288,47 @@ def test_cli_train_status_and_resume_without_github(work, openai_standin) -> Non
     no_secrets(nothing, none, trained, shown)
 
 
+def succeeded_while_detached(repo: Path, env: dict[str, str], standin: StandIn) -> dict:
+    """Train with --wait-timeout 0, then move the job on to succeeded: the stand-in's job."""
+    detached = run_finetune("train", "--wait-timeout", "0", cwd=repo, env=env)
+    assert detached.returncode == 0, detached.stdout + detached.stderr
+    [job_id] = standin.jobs
+    for _poll in range(50):
+        if sdk(standin).fine_tuning.jobs.retrieve(job_id).status == "succeeded":
+            return standin.jobs[job_id]
+    raise AssertionError("the job did not succeed")
+
+
+def test_a_succeeded_job_whose_metrics_file_is_gone_is_recorded_without_it(work, openai_standin) -> None:
+    # The model is paid for: a metrics file that cannot be read (404) failed every train and
+    # resume, and the model was never recorded.
+    repo, _sha = work
+    env = {**provider_env(openai_standin), "OPENAI_API_KEY": KEY}
+    job = succeeded_while_detached(repo, env, openai_standin)
+    [result] = job["result_files"]
+    del openai_standin.files[result]
+    resumed = run_finetune("resume", cwd=repo, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"its metrics file {result} could not be read" in resumed.stdout + resumed.stderr and "recorded without metrics.csv" in resumed.stdout + resumed.stderr
+    model = json.loads((repo / "finetune-output" / "support-bot" / "model.json").read_text())
+    assert model["fine_tuned_model"] == job["fine_tuned_model"] and model["metrics_csv"] is None
+    assert not (repo / "finetune-output" / "support-bot" / "metrics.csv").exists()
+    no_secrets(resumed)
+
+
+def test_a_key_in_the_providers_metrics_file_is_redacted_in_the_local_copy(work, openai_standin) -> None:
+    repo, _sha = work
+    env = {**provider_env(openai_standin), "OPENAI_API_KEY": KEY}
+    job = succeeded_while_detached(repo, env, openai_standin)
+    [result] = job["result_files"]
+    openai_standin.file_bytes[result] += f"# debug: authorization=Bearer {KEY}\n\xff\n".encode("latin-1")
+    resumed = run_finetune("resume", cwd=repo, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    written = (repo / "finetune-output" / "support-bot" / "metrics.csv").read_bytes()
+    assert KEY.encode() not in written and written.endswith(b"# debug: authorization=Bearer ***\n\xff\n")  # other bytes kept as they are
+    no_secrets(resumed)
+
+
 def test_cli_azure_detach_status_cancel_and_retry(tmp_path, openai_standin) -> None:
     repo = init_repo(tmp_path / "work")
     commit(repo, {"finetune.yaml": minimal_config(provider="azure", model="gpt-4o-mini-2024-07-18", wait=FAST), "data/train.jsonl": chat_examples(20)})

@@ -118,13 +118,18 @@ def model_record(
 
 
 def write_record(directory: Path, record: dict[str, Any], metrics: bytes | None) -> Path:
-    """Write model.json (and the metrics CSV beside it); return the model.json path."""
+    """Write model.json (and the metrics CSV beside it, secrets redacted); return the model.json path."""
     path = directory / MODEL_JSON
     prepare(path)  # finetune-output/ ignores itself: no untracked files in the work tree
     path.write_text(record_json(record), "utf-8")
     if metrics is not None:
-        (directory / METRICS_CSV).write_bytes(metrics)
+        (directory / METRICS_CSV).write_bytes(redacted_bytes(metrics))
     return path
+
+
+def redacted_bytes(content: bytes) -> bytes:
+    """A provider's file with every secret redacted, its other bytes kept as they are (even if not UTF-8)."""
+    return redact(content.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
 
 def record_json(record: dict[str, Any]) -> str:

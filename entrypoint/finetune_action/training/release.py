@@ -6,12 +6,24 @@ from __future__ import annotations
 from finetune_action import check as checking
 from finetune_action import git
 from finetune_action.config import Config
-from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, FinetuneError, GitHubError
+from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, FinetuneError, GitHubError, ProviderError
 from finetune_action.evaluation import session, verdict
 from finetune_action.github import api, releases
 from finetune_action.providers.base import Job, Provider
 from finetune_action.training import launch, record
 from finetune_action.training.run import Outcome, Run
+
+
+def _metrics(run: Run, provider: Provider, job: Job) -> bytes | None:
+    """The job's step-metrics CSV, secrets redacted (the file, the asset and the notes alike); None
+    when it has none, or when it cannot be read: the model it paid for is recorded all the same."""
+    if not job.result_files:
+        return None
+    try:
+        return record.redacted_bytes(provider.file_content(job.result_files[0]))
+    except ProviderError as exc:
+        run.display.warning(f"job {job.id}: its metrics file {job.result_files[0]} could not be read ({exc}); the model is recorded without {record.METRICS_CSV}.")
+        return None
 
 
 def succeeded(config: Config, run: Run, provider: Provider, job: Job, fp: str, report: checking.ConfigReport) -> tuple[Outcome, str]:
@@ -20,7 +32,7 @@ def succeeded(config: Config, run: Run, provider: Provider, job: Job, fp: str, r
     commit = job.metadata.get("finetune_commit") or run.commit or git.head_sha(config.root)
     prepared = launch.prepare_files(config, fp, None)  # the same bytes as uploaded: their sha256 for the record
     checkpoints = provider.list_checkpoints(job.id)
-    metrics = provider.file_content(job.result_files[0]) if job.result_files else None
+    metrics = _metrics(run, provider, job)
     model = record.model_record(
         config=config,
         job=job,
