@@ -153,6 +153,22 @@ def test_a_bad_key_is_named_and_never_echoed(standin) -> None:
     assert "TOGETHER_API_KEY was not accepted" in message and "WRONGkey" not in message and refused.value.status == 401
 
 
+@pytest.mark.parametrize("status", [502, 200])
+def test_a_key_echoed_in_a_page_that_is_not_json_is_redacted_before_the_page_is_cut(status: int) -> None:
+    # The page was cut to 200 characters and then redacted: a key the cut split no longer
+    # matched, and all but its last character were shown.
+    from testing.http import answering
+
+    prefix = "<html><body>proxy error; request headers: Authorization: Bearer "
+    page = "x" * (200 - len(prefix) - len(KEY) + 1) + prefix + KEY + "</body></html>"
+    with answering(page.encode(), "text/html", status) as url:
+        provider = get_provider(ProviderSettings("together", url, None, None, "TOGETHER_API_KEY"), {"TOGETHER_API_KEY": KEY}, FAST)
+        with pytest.raises(ProviderError) as failed:
+            provider.find_jobs({"finetune_fingerprint": FP})
+    message = str(failed.value)
+    assert KEY[:12] not in message and "Bearer **" in message
+
+
 def test_the_stand_in_holds_requests_to_the_description(standin: TogetherStandIn, data) -> None:
     provider = connect(standin)
     file_id = provider.upload_file(data).id

@@ -16,6 +16,7 @@ import openai
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import EnvironmentProblem
 from finetune_action.providers.base import api_key
+from finetune_action.redact import redact
 
 #: provider kind -> (default base URL, label, takes `seed`). Fireworks documents no seed for chat completions.
 ENDPOINTS = {
@@ -108,5 +109,5 @@ def _detail(exc: openai.APIStatusError) -> str:
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:200]
-    return str(exc.message)[:200]
+            return redact(str(error["message"]))[:200]  # redacted before the cut, which would leave a key unmatched
+    return redact(str(exc.message))[:200]

@@ -287,7 +287,7 @@ class SDKProvider:
             # It answered, so it may have acted.
             message = (
                 f"Could not {action}: {self.label} at {_host(self._wording.where)} answered with something that is not "
-                f"a fine-tuning API answer ({str(exc)[:200]}). "
+                f"a fine-tuning API answer ({redact(str(exc))[:200]}). "
                 "Check that the provider settings in finetune.yaml (type, base_url or endpoint) point at an OpenAI-compatible fine-tuning API."
             )
             raise ProviderError(redact(message), ambiguous=True) from exc

@@ -18,6 +18,7 @@ import requests
 from finetune_action import __version__
 from finetune_action.errors import ProviderError
 from finetune_action.providers.base import ProviderOptions
+from finetune_action.redact import redact
 
 MAX_BACKOFF = 30.0  # seconds between read retries, whatever Retry-After asks
 RETRIED = frozenset({408, 425, 429, 500, 502, 503, 504})  # for reads only
@@ -99,7 +100,7 @@ class RestClient:
         try:
             said = self.wording.said(answer.json())
         except ValueError:
-            said = Said(answer.text.strip()[:200] or "the service gave no details", None)
+            said = Said(self.excerpt(answer.text) or "the service gave no details", None)
         shown = f", {said.code}" if said.code and said.code != str(status) else ""
         refused = f"{self.wording.label} refused to {action} (HTTP {status}{shown})"
         if status == 401:
@@ -132,7 +133,7 @@ class RestClient:
         """An answer that parses into another shape: not this provider's fine-tuning API."""
         return ProviderError(self.scrub(
             f"Could not {action}: {self.wording.label} at {_host(self.wording.where)} answered with something that is not "
-            f"its fine-tuning API ({detail[:200]}). Check `provider` (type, base_url) in finetune.yaml."
+            f"its fine-tuning API ({self.excerpt(detail)}). Check `provider` (type, base_url) in finetune.yaml."
         ))
 
     def json(self, answer: requests.Response, action: str) -> dict[str, Any]:
@@ -147,6 +148,11 @@ class RestClient:
 
     def scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
+
+    def excerpt(self, text: str, limit: int = 200) -> str:
+        """The start of a text the service sent, cut after its secrets are redacted: a key cut
+        first no longer matches, and all but its last characters would be shown."""
+        return redact(self.scrub(text.strip()))[:limit]
 
 
 def retry_after(value: str | None) -> str | None:
