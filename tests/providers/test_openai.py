@@ -196,6 +196,23 @@ def test_list_events_returns_only_new_events_oldest_first_across_pages(standin: 
     assert provider.list_events(job.id, provider.list_events(job.id, None)[-1].id) == []
 
 
+def test_a_server_whose_pages_never_end_cannot_hold_the_wait(standin: StandIn, provider: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server that ignores the `after` cursor and always says has_more: reading events or
+    # checkpoints went on for ever (33,000 requests in 40 s), past the wait's timeout.
+    import testing.openai_standin as openai_standin
+    from finetune_action.providers import openai as openai_provider
+
+    standin.script_job(["running", "succeeded"], events=[["step 1", "step 2"], ["done"]])
+    job = create(provider, standin.add_file(b"{}\n", "t.jsonl")["id"])
+    provider.get_job(job.id)
+    monkeypatch.setattr(openai_standin, "_page", lambda items, query, default_limit: (items[: int(query.get("limit") or default_limit)], True))
+    monkeypatch.setattr(openai_provider, "EVENT_SCAN_LIMIT", 300)
+    monkeypatch.setattr(openai_provider, "CHECKPOINT_SCAN_LIMIT", 300)
+    assert len(provider.list_events(job.id, None)) == 300 and len(standin.calls("fine_tuning.jobs.list_events")) <= 300
+    provider.list_checkpoints(job.id)
+    assert len(standin.calls("fine_tuning.jobs.checkpoints.list")) <= 300
+
+
 def test_metrics_events_checkpoints_and_the_result_csv(standin: StandIn, provider: Provider) -> None:
     standin.script_job(["running", "succeeded"])
     job = create(provider, standin.add_file(b"{}\n", "t.jsonl")["id"])

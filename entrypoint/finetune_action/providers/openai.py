@@ -40,6 +40,8 @@ JOB_SCAN_LIMIT = 10_000  # jobs read when looking one up by metadata: every one,
 FILE_PAGE = 100
 FILE_SCAN_LIMIT = 1000  # files read when looking for an earlier upload by name
 EVENT_PAGE = 100
+EVENT_SCAN_LIMIT = 2_000  # events read back per poll: a server whose pages never end (has_more for ever) cannot hold the wait
+CHECKPOINT_SCAN_LIMIT = 1_000
 #: Transport errors raised before a request was sent.
 UNSENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
 MIN_REQUEST_TIMEOUT = 0.5  # seconds: below this even a healthy answer would be cut off
@@ -228,7 +230,7 @@ class SDKProvider:
         """Events newer than `after`, oldest first. The API lists newest first, so read back to `after`."""
         newer = []
         with self._calling(f"read the events of job {job_id}"):
-            for event in self._within(timeout).fine_tuning.jobs.list_events(job_id, limit=EVENT_PAGE):
+            for event in itertools.islice(self._within(timeout).fine_tuning.jobs.list_events(job_id, limit=EVENT_PAGE), EVENT_SCAN_LIMIT):
                 if after is not None and _field(event, "id") == after:
                     break
                 newer.append(event)
@@ -237,7 +239,7 @@ class SDKProvider:
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
         """The job's kept checkpoints, by step."""
         with self._calling(f"read the checkpoints of job {job_id}"):
-            checkpoints = list(self._client.fine_tuning.jobs.checkpoints.list(job_id, limit=100))
+            checkpoints = list(itertools.islice(self._client.fine_tuning.jobs.checkpoints.list(job_id, limit=100), CHECKPOINT_SCAN_LIMIT))
         return sorted((c for c in (_checkpoint(c) for c in checkpoints) if c is not None), key=lambda c: c.step)
 
     # --- clients ----------------------------------------------------------------------------
