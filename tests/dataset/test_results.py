@@ -113,10 +113,35 @@ def _damaged(kind: str, saved: bytes) -> bytes:
         return saved[:start] + bytes(32) + saved[start + 32 :]
     if kind == "empty":
         return b""
+    if kind == "cut-in-its-magic":
+        return saved[:10]
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["corrupt", "truncated", "foreign", "stale", "empty"])
+@pytest.mark.parametrize("kind", ["another tool's file", "training data", "directory", "fifo"])
+def test_a_path_holding_something_else_is_never_replaced_by_a_cache(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # FINETUNE_CACHE=/dev/null replaced the device with a regular file (as root), and a config or
+    # data file named by mistake was overwritten with the cache: neither is read or written now.
+    monkeypatch.chdir(DATA)
+    path = tmp_path / "held"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)  # opening it to read would wait for a writer for ever
+    else:
+        path.write_bytes(b'{"some": "other tool\'s cache"}\n' * 100 if kind == "another tool's file" else (DATA / "good" / "chat.jsonl").read_bytes())
+    before = path.read_bytes() if path.is_file() else None
+    monkeypatch.setenv(results.ENV, str(path))
+    report, err = check_json(["bad/structure.jsonl", "good/chat_tools.jsonl"], capsys)
+    monkeypatch.delenv(results.ENV)
+    assert report == check_json(["bad/structure.jsonl", "good/chat_tools.jsonl"], capsys)[0]
+    why = "not a regular file" if kind in ("directory", "fifo") else "not a finetune-action results cache"
+    assert f"notice: FINETUNE_CACHE names {path}, which is {why}: it is left as it is, and this run neither reads nor saves a results cache" in err
+    assert (path.read_bytes() == before) if before is not None else (path.is_dir() if kind == "directory" else path.is_fifo())
+    assert [p.name for p in tmp_path.iterdir()] == ["held"]  # no temporary file left beside it
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "truncated", "stale", "empty", "cut-in-its-magic"])
 def test_a_cache_that_cannot_be_trusted_is_ignored_with_a_notice(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(DATA)
     cache = tmp_path / "results"

@@ -10,8 +10,9 @@ A scanned file's blob also keeps its whole Scan and its Outline (runs of common 
 in chunks), so the other side of a review is read against it chunk by chunk, not line by line.
 
 The cache file (FINETUNE_CACHE) comes from an earlier run, restored by actions/cache: it is
-untrusted input. A foreign, truncated, corrupt or stale file (another format, another version
-of the code) is ignored with a notice, and a record that does not decode is scanned again.
+untrusted input. A truncated, corrupt or stale file (another format, another version of the
+code) is ignored with a notice, and a record that does not decode is scanned again. A path
+holding anything else (a device, a directory, another tool's file) is neither read nor replaced.
 The file is bounded (FINETUNE_CACHE_MAX_MB, 100 by default): when it would grow past it, only
 what this run used is kept.
 """
@@ -23,6 +24,7 @@ import hashlib
 import itertools
 import os
 import re
+import stat
 import struct
 import sys
 from array import array
@@ -244,6 +246,10 @@ def session(path: str | os.PathLike | None, log: Log | None = None, max_mb: floa
             max_mb = DEFAULT_MAX_MB
     _return_freed_buffers()
     file = Path(path) if path else None
+    if file is not None and (why := _not_ours(file)):
+        if log:
+            log(f"notice: {ENV} names {file}, {why}: it is left as it is, and this run neither reads nor saves a results cache; point {ENV} at a file of its own")
+        file = None
     table = load(file, log) if file else None
     cache = Cache(file, table or Table(), table.used if table else 0, int(max_mb * 1048576), log, {}, {})
     previous, _active = _active, cache
@@ -253,6 +259,24 @@ def session(path: str | os.PathLike | None, log: Log | None = None, max_mb: floa
         _active = previous
         if file is not None:
             save(cache)
+
+
+def _not_ours(path: Path) -> str | None:
+    """Why the file at `path` must not be replaced by a saved cache, or None: a device (/dev/null
+    was replaced by a regular file), a directory or a fifo, or a file of something else (a
+    config, training data) that is not a results cache, not even a damaged one."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None  # nothing there yet (or nothing readable: load and save say why)
+    if not stat.S_ISREG(status.st_mode):
+        return "which is not a regular file"
+    try:
+        with open(path, "rb") as f:
+            start = f.read(len(MAGIC))
+    except OSError:
+        return None
+    return "which is not a finetune-action results cache" if start and not MAGIC.startswith(start) else None
 
 
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
