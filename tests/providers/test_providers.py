@@ -63,3 +63,22 @@ def test_the_key_variable_and_base_url_may_come_from_the_environment(standin: St
     provider = get_provider(settings, {"TEAM_OPENAI_KEY": standin.api_key, "OPENAI_BASE_URL": standin.base_url})
     assert provider.find_jobs({"fp": "x"}) == []
     assert standin.requests[0].path == "/v1/fine_tuning/jobs"
+
+
+@pytest.mark.parametrize(("kind", "variable"), [("openai", "OPENAI_BASE_URL"), ("together", "TOGETHER_BASE_URL"), ("fireworks", "FIREWORKS_BASE_URL"), ("azure", "AZURE_OPENAI_ENDPOINT")])
+def test_a_service_url_is_used_without_its_whitespace_and_shown_without_its_password(kind: str, variable: str) -> None:
+    # A password in the URL was printed in every connection error, and a URL pasted with its
+    # line end (a secret's value often has one) was an "unexpected InvalidURL".
+    from finetune_action.errors import ProviderError
+    from finetune_action.redact import redact
+
+    url = "http://bob:UrlPassword4567@127.0.0.1:9" + ("" if kind == "azure" else "/v1") + "\n"
+    env = {variable: url, "KEY": "sk-test-0123456789abcdef", "FIREWORKS_ACCOUNT_ID": "acme"}
+    settings = ProviderSettings(kind, None, None, "2025-04-01-preview" if kind == "azure" else None, "KEY")
+    provider = get_provider(settings, env, ProviderOptions(request_timeout=2, max_retries=0))
+    with pytest.raises(ProviderError) as failed:
+        provider.find_jobs({"finetune_fingerprint": "f" * 64})
+    message = str(failed.value)
+    assert "127.0.0.1:9" in message and ("could not be reached" in message or "could not connect" in message), message
+    assert "UrlPassword4567" not in message and "bob:" not in message
+    assert redact("at http://bob:UrlPassword4567@host") == "at http://bob:***@host"  # anywhere else it shows up

@@ -15,7 +15,7 @@ import openai
 
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import EnvironmentProblem, ProviderError
-from finetune_action.providers.base import Job, ProviderOptions, api_key
+from finetune_action.providers.base import Job, ProviderOptions, api_key, service_url
 from finetune_action.providers.openai import SDKProvider, Wording
 
 LABEL = "Azure OpenAI"
@@ -27,7 +27,7 @@ _BUSY = re.compile(r"concurren|running|active|at a time|at once|quota", re.IGNOR
 
 def connect(settings: ProviderSettings, env: Mapping[str, str], options: ProviderOptions) -> AzureProvider:
     """An Azure OpenAI provider from the settings, falling back to AZURE_OPENAI_ENDPOINT."""
-    endpoint = settings.endpoint or env.get("AZURE_OPENAI_ENDPOINT")
+    endpoint = service_url(settings.endpoint, env.get("AZURE_OPENAI_ENDPOINT"))
     if not endpoint:
         raise EnvironmentProblem(
             "Azure OpenAI needs an endpoint: set `provider.endpoint: https://<resource>.openai.azure.com` in finetune.yaml, "

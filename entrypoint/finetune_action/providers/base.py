@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
+from urllib.parse import urlsplit
 
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import EnvironmentProblem
@@ -177,6 +178,32 @@ def options_from_env(env: Mapping[str, str]) -> ProviderOptions:
     if not 0 < seconds < float("inf"):
         raise EnvironmentProblem(f"{REQUEST_TIMEOUT_ENV}={value!r} is not a number of seconds above 0; set it like 30, or unset it for the default ({ProviderOptions().request_timeout:g}).")
     return ProviderOptions(request_timeout=seconds)
+
+
+def service_url(*given: str | None) -> str | None:
+    """The first URL given (the config's, then the environment's), without the whitespace a
+    pasted secret brings ("https://host/v1\\n" was an unexpected InvalidURL); a password in it
+    (https://user:password@host) is masked from all output from now on."""
+    for value in given:
+        if value and value.strip():
+            url = value.strip()
+            try:
+                password = urlsplit(url).password
+            except ValueError:
+                password = None
+            if password:
+                mask(password)
+            return url
+    return None
+
+
+def shown_host(url: str) -> str:
+    """The host (and port) of a URL as messages show it: never the user:password before it."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        netloc = ""
+    return netloc.rpartition("@")[2] or url.rpartition("@")[2]
 
 
 def api_key(settings: ProviderSettings, env: Mapping[str, str], label: str) -> str:

@@ -27,6 +27,7 @@ from finetune_action.providers.base import (
     ProviderOptions,
     UploadedFile,
     api_key,
+    service_url,
 )
 from finetune_action.providers.rest import RestClient, Said, Wording, iso_seconds
 
@@ -59,7 +60,7 @@ def connect(settings: ProviderSettings, env: Mapping[str, str], options: Provide
             f"`fireworks-account-id: ${{{{ vars.{ACCOUNT_ENV} }}}}` to the action (or set it in `env:`); locally, export {ACCOUNT_ENV}. "
             "`firectl whoami` shows it."
         )
-    base_url = settings.base_url or env.get("FIREWORKS_BASE_URL") or DEFAULT_BASE_URL
+    base_url = service_url(settings.base_url, env.get("FIREWORKS_BASE_URL")) or DEFAULT_BASE_URL
     client = RestClient(Wording(LABEL, settings.api_key_env, base_url, _said), key, options)
     return FireworksProvider(client, account.removeprefix("accounts/"), options, env.get("WANDB_API_KEY", "").strip() or None)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import EnvironmentProblem
-from finetune_action.providers.base import api_key
+from finetune_action.providers.base import api_key, service_url, shown_host
 from finetune_action.redact import redact
 
 #: provider kind -> (default base URL, label, takes `seed`). Fireworks documents no seed for chat completions.
@@ -56,13 +57,13 @@ def endpoint(settings: ProviderSettings, env: Mapping[str, str]) -> Endpoint:
     """The chat-completions base URL for a provider's settings."""
     default_url, label, seed = ENDPOINTS.get(settings.kind, ENDPOINTS["openai"])
     if settings.kind == "azure":
-        resource = settings.endpoint or env.get("AZURE_OPENAI_ENDPOINT")
+        resource = service_url(settings.endpoint, env.get("AZURE_OPENAI_ENDPOINT"))
         if not resource:
             raise EnvironmentProblem("Azure OpenAI needs an endpoint for evaluation: set `provider.endpoint: https://<resource>.openai.azure.com` or AZURE_OPENAI_ENDPOINT.")
         return Endpoint("azure", resource.rstrip("/") + "/openai/v1/", label, seed)
-    base_url = settings.base_url or (env.get("OPENAI_BASE_URL") if settings.kind == "openai" else None) or default_url
+    base_url = service_url(settings.base_url, env.get("OPENAI_BASE_URL") if settings.kind == "openai" else None) or default_url
     if settings.base_url or base_url != default_url:
-        label = f"{label} ({base_url})"
+        label = f"{label} ({urlunsplit(urlsplit(base_url)._replace(netloc=shown_host(base_url)))})"
     return Endpoint(settings.kind, base_url, label, seed)
 
 

@@ -31,6 +31,8 @@ from finetune_action.providers.base import (
     ProviderOptions,
     UploadedFile,
     api_key,
+    service_url,
+    shown_host,
 )
 from finetune_action.redact import redact
 
@@ -67,7 +69,7 @@ def connect(settings: ProviderSettings, env: Mapping[str, str], options: Provide
     """An OpenAI provider from the settings, falling back to OPENAI_BASE_URL."""
     label = "OpenAI" if not (settings.base_url or env.get("OPENAI_BASE_URL")) else "the OpenAI-compatible service"
     key = api_key(settings, env, label)
-    base_url = settings.base_url or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    base_url = service_url(settings.base_url, env.get("OPENAI_BASE_URL")) or DEFAULT_BASE_URL
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=options.max_retries, timeout=options.request_timeout)
     forbidden = f"this organisation can no longer create fine-tuning jobs at {label} ({OPENAI_SHUTDOWN}). {SWITCH_HINT}"
     return SDKProvider(client, Wording(label, settings.api_key_env, base_url, forbidden), options)
@@ -348,7 +350,7 @@ def _server_message(exc: openai.APIStatusError) -> str:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    return shown_host(url)
 
 
 def _md5(path: Path) -> str:

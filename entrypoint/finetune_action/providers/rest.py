@@ -17,7 +17,7 @@ import requests
 
 from finetune_action import __version__
 from finetune_action.errors import ProviderError
-from finetune_action.providers.base import ProviderOptions
+from finetune_action.providers.base import ProviderOptions, shown_host
 from finetune_action.redact import redact
 
 MAX_BACKOFF = 30.0  # seconds between read retries, whatever Retry-After asks
@@ -183,7 +183,7 @@ def _refused(exc: requests.RequestException) -> bool:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    return shown_host(url)
 
 
 def iso_seconds(value: Any) -> int | None:

@@ -28,6 +28,7 @@ from finetune_action.providers.base import (
     Quote,
     UploadedFile,
     api_key,
+    service_url,
 )
 from finetune_action.providers.rest import RestClient, Said, Wording, iso_seconds
 
@@ -46,7 +47,7 @@ METHODS = {"supervised": "sft", "dpo": "dpo"}
 def connect(settings: ProviderSettings, env: Mapping[str, str], options: ProviderOptions) -> TogetherProvider:
     """A Together provider from the settings (base_url for another host, e.g. a stand-in)."""
     key = api_key(settings, env, LABEL)
-    base_url = settings.base_url or env.get("TOGETHER_BASE_URL") or DEFAULT_BASE_URL
+    base_url = service_url(settings.base_url, env.get("TOGETHER_BASE_URL")) or DEFAULT_BASE_URL
     client = RestClient(Wording(LABEL, settings.api_key_env, base_url, _said), key, options)
     return TogetherProvider(client, options, env.get("WANDB_API_KEY", "").strip() or None)
 
