@@ -2,11 +2,15 @@
 
 Training data comes from pull requests, forks included: nothing from it may ping people,
 inject HTML, break out of a table, code block or <details>, or issue workflow commands.
+Secrets are redacted first: once escaped (`sk\\-proj\\_...`) or cut, a secret no longer
+matches what the output's redaction looks for, and GitHub shows it as written.
 """
 from __future__ import annotations
 
 import re
 from urllib.parse import quote
+
+from finetune_action.redact import redact
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
@@ -14,7 +18,7 @@ _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 
 def text(value: object, limit: int = 300) -> str:
     """`value` as one line of literal text: HTML and markdown escaped, mentions and references defused."""
-    raw = str(value)
+    raw = redact(str(value))
     if len(raw) > limit:
         raw = raw[: limit - 1] + "…"
     raw = " ".join(raw.split())  # no new lines: they would end a table row or list item
@@ -32,7 +36,7 @@ def code(value: object, limit: int = 120, in_table: bool = False) -> str:
     Code spans show their content literally (no HTML, no mentions); only a table needs its
     pipes escaped, because GFM splits cells before it parses code spans.
     """
-    raw = " ".join(str(value).split())
+    raw = " ".join(redact(str(value)).split())
     if len(raw) > limit:
         raw = raw[: limit - 1] + "…"
     if in_table:
