@@ -192,3 +192,32 @@ def test_a_next_page_on_another_host_gets_no_token(sleeps: list[float]) -> None:
                 api.list_comments(client, "o/r", 1)
     assert elsewhere.requests == []
     assert f"to {elsewhere.base_url}, which is not {url}: nothing was sent there" in str(caught.value)
+
+
+def test_a_next_link_back_to_a_page_already_read_ends_the_list(sleeps: list[float]) -> None:
+    # A Link header naming the same page again was followed for ever (2,714 requests in 120 s).
+    from testing.http import answering
+
+    with answering(b"[]", headers={"Link": '</repos/o/r/issues/1/comments?page=2>; rel="next"'}) as url:
+        client = GitHubClient("ghs_x0123456789", url, sleep=sleeps.append)
+        with pytest.raises(GitHubError, match=r"kept linking to more pages to list comments on o/r#1 \(2 read, the next one read already\)"):
+            api.list_comments(client, "o/r", 1)
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("garbled", r"could not reach GitHub .* \(ContentDecodingError, 2 attempts\)"),
+    ("deep", r"with something that is not JSON"),
+    ("bad url", r"could not send the request to read repository o/r to GitHub at http://127.0.0.1:99999 \(InvalidURL\)\. Check GITHUB_API_URL"),
+])
+def test_answers_requests_cannot_take_are_clear_errors(case: str, expected: str, sleeps: list[float]) -> None:
+    # Each was an "unexpected ..." traceback: in train, after the job was paid for, it lost the step's outputs.
+    from testing.http import answering
+
+    if case == "bad url":
+        with pytest.raises(GitHubError, match=expected):
+            api.get_repo(GitHubClient("ghs_x0123456789", "http://127.0.0.1:99999", sleep=sleeps.append, attempts=2), "o/r")
+        return
+    body, headers = (b"not gzip at all", {"content-encoding": "gzip"}) if case == "garbled" else (b"[" * 100_000 + b"]" * 100_000, {})
+    with answering(body, headers=headers) as url:
+        with pytest.raises(GitHubError, match=expected):
+            api.get_repo(GitHubClient("ghs_x0123456789", url, sleep=sleeps.append, attempts=2), "o/r")

@@ -136,13 +136,19 @@ def request(
         attempt += 1
         try:
             response = client._session.request(method, url, headers=headers, timeout=client.timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # Also an answer cut short or garbled on its way: as passing as a dropped connection.
             if attempt >= client.attempts:
                 raise GitHubError(
                     f"could not reach GitHub at {client.api_url} to {what} "
                     f"({exc.__class__.__name__}, {attempt} attempts). Check GITHUB_API_URL and the runner's network."
                 ) from None
             wait = _backoff(client, attempt)
+        except requests.RequestException as exc:
+            # A URL requests cannot send to (a bad GITHUB_API_URL), or redirects without end: no retry mends it.
+            raise GitHubError(
+                f"could not send the request to {what} to GitHub at {client.api_url} ({exc.__class__.__name__}). Check GITHUB_API_URL."
+            ) from None
         else:
             if response.status_code < 400:
                 return response
@@ -167,7 +173,7 @@ def _body(client: GitHubClient, response: requests.Response, what: str) -> Any:
     # A proxy's HTML page or a wrong GITHUB_API_URL must be a clear GitHubError, not a crash.
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python parses
         kind = response.headers.get("content-type", "no content type")
         raise GitHubError(
             f"GitHub at {client.api_url} answered the request to {what} with something that is not JSON ({kind}, "
@@ -267,6 +273,9 @@ def _error(client: GitHubClient, response: requests.Response, what: str, permiss
     return GitHubError(text, status)
 
 
+MAX_PAGES = 1_000  # of 100 items: a list longer than 100,000 (comments on one pull request, releases) is not GitHub's
+
+
 def paginate(client: GitHubClient, path: str, what: str, permission: str, convert: Callable[[Any], Record], **params: Any) -> Iterator[Record]:
     """Every item of a list endpoint as a record, following GitHub's Link headers.
 
@@ -275,7 +284,12 @@ def paginate(client: GitHubClient, path: str, what: str, permission: str, conver
     """
     url: str | None = path
     query: dict[str, Any] | None = {"per_page": 100, **params}
+    read: set[str] = set()
     while url is not None:
+        if url in read or len(read) >= MAX_PAGES:
+            # A next link back to a page already read (or no end in sight) would be followed for ever.
+            raise GitHubError(f"GitHub at {client.api_url} kept linking to more pages to {what} ({len(read)} read, the next one {'read already' if url in read else 'past the limit'}). {_SHAPE_ADVICE}")
+        read.add(url)
         response = request(client, "GET", url, what, permission, params=query)
         page = _read(client, "GET", url, what, _body(client, response, what), answers.any_list)
         for item in page:
