@@ -267,8 +267,9 @@ class GitHubStandIn:
         with self._lock:
             self._repo(repo)["pulls"][number]["head_sha"] = head_sha
 
-    def add_comment(self, repo: str, issue_number: int, body: str, login: str = BOT_LOGIN) -> int:
-        """Put a comment on a PR as if an earlier run (or a person) wrote it; returns its id."""
+    def add_comment(self, repo: str, issue_number: int, body: str, login: str = BOT_LOGIN, association: str | None = None) -> int:
+        """Put a comment on a PR as if an earlier run (or a person) wrote it; returns its id.
+        `association`: the author's author_association (default NONE for the bot, MEMBER for a person)."""
         with self._lock:
             self._repo(repo)
             comment_id = self._new_id()
@@ -279,6 +280,7 @@ class GitHubStandIn:
                 "issue_number": issue_number,
                 "body": body,
                 "login": login,
+                "association": association or ("NONE" if login == BOT_LOGIN else "MEMBER"),
                 "created_at": now,
                 "updated_at": now,
                 "minimized_reason": None,
@@ -578,7 +580,7 @@ class GitHubStandIn:
             node_id=_node_id("IC", comment["id"]),
             body=comment["body"],
             user=_user(comment["login"]),
-            author_association="NONE" if comment["login"] == BOT_LOGIN else "MEMBER",
+            author_association=comment.get("association") or ("NONE" if comment["login"] == BOT_LOGIN else "MEMBER"),
             created_at=comment["created_at"],
             updated_at=comment["updated_at"],
             url=f"{self.base_url}/repos/{full_name}/issues/comments/{comment['id']}",

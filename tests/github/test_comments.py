@@ -178,6 +178,28 @@ def test_delete_and_new(github: GitHubStandIn, client: GitHubClient) -> None:
     assert len(bodies) == 2 and "two" in bodies[1]
 
 
+@pytest.mark.parametrize("behavior", ["update", "delete-and-new", "hide-and-new"])
+def test_a_comment_by_someone_without_write_access_is_never_taken_for_ours(github: GitHubStandIn, client: GitHubClient, behavior: str) -> None:
+    # The marker is text anyone can write: an outsider quoting it had their comment replaced by
+    # the report (update) or deleted (delete-and-new).
+    quoted = f"the bot is wrong, look at its marker `{marker('finetune.yaml')}`"
+    theirs = github.add_comment(REPO, PR, quoted, login="mallory", association="CONTRIBUTOR")
+    result = post(client, "report", behavior=behavior, github=github)
+    assert result.action == "created" and not result.deleted
+    [kept, report] = github.comments(REPO, PR)
+    assert (kept["id"], kept["body"], kept.get("minimized")) == (theirs, quoted, None) and "report" in report["body"]
+    # A report posted with a writer's own token (a member's PAT) is still theirs to update.
+    member = github.add_comment(REPO, PR, compose("old", "finetune.yaml", "", OLD_SHA), login="octocat", association="MEMBER")
+    assert comments.plan([answers_comment(github, member)], compose("new", "finetune.yaml", "", NEW_SHA), "update", "finetune.yaml", "").action == "update"
+
+
+def answers_comment(github: GitHubStandIn, comment_id: int) -> Comment:
+    from finetune_action.github import answers
+
+    [found] = [c for c in github.comments(REPO, PR) if c["id"] == comment_id]
+    return answers.comment(found)
+
+
 def test_tags_keep_reports_apart(github: GitHubStandIn, client: GitHubClient) -> None:
     post(client, "prod report", tag="prod")
     post(client, "staging report", tag="staging")

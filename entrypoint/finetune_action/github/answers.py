@@ -34,6 +34,7 @@ class Comment(NamedTuple):
     body: str
     html_url: str  # "" when GitHub gave none
     minimized: bool
+    by_us: bool = True  # written by a bot (the token's app: github-actions[bot]) or by someone with write access, not by anyone else
 
 
 class ReleaseAsset(NamedTuple):
@@ -64,7 +65,15 @@ def comment(answer: Any) -> Comment:
     if not isinstance(body, str) and body is not None:
         raise Unreadable(f"`body` is {kind}, not a string")
     minimized = found.get("minimized")
-    return Comment(positive_int(found), word(found, "node_id"), body or "", text(found, "html_url"), minimized is True or isinstance(minimized, dict))
+    user = found.get("user")
+    bot = isinstance(user, dict) and user.get("type") == "Bot"
+    by_us = bot or found.get("author_association") in WRITERS
+    return Comment(positive_int(found), word(found, "node_id"), body or "", text(found, "html_url"), minimized is True or isinstance(minimized, dict), by_us)
+
+
+#: author_association values of people who can write to the repository: a comment of theirs that
+#: holds our marker may be the report posted with their token. Anyone else's is never updated or deleted.
+WRITERS = ("OWNER", "MEMBER", "COLLABORATOR")
 
 
 def asset(answer: Any) -> ReleaseAsset:

@@ -78,7 +78,8 @@ def compose(body: str, config_path: str, tag: str, head_sha: str) -> str:
 
 
 def _ours(existing: list[api.Comment], config_path: str, tag: str) -> list[api.Comment]:
-    return [c for c in existing if marker(config_path, tag) in c.body]
+    # The marker is text anyone can write in a comment: only the bot's (or a writer's) comments are ours to edit or delete.
+    return [c for c in existing if c.by_us and marker(config_path, tag) in c.body]
 
 
 def plan(existing: list[api.Comment], body: str, behavior: str, config_path: str, tag: str) -> Plan:
