@@ -88,3 +88,37 @@ def test_pull_request_payload_without_base(tmp_path: Path) -> None:
 def test_workflow_run_means_comment(tmp_path: Path) -> None:
     ctx = context.read_context(env_for(tmp_path, "workflow_run", "workflow_run.completed.json"))
     assert ctx.mode == "comment"
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ("data/train.jsonl", "is an existing file that is not a finetune-action report, and the report would replace it"),
+    ("../outside.json", "lies outside the workspace"),
+    ("data", "is a directory"),
+    ("finetune.yaml/x.json", "finetune.yaml is a file, not a directory"),
+])
+def test_a_report_path_that_would_replace_or_escape_something_is_refused(tmp_path: Path, given: str, message: str) -> None:
+    # report-path: data/train.jsonl replaced the training data with the report (exit 0); ../x
+    # wrote outside the checkout; a directory was an unexpected IsADirectoryError after the check.
+    workspace = tmp_path / "work"
+    (workspace / "data").mkdir(parents=True)
+    (workspace / "data" / "train.jsonl").write_text('{"messages": []}\n')
+    (workspace / "finetune.yaml").write_text("version: 1\n")
+    env = env_for(tmp_path, "pull_request", "pull_request.synchronize.json", GITHUB_WORKSPACE=str(workspace), **{"INPUT_REPORT-PATH": given})
+    with pytest.raises(EnvironmentProblem, match=f"input report-path: '{given}'.*{message}"):
+        context.read_context(env)
+    assert (workspace / "data" / "train.jsonl").read_text() == '{"messages": []}\n' and not (tmp_path / "outside.json").exists()
+
+
+def test_an_earlier_report_may_be_replaced(tmp_path: Path) -> None:
+    report = tmp_path / "finetune-output" / "finetune-report.json"
+    report.parent.mkdir()
+    report.write_text(json.dumps({"version": 1, "configs": []}))
+    context.read_context(env_for(tmp_path, "pull_request", "pull_request.synchronize.json"))
+
+
+@pytest.mark.parametrize("payload", ["[" * 100_000 + "]" * 100_000, '{"x": 1' + "0" * 5000 + "}"])
+def test_an_event_payload_python_cannot_read_is_a_clear_error(tmp_path: Path, payload: str) -> None:
+    env = env_for(tmp_path, "pull_request", "pull_request.synchronize.json")
+    Path(env["GITHUB_EVENT_PATH"]).write_text(payload)
+    with pytest.raises(EnvironmentProblem, match="is not readable JSON"):
+        context.read_context(env)

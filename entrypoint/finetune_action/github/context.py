@@ -110,7 +110,7 @@ def _load_event(path: str) -> dict[str, Any]:
         event = json.loads(Path(path).read_text("utf-8"))
     except FileNotFoundError:
         raise EnvironmentProblem(f"GITHUB_EVENT_PATH points at {path}, which does not exist.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: also an integer of more digits than Python reads
         raise EnvironmentProblem(f"the event payload {path} is not readable JSON ({exc.__class__.__name__}).") from None
     if not isinstance(event, dict):
         raise EnvironmentProblem(f"the event payload {path} is not a JSON object.")
@@ -167,6 +167,38 @@ def select_mode(event_name: str, ref: str, default_branch: str | None, mode_inpu
     )
 
 
+#: An earlier report bigger than this is not read to tell it from another file: it is not ours.
+REPORT_MAX_BYTES = 64 << 20
+
+
+def check_report_path(workspace: Path, given: str) -> None:
+    """The report goes inside the workspace and replaces nothing but an earlier report: a
+    report-path naming the training data replaced it, and `../x` wrote outside the checkout."""
+    where = f"input report-path: {given!r}"
+    instead = f"name a new file inside the workspace, such as {outputs.REPORT} (the default)"
+    path = (workspace / given).resolve()
+    if not path.is_relative_to(workspace.resolve()):
+        raise EnvironmentProblem(f"{where} lies outside the workspace; {instead}.")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise EnvironmentProblem(f"{where}: {parent.relative_to(workspace.resolve())} is a file, not a directory; {instead}.")
+    if path.is_dir():
+        raise EnvironmentProblem(f"{where} is a directory; {instead}.")
+    if path.exists() and not _a_report(path):
+        raise EnvironmentProblem(f"{where} is an existing file that is not a finetune-action report, and the report would replace it; {instead}.")
+
+
+def _a_report(path: Path) -> bool:
+    """Whether `path` holds a report an earlier run wrote (a JSON object with `version` and `configs`)."""
+    try:
+        if not path.is_file() or path.stat().st_size > REPORT_MAX_BYTES:
+            return False
+        found = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(found, dict) and "version" in found and isinstance(found.get("configs"), list)
+
+
 def read_context(env: Mapping[str, str]) -> Context:
     """Gather the run's context from the environment; EnvironmentProblem if it is missing or contradictory."""
     event_name = _require(env, "GITHUB_EVENT_NAME")
@@ -198,6 +230,7 @@ def read_context(env: Mapping[str, str]) -> Context:
     for flag in ("fail-on-budget", "retry-failed", "allow-over-budget"):
         if inputs[flag].lower() not in ("true", "false"):
             raise EnvironmentProblem(f"input {flag}: {inputs[flag]!r} must be true or false.")
+    check_report_path(workspace, inputs["report-path"])
     output = env.get("GITHUB_OUTPUT")
     summary = env.get("GITHUB_STEP_SUMMARY")
     # Before anything is posted or spent: a run that cannot report its outputs should not start.
