@@ -294,6 +294,25 @@ def test_non_finite_numbers_are_refused(repo: Path, where: str, text: str) -> No
     assert code == 2 and f"{where}: " in stderr, stderr
 
 
+BIG = "1" + "0" * 400
+
+
+@pytest.mark.parametrize("where, text", [
+    ("budget.max_usd", f"budget: {{max_usd: {BIG}}}"),
+    ("budget.max_increase_pct", f"budget: {{max_increase_pct: {BIG}}}"),
+    ("hyperparameters.n_epochs", f"hyperparameters: {{n_epochs: {BIG}}}"),
+    ("hyperparameters.batch_size", f"hyperparameters: {{batch_size: {BIG}}}"),
+    ("seed", f"seed: {BIG}"),
+    ("data.split.seed", f"data: {{train: data/train.jsonl, split: {{fraction: 0.1, seed: {BIG}}}}}"),
+    ("finetune.yaml: a value cannot be read", f"hyperparameters: {{n_epochs: {'9' * 5000}}}"),
+])
+def test_integers_too_big_for_any_setting_are_config_errors(repo: Path, where: str, text: str) -> None:
+    # Each was an "unexpected OverflowError / ValueError" bug report (exit 1), not a config error.
+    body = BASE.replace("data: data/train.jsonl\n", "") if text.startswith("data") else BASE
+    code, stderr = check_config(repo, body + text + "\n")
+    assert code == 2 and where in stderr and "unexpected" not in stderr, stderr
+
+
 def test_config_errors_carry_line_and_column_in_text_and_json(repo: Path) -> None:
     write_files(repo, {"finetune.yaml": BASE + "hyperparameters:\n  n_epochs: 99\nmodle: x\nwait:\n  timeout: forever\n"})
     result = run_finetune("check", "finetune.yaml", "--format", "json", cwd=repo)

@@ -237,3 +237,15 @@ def test_a_remembered_side_that_does_not_read_back_is_checked_again(tmp_path: Pa
         with results.session(None):
             assert review.review_config("finetune.yaml", repo, base) == expected
     assert len(checked) == 2 * len(damaged)
+
+
+def test_a_config_input_given_as_an_absolute_path_in_the_workspace_is_taken_relative_to_it(tmp_path: Path) -> None:
+    # `config: ${{ github.workspace }}/finetune.yaml` was an unexpected NotImplementedError.
+    from finetune_action.errors import ConfigError
+
+    (tmp_path / "configs").mkdir()
+    for name in ("finetune.yaml", "configs/a.yaml", "configs/b.yaml"):
+        (tmp_path / name).write_text("version: 1\n")
+    assert review.config_paths([str(tmp_path / "finetune.yaml"), f"{tmp_path}/configs/*.yaml"], tmp_path, None) == ["finetune.yaml", "configs/a.yaml", "configs/b.yaml"]
+    with pytest.raises(ConfigError, match="names a path outside the workspace"):
+        review.config_paths(["/etc/finetune.yaml"], tmp_path, None)

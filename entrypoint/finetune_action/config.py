@@ -302,8 +302,14 @@ def shown(value: Any) -> str:
 
 
 def is_number(value: Any) -> bool:
-    """An int or a finite float; not a boolean, not .nan or .inf."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """An int or a finite float; not a boolean, not .nan or .inf, and not an integer past 2^63
+    (one of 400 digits was an OverflowError in math.isfinite: no count or price is that big)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) < INT_LIMIT if isinstance(value, int) else math.isfinite(value)
+
+
+INT_LIMIT = 2**63  # seeds and numbers beyond it are refused: providers take int64, and a hash key takes 64 bytes
 
 
 class _LimitExceeded(yaml.YAMLError):
@@ -396,7 +402,11 @@ def parse_yaml(text: str) -> tuple[Any, dict[str, tuple[Mark, Mark]], list[tuple
             (parents.get(id(repeated), str(repeated.value)), _mark_of(first), _mark_of(repeated))
             for first, repeated in loader.duplicates
         ]
-        return loader.construct_document(node), marks, duplicates
+        try:
+            document = loader.construct_document(node)
+        except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+            raise _LimitExceeded(f"a value cannot be read ({str(exc).split(';')[0]}); no setting takes a number that long", None) from None
+        return document, marks, duplicates
     finally:
         loader.dispose()
 
@@ -512,6 +522,7 @@ def load(path: str | Path, root: Path | None = None) -> Config:
         raise ConfigError(f"{where}: {message}", (ConfigProblem("", message, *position),)) from None
     except RecursionError:  # cannot happen below MAX_DEPTH; kept so no input ends as a bug
         raise _whole_file(display, "nested too deeply to read. Flatten it.") from None
+
     problems = _Problems(display, marks)
     for key, first, repeated in duplicates:
         problems.add(key, f"duplicate key: set on line {first[0]} and again on line {repeated[0]}; YAML would keep only the last. Keep one.", repeated)
@@ -577,8 +588,8 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
     hyperparameters = _hyperparameters(doc.get("hyperparameters", {}), method, provider.kind, problems)
     suffix = _template(doc.get("suffix", DEFAULTS["suffix"]), "suffix", problems)
     seed = doc.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        problems.add("seed", f"must be a non-negative integer, got {shown(seed)}.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < INT_LIMIT):
+        problems.add("seed", f"must be an integer from 0 to {INT_LIMIT - 1}, got {shown(seed)}.")
     metadata = _metadata(doc.get("metadata", {}), problems)
     integrations = _integrations(doc.get("integrations", {}), problems)
     budget = _budget(doc.get("budget", {}), problems)
@@ -842,8 +853,8 @@ def _split(raw: Any, key: str, problems: _Problems) -> Split | None:
     fraction, seed = raw.get("fraction"), raw.get("seed", 0)
     if not is_number(fraction) or not 0 < fraction < 1:
         problems.add(f"{key}.fraction", f"must be a number between 0 and 1 (exclusive), e.g. 0.1; got {shown(fraction)}.")
-    elif isinstance(seed, bool) or not isinstance(seed, int):
-        problems.add(f"{key}.seed", f"must be an integer, got {shown(seed)}.")
+    elif isinstance(seed, bool) or not isinstance(seed, int) or abs(seed) >= INT_LIMIT:
+        problems.add(f"{key}.seed", f"must be an integer of magnitude below 2^63, got {shown(seed)}.")
     else:
         return Split(float(fraction), seed)
     return None

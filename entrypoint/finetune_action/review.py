@@ -10,7 +10,7 @@ import json
 import struct
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 from finetune_action import check as checking
@@ -172,6 +172,7 @@ def config_paths(patterns: list[str], workspace: Path, base_sha: str | None) -> 
     found: list[str] = []
     base_files = git.list_files(workspace, base_sha) if base_sha else []
     for pattern in patterns:
+        pattern = _in_workspace(pattern, workspace)
         head_matches = [p.relative_to(workspace).as_posix() for p in sorted(workspace.glob(pattern)) if p.is_file()]
         if not any(ch in pattern for ch in "*?["):
             head_matches = [pattern] if (workspace / pattern).is_file() else []
@@ -183,6 +184,19 @@ def config_paths(patterns: list[str], workspace: Path, base_sha: str | None) -> 
             raise ConfigError(f"{pattern}: no config file matches, on the head or the base. Check the `config` input.")
         found.extend(m for m in matches if m not in found)
     return found
+
+
+def _in_workspace(pattern: str, workspace: Path) -> str:
+    """A `config` pattern relative to the workspace: `${{ github.workspace }}/finetune.yaml` is
+    taken as finetune.yaml (it was an unexpected NotImplementedError from Path.glob)."""
+    if not PurePosixPath(pattern).is_absolute():
+        return pattern
+    for root in (workspace, workspace.resolve()):
+        try:
+            return PurePosixPath(pattern).relative_to(root.as_posix()).as_posix() or "."
+        except ValueError:
+            continue
+    raise ConfigError(f"{pattern}: the `config` input names a path outside the workspace ({workspace}). Give configs relative to the repository root.")
 
 
 def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | None = None) -> dict[str, Any]:
