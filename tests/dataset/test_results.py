@@ -141,6 +141,17 @@ def test_a_path_holding_something_else_is_never_replaced_by_a_cache(kind: str, t
     assert [p.name for p in tmp_path.iterdir()] == ["held"]  # no temporary file left beside it
 
 
+@pytest.mark.parametrize("size", ["nan", "inf", "-1", "abc", "1e400"])
+def test_a_cache_bound_that_is_no_size_says_so_and_keeps_the_default(size: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # nan and inf were a raw traceback (int() of them), abc was ignored without a word.
+    monkeypatch.chdir(DATA)
+    monkeypatch.setenv(results.ENV, str(tmp_path / "results"))
+    monkeypatch.setenv(results.MAX_MB_ENV, size)
+    report, err = check_json(["good/chat.jsonl"], capsys)
+    assert report["configs"] and f"notice: FINETUNE_CACHE_MAX_MB={size!r} is not a size in MB (a number such as 100); the cache is kept within 100 MB" in err
+    assert results.load(tmp_path / "results", None) is not None
+
+
 @pytest.mark.parametrize("kind", ["corrupt", "truncated", "stale", "empty", "cut-in-its-magic"])
 def test_a_cache_that_cannot_be_trusted_is_ignored_with_a_notice(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(DATA)

@@ -240,9 +240,14 @@ def session(path: str | os.PathLike | None, log: Log | None = None, max_mb: floa
     """Remember line results for the duration of a command, loaded from and saved to `path` if given."""
     global _active
     if max_mb is None:
+        given = os.environ.get(MAX_MB_ENV) or ""
         try:
-            max_mb = float(os.environ.get(MAX_MB_ENV) or DEFAULT_MAX_MB)
+            max_mb = float(given or DEFAULT_MAX_MB)
         except ValueError:
+            max_mb = -1.0
+        if not 0 <= max_mb < 1e9:  # also nan and inf, which int() below cannot take
+            if log:
+                log(f"notice: {MAX_MB_ENV}={given!r} is not a size in MB (a number such as 100); the cache is kept within {DEFAULT_MAX_MB} MB")
             max_mb = DEFAULT_MAX_MB
     _return_freed_buffers()
     file = Path(path) if path else None
