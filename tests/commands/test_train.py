@@ -329,6 +329,22 @@ def test_a_key_in_the_providers_metrics_file_is_redacted_in_the_local_copy(work,
     no_secrets(resumed)
 
 
+def test_a_job_that_succeeds_without_naming_its_model_is_recorded_once_it_does(work, openai_standin) -> None:
+    # It was recorded as a success with fine_tuned_model null: a model.json and a release naming no model.
+    repo, _sha = work
+    env = {**provider_env(openai_standin), "OPENAI_API_KEY": KEY}
+    openai_standin.mangle("fine_tuning.jobs.retrieve", lambda job: {**job, "fine_tuned_model": None})
+    trained = run_finetune("train", cwd=repo, env=env)
+    assert trained.returncode == 1 and "says it succeeded but names no fine-tuned model; nothing is recorded yet" in trained.stdout + trained.stderr
+    assert not (repo / "finetune-output" / "support-bot" / "model.json").exists()
+    openai_standin.mangle("fine_tuning.jobs.retrieve", lambda job: job)
+    resumed = run_finetune("resume", cwd=repo, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    model = json.loads((repo / "finetune-output" / "support-bot" / "model.json").read_text())
+    assert model["fine_tuned_model"].startswith("ft:") and len(openai_standin.calls("fine_tuning.jobs.create")) == 1
+    no_secrets(trained, resumed)
+
+
 def test_cli_azure_detach_status_cancel_and_retry(tmp_path, openai_standin) -> None:
     repo = init_repo(tmp_path / "work")
     commit(repo, {"finetune.yaml": minimal_config(provider="azure", model="gpt-4o-mini-2024-07-18", wait=FAST), "data/train.jsonl": chat_examples(20)})

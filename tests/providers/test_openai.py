@@ -213,6 +213,25 @@ def test_a_server_whose_pages_never_end_cannot_hold_the_wait(standin: StandIn, p
     assert len(standin.calls("fine_tuning.jobs.checkpoints.list")) <= 300
 
 
+@pytest.mark.parametrize("error", ["boom: the file was bad", [{"code": "bad_file", "message": "boom: the file was bad"}]])
+def test_times_in_milliseconds_and_errors_of_other_shapes_are_read(standin: StandIn, provider: Provider, error: object) -> None:
+    # Milliseconds ended the wait with "year 57971 is out of range"; an error given as a string
+    # or a list was dropped, and the failure said no reason.
+    standin.script_job(["running", "failed"])
+    job = create(provider, standin.add_file(b"{}\n", "t.jsonl")["id"])
+    created = standin.jobs[job.id]["created_at"]
+
+    def odd(answer: dict) -> dict:
+        failed = answer["status"] == "failed"
+        return {**answer, "created_at": created * 1000, "estimated_finish": 1_767_225_600_000, "finished_at": 10**20 if failed else None, "error": error if failed else None}
+
+    standin.mangle("fine_tuning.jobs.retrieve", odd)
+    running = provider.get_job(job.id)
+    assert (running.created_at, running.estimated_finish) == (created, 1_767_225_600)
+    failed = provider.get_job(job.id)
+    assert failed.status == "failed" and failed.finished_at is None and failed.error is not None and failed.error.message == "boom: the file was bad"
+
+
 def test_metrics_events_checkpoints_and_the_result_csv(standin: StandIn, provider: Provider) -> None:
     standin.script_job(["running", "succeeded"])
     job = create(provider, standin.add_file(b"{}\n", "t.jsonl")["id"])

@@ -180,6 +180,21 @@ def options_from_env(env: Mapping[str, str]) -> ProviderOptions:
     return ProviderOptions(request_timeout=seconds)
 
 
+#: The last second of year 9999: a time past it is no time (datetime cannot show it).
+LAST_SECOND = 253_402_300_799
+
+
+def unix_seconds(value: Any) -> int | None:
+    """A provider's unix time as seconds, or None: milliseconds (a gateway's `Date.now()`) are
+    read as such, and a time datetime cannot show (it was "year 57971 is out of range", ending
+    the wait mid-job) is no time at all."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return None
+    if value > LAST_SECOND:
+        value //= 1000
+    return value if value <= LAST_SECOND else None
+
+
 def service_url(*given: str | None) -> str | None:
     """The first URL given (the config's, then the environment's), without the whitespace a
     pasted secret brings ("https://host/v1\\n" was an unexpected InvalidURL); a password in it

@@ -33,6 +33,7 @@ from finetune_action.providers.base import (
     api_key,
     service_url,
     shown_host,
+    unix_seconds,
 )
 from finetune_action.redact import redact
 
@@ -431,7 +432,10 @@ def _job(job: Any) -> Job:
     method = _pairs(_field(job, "method"))
     kind = _text(method.get("type")) or "supervised"
     hyperparameters = _scalars(_field(method.get(kind), "hyperparameters")) or _scalars(_field(job, "hyperparameters"))
-    error = _pairs(_field(job, "error"))
+    raw_error = _field(job, "error")
+    if isinstance(raw_error, list):  # a gateway's list of errors: the first that says something
+        raw_error = next((e for e in raw_error if _pairs(e).get("message") or isinstance(e, str)), None)
+    error = _pairs(raw_error) if not isinstance(raw_error, str) else {"message": raw_error}  # a bare string is the reason itself
     code, message = _text(error.get("code")), _text(error.get("message"))
     return Job(
         id=_required(_field(job, "id"), "job id"),
@@ -442,9 +446,9 @@ def _job(job: Any) -> Job:
         trained_tokens=_int(_field(job, "trained_tokens")),
         # Healthy jobs may carry `error: {}`: only an error with a code or message is one.
         error=JobError(code, message, _optional_text(error.get("param"))) if code or message else None,
-        estimated_finish=_int(_field(job, "estimated_finish")),
-        created_at=_int(_field(job, "created_at")) or 0,
-        finished_at=_int(_field(job, "finished_at")),
+        estimated_finish=unix_seconds(_field(job, "estimated_finish")),
+        created_at=unix_seconds(_field(job, "created_at")) or 0,
+        finished_at=unix_seconds(_field(job, "finished_at")),
         result_files=tuple(f for f in (_field(job, "result_files") or ()) if isinstance(f, str) and f) if isinstance(_field(job, "result_files"), list) else (),
         training_file=_text(_field(job, "training_file")),
         validation_file=_optional_text(_field(job, "validation_file")),
@@ -461,7 +465,7 @@ def _event(event: Any) -> Event | None:
         return None
     return Event(
         event_id,
-        _int(_field(event, "created_at")) or 0,
+        unix_seconds(_field(event, "created_at")) or 0,
         _text(_field(event, "level")) or "info",
         _text(_field(event, "type")) or "message",
         _text(_field(event, "message")),

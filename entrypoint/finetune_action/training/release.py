@@ -29,6 +29,12 @@ def _metrics(run: Run, provider: Provider, job: Job) -> bytes | None:
 def succeeded(config: Config, run: Run, provider: Provider, job: Job, fp: str, report: checking.ConfigReport) -> tuple[Outcome, str]:
     """Record, evaluate and release the model; a release that fails keeps the record and says how to re-run."""
     say = run.display.line
+    if not isinstance(job.fine_tuned_model, str) or not job.fine_tuned_model:
+        # Recorded, it would be a model.json and a release naming no model: wait for the name instead.
+        message = (f"{config.display_path}: job {job.id} says it succeeded but names no fine-tuned model; nothing is recorded yet. "
+                   f"Run `finetune resume` (or the action with mode: resume) later to record it once {provider.label} names the model.")
+        run.display.error(message, f"finetune {run.mode}: {config.display_path}")
+        return Outcome(EXIT_PROBLEMS, job.status, job.id), f"### {config.name}: succeeded, not recorded\n\n{message}\n"
     commit = job.metadata.get("finetune_commit") or run.commit or git.head_sha(config.root)
     prepared = launch.prepare_files(config, fp, None)  # the same bytes as uploaded: their sha256 for the record
     checkpoints = provider.list_checkpoints(job.id)
