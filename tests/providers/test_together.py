@@ -178,3 +178,13 @@ def test_the_stand_in_holds_requests_to_the_description(standin: TogetherStandIn
 
     answer = requests.post(standin.base_url + "/fine-tunes", json={"model": body["model"], "training_file": file_id, "training_method": {"method": "sft", "train_on_inputs": "auto"}}, headers={"authorization": f"Bearer {KEY}"}, timeout=5)
     assert answer.status_code == 400 and "training_method" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("header", ["-1", "nan", "inf", "-inf"])
+def test_a_retry_after_that_is_no_wait_is_not_slept_nor_shown(header: str) -> None:
+    # A negative Retry-After reached time.sleep (an unexpected ValueError); the message said
+    # "Retry in -1 seconds" or "in about nan hours".
+    from finetune_action.providers import rest
+
+    assert rest.retry_after(header) is None and 0 <= rest._backoff(1, header) <= rest.MAX_BACKOFF
+    assert rest.retry_after("30") == "in 30 seconds" and rest._backoff(1, "2") == 2

@@ -35,6 +35,7 @@ from finetune_action.providers.base import (
     shown_host,
     unix_seconds,
 )
+from finetune_action.providers.rest import retry_after
 from finetune_action.redact import redact
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -329,18 +330,7 @@ def _rate_limit_advice(exc: openai.APIStatusError, said: str) -> str:
 
 
 def _retry_after(exc: openai.APIStatusError) -> str | None:
-    value = exc.response.headers.get("retry-after")
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return f"after {value}"
-    if seconds is None:
-        return None
-    if seconds < 120:
-        return f"in {seconds:.0f} seconds"
-    if seconds < 7200:
-        return f"in about {seconds / 60:.0f} minutes"
-    return f"in about {seconds / 3600:.0f} hours"
+    return retry_after(exc.response.headers.get("retry-after"))
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

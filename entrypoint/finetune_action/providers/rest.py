@@ -7,6 +7,7 @@ creates again. Every request has `ProviderOptions.request_timeout`.
 """
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from collections.abc import Callable, Mapping
@@ -162,7 +163,9 @@ def retry_after(value: str | None) -> str | None:
     try:
         seconds = float(value)
     except ValueError:
-        return f"after {value}"
+        return f"after {value[:40]}"
+    if not math.isfinite(seconds) or seconds < 0:
+        return None  # no wait a person can act on: "in -1 seconds", "in about nan hours"
     if seconds < 120:
         return f"in {seconds:.0f} seconds"
     if seconds < 7200:
@@ -175,6 +178,8 @@ def _backoff(attempt: int, header: str | None) -> float:
         asked = float(header) if header is not None else None
     except ValueError:
         asked = None
+    if asked is not None and not (math.isfinite(asked) and asked >= 0):
+        asked = None  # a negative or nan Retry-After: time.sleep refuses it (it was an unexpected ValueError)
     return min(MAX_BACKOFF, asked if asked is not None else 0.5 * 2**attempt)
 
 
