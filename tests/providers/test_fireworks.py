@@ -161,3 +161,27 @@ def test_account_and_key_problems_say_what_to_set(standin) -> None:
 def test_ids_are_what_fireworks_accepts() -> None:
     assert dataset_id("0123456789AB-train.jsonl") == "finetune-0123456789ab-train"
     assert job_ids(FP)[:2] == [f"finetune-{FP[:12]}", f"finetune-{FP[:12]}-2"] and len(job_ids(FP)) == 20
+
+
+def test_a_status_given_as_a_string_is_read_as_its_code(standin, data, monkeypatch) -> None:
+    # A dataset or failed job whose `status` was a string, not {code, message}, was an unexpected AttributeError.
+    import testing.fireworks_standin as fireworks_standin
+
+    standin.strict = False  # answers off the description, on purpose
+    def answering_with(method: str, change) -> None:
+        original = getattr(fireworks_standin.FireworksStandIn, method)
+
+        def changed(self, params, query, body):
+            status, answer = original(self, params, query, body)
+            return (status, change(answer)) if status == 200 else (status, answer)
+
+        monkeypatch.setattr(fireworks_standin.FireworksStandIn, method, changed)
+
+    answering_with("_datasets_get", lambda d: {**d, "status": "OK"} if "/datasets/" in d.get("name", "") else d)
+    answering_with("_sft_get", lambda j: {**j, "status": "FAILED: bad data", "outputModel": 5} if j.get("state") == "JOB_STATE_FAILED" else j)
+    provider = connect(standin)
+    uploaded = provider.upload_file(data)
+    assert provider.wait_file_processed(uploaded.id).status == "processed"
+    standin.script_job(["JOB_STATE_RUNNING", "JOB_STATE_FAILED"], error="bad data")
+    failed = finish(provider, provider.create_job(**request(uploaded.id)))
+    assert failed.status == "failed" and failed.error.code == "FAILED: bad data"

@@ -188,3 +188,32 @@ def test_a_retry_after_that_is_no_wait_is_not_slept_nor_shown(header: str) -> No
 
     assert rest.retry_after(header) is None and 0 <= rest._backoff(1, header) <= rest.MAX_BACKOFF
     assert rest.retry_after("30") == "in 30 seconds" and rest._backoff(1, "2") == 2
+
+
+def answering_with(monkeypatch: pytest.MonkeyPatch, method: str, change) -> None:
+    """Pass the stand-in's successful answers of `method` through `change`: a service answering outside its description."""
+    import testing.together_standin as together_standin
+
+    original = getattr(together_standin.TogetherStandIn, method)
+
+    def changed(self, params, query, body):
+        status, answer = original(self, params, query, body)
+        return (status, change(answer)) if status == 200 else (status, answer)
+
+    monkeypatch.setattr(together_standin.TogetherStandIn, method, changed)
+
+
+def test_answers_with_strings_where_the_description_has_objects_or_integers_are_read(standin, data, monkeypatch) -> None:
+    # training_method "sft", training_type "Lora", bytes "4.3 KB" and a checkpoint step "final"
+    # were each an unexpected AttributeError or ValueError.
+    standin.strict = False  # answers off the description, on purpose
+    answering_with(monkeypatch, "_files_upload", lambda f: {**f, "bytes": "4.3 KB"})
+    answering_with(monkeypatch, "_fine_tunes_retrieve", lambda j: {**j, "training_method": "sft", "training_type": "Lora", "model_output_name": 5})
+    answering_with(monkeypatch, "_fine_tunes_checkpoints", lambda a: {"data": [{**c, "step": "final"} for c in a["data"]] + ["junk"]})
+    provider = connect(standin)
+    uploaded = provider.upload_file(data)
+    assert uploaded.bytes == 0
+    job = provider.create_job(**request(uploaded.id))
+    read = provider.get_job(job.id)
+    assert read.method == "supervised" and "lora" not in read.hyperparameters and read.fine_tuned_model is None
+    assert all(c.step == 0 for c in provider.list_checkpoints(job.id))

@@ -161,7 +161,7 @@ class FireworksProvider:
             body = self._get_dataset(ds)
             if body is None:
                 raise ProviderError(f"{LABEL} has no dataset {file_id} any more; re-run to upload it again.")
-            status = body.get("status") or {}
+            status = _status(body.get("status"))
             if status.get("code") not in (None, "OK"):
                 raise ProviderError(f"{LABEL} rejected dataset {ds}: {status.get('code')}: {status.get('message') or 'no details'}. Fix the file and push again.", code="file_error")
             found = self._dataset(body, str(body.get("displayName") or ds))
@@ -260,8 +260,8 @@ class FireworksProvider:
         hyperparameters = {ours: config[theirs] for ours, theirs in (("n_epochs", "epochs"), ("learning_rate", "learningRate"), ("lora_r", "loraRank"), ("max_context_length", "maxContextLength")) if config.get(theirs) is not None}
         if dpo and (body.get("lossConfig") or {}).get("klBeta") is not None:
             hyperparameters["beta"] = body["lossConfig"]["klBeta"]
-        output = config.get("outputModel") or f"accounts/{self._account}/models/{name.rsplit('/', 1)[-1]}"  # "If not specified, the job ID will be used"
-        problem = body.get("status") or {}
+        output = config.get("outputModel") if isinstance(config.get("outputModel"), str) and config["outputModel"] else f"accounts/{self._account}/models/{name.rsplit('/', 1)[-1]}"  # "If not specified, the job ID will be used"
+        problem = _status(body.get("status"))
         return Job(
             id=name,
             status=status,
@@ -284,3 +284,10 @@ class FireworksProvider:
 def _display(filename: str, size: int) -> str:
     # Datasets carry no byte count; the display name keeps it so a re-run can check an upload is whole.
     return f"{filename} ({size} bytes)"
+
+
+def _status(value: Any) -> dict[str, Any]:
+    """A `status` object ({code, message}); a bare string is its code, anything else nothing."""
+    if isinstance(value, dict):
+        return value
+    return {"code": value} if isinstance(value, str) and value else {}

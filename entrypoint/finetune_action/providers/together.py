@@ -122,7 +122,7 @@ class TogetherProvider:
     def _file(self, body: dict[str, Any], action: str) -> UploadedFile:
         if not isinstance(body.get("id"), str) or not body["id"]:
             raise self._client.not_the_api(action, "no file id in the answer")
-        return UploadedFile(body["id"], int(body.get("bytes") or 0), str(body.get("filename") or ""), "processed" if body.get("Processed") else "uploaded")
+        return UploadedFile(body["id"], _whole(body.get("bytes")), str(body.get("filename") or ""), "processed" if body.get("Processed") else "uploaded")
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -224,15 +224,16 @@ class TogetherProvider:
         action = f"read the checkpoints of job {job_id}"
         checkpoints = _items(self._client.json(self._client.call("GET", f"/fine-tunes/{job_id}/checkpoints", action=action), action), action, self._client)
         output = self.get_job(job_id).fine_tuned_model or job_id
-        found = [Checkpoint(str(c.get("path") or c.get("step")), f"{output}:{c.get('step')}", int(c.get("step") or 0), {}) for c in checkpoints]
+        found = [Checkpoint(str(c.get("path") or c.get("step")), f"{output}:{c.get('step')}", _whole(c.get("step")), {}) for c in checkpoints if isinstance(c, dict)]
         return sorted(found, key=lambda c: c.step)
 
     def _job(self, body: dict[str, Any], action: str) -> Job:
         if not isinstance(body.get("id"), str) or not isinstance(body.get("status"), str):
             raise self._client.not_the_api(action, "no job id or status in the answer")
         status = FINISHED.get(body["status"], body["status"])
-        training_method = body.get("training_method") or {}
-        training_type = body.get("training_type") or {}
+        # Objects in the description; a string ("sft", "Lora") or anything else is read as no detail.
+        training_method = body.get("training_method") if isinstance(body.get("training_method"), dict) else {}
+        training_type = body.get("training_type") if isinstance(body.get("training_type"), dict) else {}
         hyperparameters = {k: body[k] for k in ("n_epochs", "batch_size", "learning_rate", "n_evals", "n_checkpoints", "warmup_ratio", "weight_decay", "max_seq_length") if body.get(k) is not None}
         if training_type:
             hyperparameters["lora"] = training_type.get("type") != "Full"
@@ -245,7 +246,7 @@ class TogetherProvider:
             id=body["id"],
             status=status,
             model=str(body.get("model") or ""),
-            fine_tuned_model=body.get("model_output_name") or None,
+            fine_tuned_model=body.get("model_output_name") if isinstance(body.get("model_output_name"), str) and body["model_output_name"] else None,
             trained_tokens=body.get("token_count") if isinstance(body.get("token_count"), int) else None,
             error=self._failure(body["id"]) if status == "failed" else None,
             estimated_finish=None,
@@ -293,3 +294,8 @@ def _event(index: int, event: dict[str, Any]) -> Event:
             data["total_steps"] = event["total_steps"]
     level = LEVELS.get(str(event.get("level") or ""), "info")
     return Event(str(index), iso_seconds(event.get("created_at")) or 0, level, "message", str(event.get("message") or event.get("type") or ""), data)
+
+
+def _whole(value: Any) -> int:
+    """A count the description gives as an integer; 0 when the answer has another shape ("4.3 KB", "final")."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
