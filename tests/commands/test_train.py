@@ -345,6 +345,24 @@ def test_a_job_that_succeeds_without_naming_its_model_is_recorded_once_it_does(w
     no_secrets(trained, resumed)
 
 
+def test_cancel_stops_every_job_in_progress_for_the_fingerprint(work, openai_standin) -> None:
+    # Two runs at once can leave two jobs for one fingerprint: status showed one, and cancel
+    # stopped one (exit 0) while the other kept running and billing.
+    repo, _sha = work
+    env = {**provider_env(openai_standin), "OPENAI_API_KEY": KEY}
+    openai_standin.script_job(["running"] * 200 + ["succeeded"])
+    assert run_finetune("train", "--wait-timeout", "0", cwd=repo, env=env).returncode == 0
+    [first] = openai_standin.jobs
+    openai_standin.script_job(["running"] * 200 + ["succeeded"])
+    second = openai_standin.add_job(model="gpt-4.1-mini-2025-04-14", metadata=openai_standin.jobs[first]["metadata"])["id"]
+    shown = run_finetune("status", cwd=repo, env=env)
+    assert shown.returncode == 0 and "also in progress for this fingerprint: " in shown.stdout and (first in shown.stdout and second in shown.stdout)
+    cancelled = run_finetune("cancel", cwd=repo, env=env)
+    assert cancelled.returncode == 0 and f"cancelled job {first}" in cancelled.stdout and f"cancelled job {second}" in cancelled.stdout
+    assert {job["status"] for job in openai_standin.jobs.values()} == {"cancelled"}
+    no_secrets(shown, cancelled)
+
+
 def test_cli_azure_detach_status_cancel_and_retry(tmp_path, openai_standin) -> None:
     repo = init_repo(tmp_path / "work")
     commit(repo, {"finetune.yaml": minimal_config(provider="azure", model="gpt-4o-mini-2024-07-18", wait=FAST), "data/train.jsonl": chat_examples(20)})

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from finetune_action import config as config_module
 from finetune_action.errors import EXIT_OK
-from finetune_action.providers.base import FINISHED
 from finetune_action.training import launch, wait
 from finetune_action.training.fingerprint import short
 
@@ -18,13 +17,13 @@ def cancel(patterns: list[str], *, job_id: str | None, env: Mapping[str, str], v
     """
     for path in config_module.expand_config_paths(patterns, Path.cwd()):
         config = config_module.load(path)
-        provider, fp, job = launch.locate(config, env, job_id)
+        provider, fp, job, running = launch.locate(config, env, job_id)
         if job is None:
             print(f"{config.display_path}: no job for fingerprint {short(fp)} at {provider.label}: nothing to cancel")
-        elif job.status in FINISHED:
+        elif not running:
             print(f"{config.display_path}: job {job.id} is already {job.status}: nothing to cancel")
-        else:
-            job = provider.cancel_job(job.id)
+        for each in running:  # every one in progress: two runs at once may have made two, each billing
+            job = provider.cancel_job(each.id)
             advice = "; `finetune train --retry-failed` starts a new one" if verbosity >= 0 else ""
             print(f"{config.display_path}: cancelled job {job.id} (now {job.status}){advice}")
         if verbosity > 0:

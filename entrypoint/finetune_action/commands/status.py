@@ -18,10 +18,13 @@ def status(patterns: list[str], *, job_id: str | None, env: Mapping[str, str], v
     """Print each config's job: status, progress, model, error and its latest events (terse: one line; detailed: every event)."""
     for path in config_module.expand_config_paths(patterns, Path.cwd()):
         config = config_module.load(path)
-        provider, fp, job = launch.locate(config, env, job_id)
+        provider, fp, job, running = launch.locate(config, env, job_id)
         if job is None:
             print(f"{config.display_path}: no job for fingerprint {short(fp)} at {provider.label} (`finetune train` starts one)")
             continue
+        others = [j.id for j in running if j.id != job.id]
+        if others:
+            print(f"{config.display_path}: also in progress for this fingerprint: {', '.join(others)} (each bills; `finetune cancel` stops every one)")
         events = provider.list_events(job.id, None)
         step = next((e.data for e in reversed(events) if "step" in e.data), {})
         print(f"{config.display_path}: job {job.id} at {provider.label}: {wait.describe(job, step.get('step'), step.get('total_steps'), time.time())}")

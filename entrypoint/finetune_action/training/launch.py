@@ -107,7 +107,11 @@ def prepare_files(config: Config, fingerprint: str, directory: Path | None) -> P
 
 def find_job(provider: Provider, fingerprint: str) -> Job | None:
     """The job that matters for a fingerprint: a succeeded one, else one in progress, else the newest."""
-    jobs = provider.find_jobs({METADATA_KEY: fingerprint})
+    return choose(provider.find_jobs({METADATA_KEY: fingerprint}))
+
+
+def choose(jobs: list[Job]) -> Job | None:
+    """find_job's pick among a fingerprint's jobs (newest first)."""
     for wanted in (lambda j: j.status == "succeeded", lambda j: j.status not in FINISHED):
         for job in jobs:
             if wanted(job):
@@ -242,8 +246,13 @@ def _size(n: int) -> str:
     return f"{n / 1048576:.1f} MB" if n >= 1 << 20 else f"{n / 1024:.1f} KB"
 
 
-def locate(config: Config, env: Mapping[str, str], job_id: str | None) -> tuple[Provider, str, Job | None]:
-    """The config's provider, fingerprint, and job: `job_id` when given, else the fingerprint's."""
+def locate(config: Config, env: Mapping[str, str], job_id: str | None) -> tuple[Provider, str, Job | None, list[Job]]:
+    """The config's provider, fingerprint, its job (`job_id` when given, else the fingerprint's), and
+    every job still in progress for the fingerprint (two runs at once can have made two)."""
     fp = fingerprint(config)
     provider = get_provider(config.provider, env)
-    return provider, fp, provider.get_job(job_id) if job_id else find_job(provider, fp)
+    if job_id:
+        job = provider.get_job(job_id)
+        return provider, fp, job, [job] if job.status not in FINISHED else []
+    jobs = provider.find_jobs({METADATA_KEY: fp})
+    return provider, fp, choose(jobs), [j for j in jobs if j.status not in FINISHED]
