@@ -115,9 +115,17 @@ def test_malformed_reports_are_refused(tmp_path, github) -> None:
         "other.json": json.dumps({"kind": "something-else"}),
         "broken.json": json.dumps({"kind": "finetune-action/review", "version": 1, "configs": [{"config": "a", "head": {"examples": "many"}}]}),
         "headless.json": json.dumps({"kind": "finetune-action/review", "version": 1, "configs": [{"config": "a", "head": None, "base": None}]}),
+        # Each of these was an unexpected OverflowError, ValueError or RecursionError (exit 1):
+        "huge-cost.json": json.dumps({"kind": "finetune-action/review", "version": 1, "head_sha": "a" * 40,
+                                      "configs": [{"config": "a", "head": {"examples": 1, "estimated_cost_usd": 10**400}, "base": None}]}),
+        "digits.json": '{"kind": "finetune-action/review", "x": 1' + "0" * 5000 + "}",
+        "deep.json": "[" * 100_000 + "]" * 100_000,
+        "a-directory": "",
     }
     for name, content in cases.items():
-        if content is not None:
+        if name == "a-directory":
+            (tmp_path / name).mkdir()
+        elif content is not None:
             (tmp_path / name).write_text(content)
         result = run_finetune("comment", "--report", str(tmp_path / name), "--repo", REPO, "--pr", str(PR), cwd=tmp_path,
                               env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.base_url})

@@ -32,11 +32,13 @@ def load_report(path: Path) -> dict[str, Any]:
         size = path.stat().st_size
     except OSError:
         raise ReportError(f"{path}: no such report file. Download the artifact first (see README: Forks).") from None
+    if not path.is_file():
+        raise ReportError(f"{path}: not a file. Pass the report file `finetune action` wrote (report-path), not its directory.")
     if size > MAX_REPORT_BYTES:
         raise ReportError(f"{path}: {size:,} bytes is too large for a report (limit {MAX_REPORT_BYTES:,}).")
     try:
         data = json.loads(path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: also JSON's errors, and integers of more digits than Python reads
         raise ReportError(f"{path}: not a JSON report ({exc.__class__.__name__}). Pass the file `finetune action` wrote (report-path).") from None
     if not isinstance(data, dict) or data.get("kind") != review.KIND or data.get("version") != review.VERSION:
         raise ReportError(f"{path}: not a finetune-action report (kind {review.KIND}, version {review.VERSION}).")
@@ -48,7 +50,8 @@ def load_report(path: Path) -> dict[str, Any]:
             raise ReportError(f"{path}: configs[{index}] is not a report entry.")
         try:
             comment_report.render(data, entry)
-        except (TypeError, KeyError, ValueError, AttributeError, IndexError):
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, RecursionError):
+            # OverflowError: a number too big for a float (a 400-digit cost); the report is untrusted input.
             raise ReportError(f"{path}: configs[{index}] ({entry['config'][:100]!r}) is malformed and cannot be rendered.") from None
     if not isinstance(data.get("head_sha"), str) or not data["head_sha"]:
         raise ReportError(f"{path}: the report names no head commit (`head_sha`), so it cannot be matched to the pull request's head. Pass the file `finetune action` wrote (report-path).")
