@@ -187,3 +187,20 @@ def test_lone_surrogates_are_scanned_not_a_crash(tmp_path: Path) -> None:
     path.write_text(line, encoding="utf-8")
     found = scan_problems(validate.scan_file(path, validate.Rules("chat", "supervised", "o200k_base", False, None), workers=1))
     assert [(n, m.split(": ")[0]) for n, _c, _code, m, _l in found] == [(1, "messages[0].content")]
+
+
+@pytest.mark.parametrize("where", ["role", "unknown key", "part type"])
+def test_a_secret_quoted_by_another_problem_is_withheld_even_where_nothing_trains_on_it(tmp_path: Path, where: str) -> None:
+    # A role, an unknown key or a content part's type holding a token was quoted by its
+    # problem's message (all but a character of it, or all of it): a role is scanned but its cut
+    # quote ended in ";", and keys and part types nothing trains on are not scanned at all.
+    secret = value_of(PLANTED["github-pat"])
+    example = {
+        "role": {"messages": [{"role": secret, "content": "hi"}, {"role": "assistant", "content": "x"}]},
+        "unknown key": {secret: 1, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]},
+        "part type": {"messages": [{"role": "user", "content": [{"type": secret, "text": "a"}]}, {"role": "assistant", "content": "x"}]},
+    }[where]
+    found = scan_lines(tmp_path, "chat", [example]).problems
+    assert any("(quote withheld: it holds a secret or personal data)" in p[3] for p in found), found
+    assert not any(secret[i : i + 8] in p[3] for p in found for i in range(len(secret) - 8)), found
+    assert all(p[3] == "no system message in messages" for p in found if p[2] == "missing-system")  # a message quoting nothing is left whole

@@ -191,10 +191,17 @@ _QUOTE = re.compile(r"""['"`]""")
 _EXCERPT = re.compile(r"""[^\s'"`]{8,}""")
 
 
+def quotes(message: str) -> bool:
+    """Whether a problem's message quotes something (a value of the data, in quotes)."""
+    return _QUOTE.search(message) is not None
+
+
 def withhold(message: str, texts: list[str], find: Find) -> str:
     """Another problem's message on a line with findings, cut before its quote of the data if the
     quote holds a finding or a piece of a text that holds one (`texts`; quotes are often truncated)."""
-    if not (find(message) or any(piece in text for piece in _EXCERPT.findall(message) for text in texts)):
+    # A quote cut short ends in whatever follows it in the message ("ghp_...j37;"): strip that off.
+    pieces = [piece.strip(".,;:()[]{}…") for piece in _EXCERPT.findall(message)]
+    if not (find(message) or any(len(piece) >= 8 and piece in text for piece in pieces for text in texts)):
         return message
     quote = _QUOTE.search(message)
     kept = message[: quote.start()] if quote else message.split(": ", 1)[0] + ": "

@@ -78,6 +78,10 @@ def empty_scan(extra: int = 0) -> Scan:
     return Scan(0, bytearray(), array("I"), array("I"), array("I"), array("I"), set(), [], Counter(), Counter(), tuple(array("I") for _ in range(extra)))
 
 
+def _ANYTHING(_message: str) -> bool:
+    return True
+
+
 def available_cores() -> int:
     """Cores this process may run on."""
     try:
@@ -320,6 +324,7 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool, example_fe
         # The counter flags the strings it counts that hold `<|` or a scan finding; reinforcement examples also
         # carry free grader fields it does not count, so their raw line is searched too. An
         # escaped `<` (\u003c, common from Go and HTML-safe writers) must not hide a token.
+        found = None
         if find is not None and (flagged or format == "reinforcement"):
             found = data_scan.example_findings(example, find)
             if found:
@@ -333,6 +338,14 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool, example_fe
                     problems.append((line, None, finding.code, data_scan.message(where, finding), finding.level))
                 counts[finding.code] += 1
                 scan.findings[finding.code, finding.label] += 1
+        if not found and find is not None and problems and problems[-1][0] == line and find(stripped.decode("utf-8", "replace")):
+            # A value nothing trains on (an unknown key, a content part's type) is not scanned,
+            # but a problem's message quotes it: on a line holding a secret anywhere, no quote is shown.
+            for index in range(len(problems) - 1, -1, -1):
+                if problems[index][0] != line:
+                    break
+                if data_scan.quotes(problems[index][3]):
+                    problems[index] = (*problems[index][:3], data_scan.withhold(problems[index][3], [], _ANYTHING), *problems[index][4:])
         if flagged or (format == "reinforcement" and (b"<|" in stripped or b"\\u003" in stripped)):
             for token in _special_tokens_in(example if format == "reinforcement" else flagged, specials):
                 report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")
