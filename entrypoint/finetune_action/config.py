@@ -589,7 +589,7 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
     suffix = _template(doc.get("suffix", DEFAULTS["suffix"]), "suffix", problems)
     seed = doc.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < INT_LIMIT):
-        problems.add("seed", f"must be an integer from 0 to {INT_LIMIT - 1}, got {shown(seed)}.")
+        problems.add("seed", f"must be a non-negative integer, got {shown(seed)} (at most {INT_LIMIT - 1}).")
     metadata = _metadata(doc.get("metadata", {}), problems)
     integrations = _integrations(doc.get("integrations", {}), problems)
     budget = _budget(doc.get("budget", {}), problems)
