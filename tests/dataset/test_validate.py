@@ -254,3 +254,25 @@ def test_a_simple_templates_count_is_arithmetic_on_the_chat_rules_for_every_temp
             assert validate.alike_tokens(common[0], example["messages"], common[4], tokenizer.template) == expected, (name, example)
             checked += 1
     assert checked > 300
+
+
+BAD_SHAPES = [
+    '{"messages":[{"role":["user"],"content":"hi"},{"role":"assistant","content":"x"}]}',
+    '{"messages":[{"role":{"a":1},"content":"hi"},{"role":"assistant","content":"x"}]}',
+    '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},'
+    '{"role":"tool","tool_call_id":{"a":1},"content":"x"},{"role":"assistant","content":"ok"}]}',
+    '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"x"}],"x":1' + "0" * 4400 + "}",
+]
+
+
+@pytest.mark.parametrize("model", ["gpt-4.1-mini-2025-04-14", "openai/gpt-oss-20b --provider together", "Qwen/Qwen3-8B --provider together"])
+def test_values_of_the_wrong_shape_are_problems_for_every_tokenizer(tmp_path: Path, model: str) -> None:
+    # A list or object role with a chat-template model, a tool_call_id that is an object, and an
+    # integer of more than 4,300 digits were each an "unexpected TypeError/ValueError" that ended the check.
+    from testing.repo import run_finetune
+
+    (tmp_path / "data.jsonl").write_text("\n".join(BAD_SHAPES) + "\n")
+    result = run_finetune("check", "--data", "data.jsonl", "--model", *model.split(), "--format", "json", cwd=tmp_path, env={"FINETUNE_TODAY": "2026-07-01"})
+    assert result.returncode == 1 and "unexpected" not in result.stderr, result.stderr
+    found = {(e["line"], e["code"]) for e in json.loads(result.stdout)["configs"][0]["errors"]}
+    assert {(1, "invalid-role"), (2, "invalid-role"), (3, "wrong-type"), (4, "invalid-json")} <= found

@@ -212,6 +212,8 @@ def _message(message: dict, role: str, allowed: tuple[str, ...], where: str, cal
         call_id = message.get("tool_call_id")
         if call_id is None:
             found.append(("missing-key", f'{where}: a tool message needs "tool_call_id"'))
+        elif type(call_id) is not str:
+            found.append(("wrong-type", f'{where}: "tool_call_id" must be a string, not {kind(call_id)}'))
         elif call_id not in call_ids:
             found.append(("unknown-tool-call-id", f"{where}: tool_call_id {json.dumps(call_id)[:60]} answers no earlier assistant tool call"))
     elif role == "function" and content is None:

@@ -82,6 +82,8 @@ def parse(raw: bytes) -> tuple[bytes, Any] | LineProblem | None:
         return LineProblem(exc.colno, "invalid-json", f"invalid JSON: {exc.msg}")
     except RecursionError:
         return LineProblem(None, "invalid-json", "invalid JSON: nested too deeply")
+    except ValueError:  # json's own limit: an integer of more than 4,300 digits (orjson refused it first)
+        return LineProblem(None, "invalid-json", "invalid JSON: a number with more digits than can be read (over 4,300)")
     return stripped, value
 
 

@@ -324,7 +324,7 @@ def templated_chat_tokens(messages: Any, tools: Any, count: Count, template: Tem
             content = system_text + content
         if overhead is None:
             overhead = template.unknown_role + (count(role) if type(role) is str else 0)
-        lead = leads.get(role, "")
+        lead = leads.get(role, "") if type(role) is str else ""  # a list or object role is an error the check reports
         if role == "assistant" and type(content) is str:
             if template.answer_rstrip:
                 content = content.rstrip(template.answer_rstrip)
