@@ -313,6 +313,11 @@ def test_integers_too_big_for_any_setting_are_config_errors(repo: Path, where: s
     assert code == 2 and where in stderr and "unexpected" not in stderr, stderr
 
 
+def test_a_data_path_with_a_nul_character_is_a_config_error(repo: Path) -> None:
+    code, stderr = check_config(repo, BASE.replace("data: data/train.jsonl\n", 'data: {train: "data/\\0x"}\n'))
+    assert code == 2 and "data.train: " in stderr and "holds a NUL character" in stderr and "unexpected" not in stderr, stderr
+
+
 def test_config_errors_carry_line_and_column_in_text_and_json(repo: Path) -> None:
     write_files(repo, {"finetune.yaml": BASE + "hyperparameters:\n  n_epochs: 99\nmodle: x\nwait:\n  timeout: forever\n"})
     result = run_finetune("check", "finetune.yaml", "--format", "json", cwd=repo)

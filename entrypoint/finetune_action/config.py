@@ -796,6 +796,9 @@ def _paths(value: Any, key: str, config_dir: Path, root: Path, problems: _Proble
         return ()
     files: list[DataFile] = []
     for pattern in patterns:
+        if "\0" in pattern:  # no file system takes it (it was an unexpected ValueError)
+            problems.add(key, f"{shown(pattern)} holds a NUL character; no path can. Write the file's path.")
+            continue
         if Path(pattern).is_absolute():
             problems.add(key, f"{shown(pattern)} is absolute; write it relative to the config file so it works on every checkout.")
             continue
