@@ -318,6 +318,14 @@ def test_a_data_path_with_a_nul_character_is_a_config_error(repo: Path) -> None:
     assert code == 2 and "data.train: " in stderr and "holds a NUL character" in stderr and "unexpected" not in stderr, stderr
 
 
+def test_numbers_in_exponent_form_without_a_dot_are_numbers(repo: Path) -> None:
+    # YAML 1.1 (PyYAML) read 5e1 as a string, so `max_usd: 5e1` was refused, while editors (YAML 1.2,
+    # the schema) took it as a number.
+    write_files(repo, {"finetune.yaml": BASE + "budget: {max_usd: 5e1}\nhyperparameters: {learning_rate_multiplier: 2E-1}\n"})
+    loaded = config.load(repo / "finetune.yaml")
+    assert loaded.budget.max_usd == 50.0 and loaded.hyperparameters["learning_rate_multiplier"] == 0.2
+
+
 def test_config_errors_carry_line_and_column_in_text_and_json(repo: Path) -> None:
     write_files(repo, {"finetune.yaml": BASE + "hyperparameters:\n  n_epochs: 99\nmodle: x\nwait:\n  timeout: forever\n"})
     result = run_finetune("check", "finetune.yaml", "--format", "json", cwd=repo)

@@ -386,6 +386,13 @@ def _marks(node: Any, prefix: str = "", out: dict[str, tuple[Mark, Mark]] | None
     return out
 
 
+# YAML 1.2's floats, which editors (yaml-language-server, so the schema) read: `1e-5` and `5e1`
+# without a dot were strings to YAML 1.1's rules, and `learning_rate: 1e-5` was refused.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
 def parse_yaml(text: str) -> tuple[Any, dict[str, tuple[Mark, Mark]], list[tuple[str, Mark, Mark]]]:
     """(document, key path -> mark, duplicate keys as (path, first, repeated)); raises yaml.YAMLError.
 
