@@ -326,6 +326,16 @@ def test_numbers_in_exponent_form_without_a_dot_are_numbers(repo: Path) -> None:
     assert loaded.budget.max_usd == 50.0 and loaded.hyperparameters["learning_rate_multiplier"] == 0.2
 
 
+def test_an_ambiguous_allow_pattern_and_a_data_directory_are_config_errors_that_say_so(repo: Path) -> None:
+    # The pattern printed Python's FutureWarning naming our source files; a directory was "does not exist".
+    (repo / "data" / "more").mkdir()
+    code, stderr = check_config(repo, BASE.replace("data: data/train.jsonl\n", "data: {train: data/train.jsonl, validation: data/more}\n")
+                                + 'scan:\n  allow:\n    - pattern: "[[:foo:]]"\n')
+    assert code == 2 and "FutureWarning" not in stderr and "config.py" not in stderr
+    assert "scan.allow[0].pattern: is an ambiguous regular expression (Possible nested set" in stderr
+    assert "data.validation: data/more is a directory. Name the JSONL files in it (a glob such as data/more/*.jsonl)" in stderr
+
+
 def test_config_errors_carry_line_and_column_in_text_and_json(repo: Path) -> None:
     write_files(repo, {"finetune.yaml": BASE + "hyperparameters:\n  n_epochs: 99\nmodle: x\nwait:\n  timeout: forever\n"})
     result = run_finetune("check", "finetune.yaml", "--format", "json", cwd=repo)

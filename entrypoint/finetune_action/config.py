@@ -12,6 +12,7 @@ import math
 import re
 import reprlib
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -818,6 +819,9 @@ def _paths(value: Any, key: str, config_dir: Path, root: Path, problems: _Proble
             if resolved != root and root not in resolved.parents:
                 problems.add(key, f"{shown(pattern)} points outside the repository ({root}). Keep training data inside the repository.")
                 continue
+            if resolved.is_dir():
+                problems.add(key, f"{_display(resolved, root)} is a directory. Name the JSONL files in it (a glob such as {_display(resolved, root)}/*.jsonl).")
+                continue
             if not resolved.is_file():
                 problems.add(key, f"{_display(resolved, root)} does not exist. Check the path (relative to {_display(config_dir, root) or '.'}), or commit the file.")
                 continue
@@ -1046,7 +1050,12 @@ def _scan(value: Any, problems: _Problems) -> data_scan.ScanRules:
             hashes.append(item.strip().lower())
         else:
             try:
-                re.compile(item) if isinstance(item, str) else None
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", FutureWarning)  # "possible nested set": read as the mistake it likely is
+                    re.compile(item) if isinstance(item, str) else None
+            except FutureWarning as exc:
+                problems.add(f"{where}.pattern", f"is an ambiguous regular expression ({exc}); escape the [ or write the set another way.")
+                continue
             except re.error as exc:
                 problems.add(f"{where}.pattern", f"is not a valid regular expression ({exc}).")
                 continue
