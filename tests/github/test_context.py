@@ -64,6 +64,8 @@ def test_inputs_keep_hyphens_and_token_input_wins(tmp_path: Path) -> None:
     [
         ({"GITHUB_EVENT_NAME": ""}, "GITHUB_EVENT_NAME is not set"),
         ({"GITHUB_REPOSITORY": "nope"}, "expected owner/name"),
+        ({"GITHUB_REPOSITORY": "/"}, "expected owner/name"),  # "/" and "ac me/b ots" went into API paths as they were
+        ({"GITHUB_REPOSITORY": "ac me/b ots"}, "expected owner/name"),
         ({"GITHUB_EVENT_PATH": "/nonexistent/event.json"}, "does not exist"),
         ({"INPUT_MODE": "deploy"}, "input mode: 'deploy' is not a mode"),
         ({"INPUT_MODE": "train"}, "train on push to the default branch"),

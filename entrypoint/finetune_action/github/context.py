@@ -6,6 +6,7 @@ action's whole interface; a test holds action.yml to them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -167,6 +168,8 @@ def select_mode(event_name: str, ref: str, default_branch: str | None, mode_inpu
     )
 
 
+_REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+
 #: An earlier report bigger than this is not read to tell it from another file: it is not ours.
 REPORT_MAX_BYTES = 64 << 20
 
@@ -204,8 +207,8 @@ def read_context(env: Mapping[str, str]) -> Context:
     event_name = _require(env, "GITHUB_EVENT_NAME")
     event_path = _require(env, "GITHUB_EVENT_PATH")
     repository = _require(env, "GITHUB_REPOSITORY")
-    if repository.count("/") != 1:
-        raise EnvironmentProblem(f"GITHUB_REPOSITORY is {repository!r}; expected owner/name.")
+    if not _REPOSITORY.fullmatch(repository):  # it goes into API paths and messages as it is
+        raise EnvironmentProblem(f"GITHUB_REPOSITORY is {repository[:100]!r}; expected owner/name.")
     workspace = Path(_require(env, "GITHUB_WORKSPACE"))
     if not workspace.is_dir():
         raise EnvironmentProblem(f"GITHUB_WORKSPACE {workspace} is not a directory. Check out the repository first (actions/checkout).")
