@@ -217,3 +217,16 @@ def test_answers_with_strings_where_the_description_has_objects_or_integers_are_
     read = provider.get_job(job.id)
     assert read.method == "supervised" and "lora" not in read.hyperparameters and read.fine_tuned_model is None
     assert all(c.step == 0 for c in provider.list_checkpoints(job.id))
+
+
+def test_a_create_answer_that_does_not_read_is_one_the_service_may_have_acted_on(standin, data, monkeypatch) -> None:
+    # It said "check `provider` settings" and was taken as refused, though the job was made: a
+    # lookup (here, or the next run's) must find it rather than the run giving up on it.
+    standin.strict = False
+    answering_with(monkeypatch, "_fine_tunes_create", lambda j: {**j, "status": None})
+    provider = connect(standin)
+    uploaded = provider.upload_file(data)
+    with pytest.raises(ProviderError, match=r"It accepted the call \(HTTP 200\), so it may have made it") as failed:
+        provider.create_job(**request(uploaded.id))
+    assert failed.value.ambiguous and len(standin.calls("fine_tunes.create")) == 1
+    assert [j.id for j in provider.find_jobs({"finetune_fingerprint": FP})] == list(standin.jobs)

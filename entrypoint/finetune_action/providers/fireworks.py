@@ -211,7 +211,7 @@ class FireworksProvider:
         for job_id in job_ids(metadata.get(METADATA_KEY, "")):
             answer = self._client.call("POST", f"{self._prefix}/{collection}", action=action, creates=True, json=body, params={id_param: job_id}, allow=(409,))
             if answer.status_code != 409:
-                return self._job(self._client.json(answer, action), action)
+                return self._client.made(answer, action, self._job)
             existing = self.get_job(f"accounts/{self._account}/{collection}/{job_id}")
             if existing.status not in ("failed", "cancelled"):
                 return existing  # made by an earlier attempt whose answer was lost: the same job, not a second one

@@ -137,6 +137,14 @@ class RestClient:
             f"its fine-tuning API ({self.excerpt(detail)}). Check `provider` (type, base_url) in finetune.yaml."
         ))
 
+    def made(self, answer: requests.Response, action: str, read: Callable[[dict[str, Any], str], Any]) -> Any:
+        """What a creating call answered, read by `read`; an answer that does not read is `ambiguous`:
+        the service accepted the call and may have made the thing (a run looks for it before creating again)."""
+        try:
+            return read(self.json(answer, action), action)
+        except ProviderError as exc:
+            raise ProviderError(f"{exc} It accepted the call (HTTP {answer.status_code}), so it may have made it: a run looks for it before creating another.", exc.status, exc.code, ambiguous=True) from None
+
     def json(self, answer: requests.Response, action: str) -> dict[str, Any]:
         """The JSON object of an answer, or a clear error."""
         try:

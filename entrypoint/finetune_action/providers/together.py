@@ -192,7 +192,7 @@ class TogetherProvider:
         """POST /fine-tunes, once: a failure where Together may have made the job is `ambiguous`."""
         body = self._request(**request)
         action = "create the fine-tuning job"
-        return self._job(self._client.json(self._client.call("POST", "/fine-tunes", action=action, json=body, creates=True), action), action)
+        return self._client.made(self._client.call("POST", "/fine-tunes", action=action, json=body, creates=True), action, self._job)
 
     def get_job(self, job_id: str, timeout: float | None = None) -> Job:
         """The job as it is now; with `timeout`, within about that many seconds."""
