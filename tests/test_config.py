@@ -336,6 +336,24 @@ def test_an_ambiguous_allow_pattern_and_a_data_directory_are_config_errors_that_
     assert "data.validation: data/more is a directory. Name the JSONL files in it (a glob such as data/more/*.jsonl)" in stderr
 
 
+@pytest.mark.parametrize("text, expected", [
+    (BASE + "~: 1\n", "a key that YAML reads as empty (None), not as text: quote it, or remove it."),  # was "None: unknown key"
+    (BASE.replace("name: t\n", "name: 2024-01-01\n"), "name: 2024-01-01 (a date to YAML: quote it to mean the text) is not a valid name"),  # was datetime.date(2024, 1, 1)
+    (BASE + "seed: 1\x00\n", "holds a character YAML does not allow (U+0000, character"),  # was "invalid YAML: invalid YAML."
+])
+def test_yaml_read_as_something_else_is_explained(repo: Path, text: str, expected: str) -> None:
+    code, stderr = check_config(repo, text)
+    assert code == 2 and expected in stderr, stderr
+
+
+def test_an_empty_or_directory_config_path_is_explained(repo: Path) -> None:
+    empty = run_finetune("check", "", cwd=repo)
+    assert empty.returncode == 2 and "an empty config path: name a finetune.yaml" in empty.stderr
+    (repo / "configs").mkdir()
+    directory = run_finetune("check", "configs", cwd=repo)
+    assert directory.returncode == 2 and "configs: is a directory, not a config. Name the finetune.yaml in it (configs/finetune.yaml)." in directory.stderr
+
+
 def test_config_errors_carry_line_and_column_in_text_and_json(repo: Path) -> None:
     write_files(repo, {"finetune.yaml": BASE + "hyperparameters:\n  n_epochs: 99\nmodle: x\nwait:\n  timeout: forever\n"})
     result = run_finetune("check", "finetune.yaml", "--format", "json", cwd=repo)

@@ -6,6 +6,7 @@ re-validates the config.
 """
 from __future__ import annotations
 
+import datetime
 import difflib
 import glob
 import math
@@ -298,6 +299,8 @@ _SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxoth
 
 def shown(value: Any) -> str:
     """A value as a message may echo it: repr-like, and short whatever its size or nesting."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"{value.isoformat()} (a date to YAML: quote it to mean the text)"
     text = _SHORT.repr(value)
     return text if len(text) <= SHOWN_CHARS + 10 else text[:SHOWN_CHARS] + "..."
 
@@ -448,6 +451,9 @@ def _did_you_mean(word: str, choices: Any) -> str:
 
 def _unknown_keys(problems: _Problems, prefix: str, mapping: dict, allowed: Any) -> None:
     for key in mapping:
+        if not isinstance(key, str):  # `~:`, `null:`, `1:` or a date: YAML reads the key as another value
+            problems.add(prefix, f"a key that YAML reads as {_type_name(key)} ({shown(key)}), not as text: quote it, or remove it.")
+            continue
         if key not in allowed:
             where = f"{prefix}.{key}" if prefix else str(key)
             hint = _did_you_mean(str(key), allowed) or f" Allowed keys: {', '.join(allowed)}."
@@ -508,6 +514,8 @@ def load(path: str | Path, root: Path | None = None) -> Config:
             raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{display}: no such config file. Create it (see `finetune schema`) or pass the right path.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{display or '.'}: is a directory, not a config. Name the finetune.yaml in it ({(display + '/') if display else ''}finetune.yaml).") from None
     except OSError as exc:
         raise ConfigError(f"{display}: cannot read the config ({exc.__class__.__name__}). Check the path and its permissions.") from None
     if len(raw) > MAX_CONFIG_BYTES:
@@ -523,6 +531,8 @@ def load(path: str | Path, root: Path | None = None) -> Config:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         if isinstance(exc, _LimitExceeded):
             message = f"{problem}."
+        elif isinstance(exc, yaml.reader.ReaderError):  # a control character such as NUL: no mark, a position
+            message = f"holds a character YAML does not allow (U+{exc.character if isinstance(exc.character, int) else ord(exc.character):04X}, character {exc.position + 1} of the file). Remove it."
         else:
             message = f"invalid YAML: {problem}. Fix the syntax (indentation, quotes, colons)."
         where = f"{display}:{mark.line + 1}:{mark.column + 1}" if mark else display
@@ -1216,6 +1226,8 @@ def expand_config_paths(patterns: list[str], cwd: Path) -> list[Path]:
     """Config paths from the command line or the action input; globs allowed. Raises ConfigError."""
     found: list[Path] = []
     for pattern in patterns:
+        if not pattern.strip():
+            raise ConfigError("an empty config path: name a finetune.yaml, or give none for ./finetune.yaml.")
         if glob.has_magic(pattern):
             matches = sorted(Path(p) for p in glob.glob(str(cwd / pattern), recursive=True))
             if not matches:
