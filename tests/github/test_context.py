@@ -124,3 +124,12 @@ def test_an_event_payload_python_cannot_read_is_a_clear_error(tmp_path: Path, pa
     Path(env["GITHUB_EVENT_PATH"]).write_text(payload)
     with pytest.raises(EnvironmentProblem, match="is not readable JSON"):
         context.read_context(env)
+
+
+def test_a_pull_request_number_out_of_githubs_range_is_unreadable(tmp_path: Path) -> None:
+    env = env_for(tmp_path, "pull_request", "pull_request.synchronize.json")
+    event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text())
+    event["pull_request"]["number"] = 10**30
+    Path(env["GITHUB_EVENT_PATH"]).write_text(json.dumps(event))
+    with pytest.raises(EnvironmentProblem, match="a number out of range, not a positive whole number"):
+        context.read_context(env)

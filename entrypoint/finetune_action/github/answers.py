@@ -173,11 +173,12 @@ def field(found: dict[str, Any], path: str) -> tuple[Any, str]:
 
 
 def positive_int(found: dict[str, Any], key: str = "id") -> int:
-    """A positive whole-number field we cannot do without (not true or false, not 2.0)."""
+    """A positive whole-number field we cannot do without (not true or false, not 2.0, and below
+    2^63 as GitHub's ids are: a pull request number of 10**30 went into paths and messages)."""
     value, kind = field(found, key)
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
         return value
-    raise Unreadable(f"`{key}` is {kind}, not a positive whole number")
+    raise Unreadable(f"`{key}` is {kind if not isinstance(value, int) or isinstance(value, bool) else 'a number out of range'}, not a positive whole number")
 
 
 def word(found: dict[str, Any], key: str) -> str:
