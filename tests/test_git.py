@@ -53,6 +53,16 @@ def test_export_of_config_absent_at_base(tmp_path: Path) -> None:
     assert gitmod.export_config(repo, base, "bots/new/finetune.yaml", tmp_path / "b") is None
 
 
+def test_a_config_whose_path_holds_glob_characters_and_is_absent_at_base_is_absent(tmp_path: Path) -> None:
+    # `git show base:x[z]/finetune.yaml` read the path as a pathspec: exit 0, nothing printed,
+    # and the review said the base config "must be a mapping ... not empty".
+    repo, base, _, _ = make_history(tmp_path)
+    assert gitmod.export_config(repo, base, "x[z]/finetune.yaml", tmp_path / "b") is None
+    sha = commit(repo, {"x[z]/finetune.yaml": minimal_config(data={"train": "d[1]/train.jsonl"}), "x[z]/d[1]/train.jsonl": chat_examples(10)})
+    path = gitmod.export_config(repo, sha, "x[z]/finetune.yaml", tmp_path / "c")
+    assert path == tmp_path / "c" / "x[z]" / "finetune.yaml" and len((tmp_path / "c" / "x[z]" / "d[1]" / "train.jsonl").read_text().splitlines()) == 10
+
+
 def test_export_with_globs_and_parent_paths(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "r")
     sha = commit(repo, {

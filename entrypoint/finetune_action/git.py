@@ -140,7 +140,9 @@ def export_config(repo: Path, sha: str, config_path: str, dest: Path, exported: 
     Only the paths the config can reach are read from git, so a large repository is not copied.
     With `exported`, the files written are appended to it and big ones are only stand-ins.
     """
-    shown = _git(repo, "show", f"{sha}:{config_path}", check=False)
+    # cat-file, not show: `show` reads a path it cannot find as a pathspec, and `x[z]/finetune.yaml`
+    # (glob characters) absent on the base printed nothing with exit 0, an "empty" base config.
+    shown = _git(repo, "cat-file", "blob", f"{sha}:{config_path}", check=False)
     if shown.returncode != 0:
         return None
     config_dir = PurePosixPath(config_path).parent
@@ -280,7 +282,7 @@ def _archive(repo: Path, sha: str, path: str, dest: Path, exclude: Sequence[str]
     if path in exclude or _git(repo, "cat-file", "-e", f"{sha}:{path}" if path != "." else sha, check=False).returncode != 0:
         return
     excluded = [f":(exclude,literal){name}" for name in exclude]
-    args = ["git", *STREAMING, "archive", "--format=tar", sha] + (["--", ".", *excluded] if path == "." else ["--", path, *excluded])
+    args = ["git", *STREAMING, "archive", "--format=tar", sha] + (["--", ".", *excluded] if path == "." else ["--", f":(literal){path}", *excluded])
     process = subprocess.Popen(args, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     root = dest.resolve()
