@@ -1167,8 +1167,10 @@ def _grader_option_problem(kind: str, options: dict) -> str | None:
     import jsonschema
 
     if kind == "regex" and "pattern" in options:
+        if not isinstance(options["pattern"], str):  # 123 passed the check as "123", then failed the grading, answers paid for
+            return f"pattern must be a regular expression as a string, got {_type_name(options['pattern'])}; quote it."
         try:
-            re.compile(str(options["pattern"]))
+            re.compile(options["pattern"])
         except re.error as exc:
             return f"pattern {options['pattern']!r} is not a regular expression ({exc})."
     if kind == "json_schema" and "schema" in options:

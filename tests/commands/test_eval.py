@@ -259,3 +259,46 @@ def test_previous_model_json_given_locally_holds_no_regressions(tmp_path, chat) 
     run = eval_cli(repo, "--previous", str(tmp_path / "previous.json"))
     assert run.returncode == 1 and f"passed with {TUNED} and fail now" in run.stderr
     assert eval_cli(repo, "--previous", str(tmp_path / "missing.json")).returncode == 2
+
+
+@pytest.mark.parametrize("labels", [("same", "same"), ("base", "judge")])
+def test_models_sharing_a_label_or_taking_the_judges_are_a_config_error_before_any_call(tmp_path, chat, labels) -> None:
+    # Two models of one label overwrote each other's answers (a model compared with itself,
+    # exit 0); a candidate labelled "judge" had its spend mixed with the judge's.
+    at_chat = {"type": "openai", "base_url": chat.base_url}
+    repo = cli_repo(tmp_path, chat, models=[{"model": BASE, "label": labels[0], "provider": at_chat}, {"model": TUNED, "label": labels[1], "provider": at_chat}])
+    run = eval_cli(repo)
+    assert run.returncode == 2 and f"eval.models: the label {labels[1]!r}" in run.stderr and "Nothing was asked." in run.stderr
+    assert chat.calls == []
+
+
+def test_an_eval_where_a_model_answered_nothing_does_not_pass_and_says_why(tmp_path, chat) -> None:
+    # A wrong key gave 80 failed calls, "✅ passed" and exit 0, and no word of the 401 anywhere.
+    repo = cli_repo(tmp_path, chat, graders=["exact_match"])
+    run = eval_cli(repo, env={"OPENAI_API_KEY": "sk-wrong-key-0123456789abcdef"})
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "eval: base: 60 of 60 answers failed; the commonest reason:" in run.stderr and "answered 401" in run.stderr
+    assert "base: every answer failed (" in run.stderr and "✅ passed" not in run.stdout
+    assert "sk-wrong-key-0123456789abcdef" not in run.stdout + run.stderr
+
+
+def test_an_eval_of_no_held_out_examples_does_not_pass(tmp_path, chat) -> None:
+    repo = cli_repo(tmp_path, chat, held_out=[], graders=["exact_match"])
+    run = eval_cli(repo)
+    assert run.returncode == 1 and "no held-out examples to evaluate on" in run.stderr and chat.calls == []
+
+
+def test_a_cache_path_that_cannot_keep_answers_stops_the_eval_before_any_call(tmp_path, chat) -> None:
+    # The cache being a file failed after the calls were paid for, and the rerun paid again.
+    repo = cli_repo(tmp_path, chat, graders=["exact_match"])
+    (repo / ".finetune-cache").mkdir()
+    (repo / ".finetune-cache" / "eval").write_text("not a directory\n")
+    run = eval_cli(repo)
+    assert run.returncode == 2 and "eval.cache" in run.stderr and "cannot keep the answers" in run.stderr and "nothing was asked" in run.stderr
+    assert chat.calls == []
+
+
+def test_a_regex_grader_whose_pattern_is_not_a_string_is_a_config_error(tmp_path, chat) -> None:
+    repo = cli_repo(tmp_path, chat, graders=[{"type": "regex", "pattern": 123}])
+    run = eval_cli(repo)
+    assert run.returncode == 2 and "pattern must be a regular expression as a string, got an integer" in run.stderr and chat.calls == []

@@ -22,3 +22,18 @@ def test_a_corrupt_or_foreign_entry_is_ignored(tmp_path) -> None:
     assert cache.get(tmp_path, digest) is None
     path.write_bytes(b"\x00garbage")
     assert cache.get(tmp_path, digest) is None
+
+
+def test_an_entry_of_another_shape_is_asked_again_and_one_that_cannot_be_written_is_left_out(tmp_path) -> None:
+    # `"tool_calls": [["a"]]` with the right key was an unexpected ValueError; an entry whose
+    # path is a directory failed the whole eval after its calls were paid for.
+    digest = cache.key({"model": "m"})
+    cache.put(tmp_path, digest, {"text": "x", "tool_calls": [], "prompt_tokens": 1, "completion_tokens": 1})
+    path = next(tmp_path.rglob(f"{digest}.json"))
+    for odd in ('{"tool_calls": [["a"]]}', '{"text": 5}', '{"prompt_tokens": "1"}', '{"tool_calls": "x"}'):
+        path.write_text('{"key": "%s", %s' % (digest, odd[1:]))
+        assert cache.get(tmp_path, digest) is None, odd
+    path.unlink()
+    path.mkdir()
+    cache.put(tmp_path, digest, {"text": "x"})  # no exception: left out
+    assert cache.get(tmp_path, digest) is None and path.is_dir()

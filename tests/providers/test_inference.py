@@ -67,3 +67,29 @@ def test_azure_v1_through_the_sdk_and_a_slow_answer_times_out() -> None:
         assert isinstance(slow, inference.Failure) and "could not be reached" in slow.message
         assert standin.calls[0].path == "/openai/v1/chat/completions"
         client.close()
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"<html><body>Bad gateway</body></html>", "text/html"), (b"", "application/json"), (b"[1, 2]", "application/json"),
+    (b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0, "finish_reason": "stop", "message": null}]}', "application/json"),
+])
+def test_a_200_that_is_not_a_chat_completion_is_a_failure_not_a_crash(body: bytes, content_type: str) -> None:
+    # Each was an "unexpected AttributeError/JSONDecodeError" ending the eval after its calls.
+    from testing.http import answering
+
+    with answering(body, content_type) as url:
+        client = inference.Client(settings("openai", base_url=f"{url}/v1"), {"OPENAI_API_KEY": KEY}, inference.Options(timeout=5, max_retries=0))
+        failed = client.complete("m", PROMPT, tools=None, max_tokens=5, seed=0)
+        client.close()
+    assert isinstance(failed, inference.Failure) and ("for m" in failed.message or "answered m" in failed.message), failed
+
+
+def test_null_token_counts_are_read_as_zero() -> None:
+    from testing.http import answering
+
+    body = b'{"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}], "usage": {"prompt_tokens": null, "completion_tokens": null, "total_tokens": null}}'
+    with answering(body) as url:
+        client = inference.Client(settings("openai", base_url=f"{url}/v1"), {"OPENAI_API_KEY": KEY}, inference.Options(timeout=5, max_retries=0))
+        answered = client.complete("m", PROMPT, tools=None, max_tokens=5, seed=0)
+        client.close()
+    assert answered == inference.Completion("hi", (), 0, 0)

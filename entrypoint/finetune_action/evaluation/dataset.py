@@ -50,11 +50,10 @@ def answer_of(message: dict[str, Any]) -> Answer:
     content = message.get("content") or ""
     if isinstance(content, list):
         content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    calls = tuple(
-        ToolCall(str(call.get("function", {}).get("name", "")), str(call.get("function", {}).get("arguments", "")))
-        for call in message.get("tool_calls") or ()
-        if isinstance(call, dict)
-    )
+    listed = message.get("tool_calls")
+    functions = [call.get("function") for call in (listed if isinstance(listed, list) else ()) if isinstance(call, dict)]
+    # A call whose function is not an object ("function": "oops") is no call: it was an AttributeError.
+    calls = tuple(ToolCall(str(f.get("name", "")), str(f.get("arguments", ""))) for f in functions if isinstance(f, dict))
     return Answer(str(content), calls)
 
 

@@ -7,6 +7,7 @@ missing. Everything after the answers (grading, statistics) is pure.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,6 +53,7 @@ class Results(NamedTuple):
     comparisons: dict[str, dict[str, stats.Comparison]]  # grader -> candidate label -> against the baseline
     spend: dict[str, Spend]  # target label (and "judge") -> what was spent
     answer_errors: dict[str, int]  # target label -> examples without an answer
+    error_reasons: dict[str, str] = {}  # target label -> the commonest reason its answers failed (with how many)
 
 
 Log = Callable[[str], None]
@@ -131,6 +133,7 @@ def evaluate(examples: Sequence[Example], targets: Sequence[Target], judge: Targ
 
     Once `stop` is set nothing new is asked (the results are then incomplete: the caller reports a stop).
     """
+    cache.ready(settings.cache)  # before anything is paid for
     asker = _Asker(client_for, settings.cache, settings.concurrency, settings.seed, stop or threading.Event())
     try:
         log(f"eval: asking {', '.join(t.label for t in targets)} {len(examples):,} prompts each, {settings.concurrency} at a time")
@@ -156,7 +159,14 @@ def evaluate(examples: Sequence[Example], targets: Sequence[Target], judge: Targ
                 per[target.label] = compare(base, scores, statistics)
     spend = {label: Spend(*totals) for label, totals in asker.spend.items()}
     errors = {label: sum(1 for a in asked if a.answer is None) for label, asked in answers.items()}
-    return Results(tuple(examples), tuple(targets), judge, grades, comparisons, spend, errors)
+    reasons: dict[str, str] = {}
+    for label, asked in answers.items():
+        failed = Counter(a.error or "no answer" for a in asked if a.answer is None)
+        if failed:
+            reason, times = failed.most_common(1)[0]
+            reasons[label] = f"{reason} ({times} of {len(asked)})"
+            log(f"eval: {label}: {errors[label]} of {len(asked)} answers failed; the commonest reason: {reasons[label]}")
+    return Results(tuple(examples), tuple(targets), judge, grades, comparisons, spend, errors, reasons)
 
 
 def _grade(spec: GraderSpec, examples: Sequence[Example], targets: Sequence[Target], answers: dict[str, list[Asked]], judge: Target | None, asker: _Asker) -> dict[str, list[Grade]]:

@@ -66,6 +66,13 @@ def targets(config: Config, record: Mapping[str, Any] | None, selected: Sequence
     found = [t for entry in entries for t in _entry_targets(entry, config, record)]
     if len(found) < 2:
         raise ConfigError(f"{config.display_path}: eval needs a baseline and a candidate; found {len(found)} model(s) to ask.")
+    # Answers, grades and spend are kept by label: two models of one label overwrote each other
+    # (the same model id at two providers compared with itself), and "judge" is the judge's.
+    labels = [t.label for t in found]
+    for label in dict.fromkeys(labels):
+        if label == "judge" or labels.count(label) > 1:
+            why = "is the judge's label" if label == "judge" else f"names {labels.count(label)} of the models to ask"
+            raise ConfigError(f"{config.display_path}: eval.models: the label {label!r} {why}; give each model its own `label` (for example base-openai and base-azure). Nothing was asked.")
     return found
 
 

@@ -59,6 +59,15 @@ def gate(results: Results, settings: Eval, previous: Mapping[str, Any] | None) -
     candidate = results.targets[1].label
     reasons = []
     ok = True
+    # Whatever the gate says: an eval of nothing, or one where a model answered nothing, proves nothing.
+    if not results.examples:
+        ok = False
+        reasons.append("no held-out examples to evaluate on: nothing was compared")
+    for target in results.targets:
+        if results.examples and results.answer_errors.get(target.label, 0) >= len(results.examples):
+            ok = False
+            why = results.error_reasons.get(target.label, "no answer")
+            reasons.append(f"{target.label}: every answer failed ({why}), so nothing was compared")
     if config.min_improvement is not None:
         name = config.grader or settings.graders[0].name
         comparison = results.comparisons[name][candidate]

@@ -91,18 +91,34 @@ class Client:
             return Failure(self._scrub(f"{self.endpoint.label} could not be reached for {model} ({type(exc).__name__}) after retries"))
         except openai.OpenAIError as exc:
             return Failure(self._scrub(f"{self.endpoint.label}: {type(exc).__name__} for {model}"))
-        if not response.choices:
-            return Failure(f"{self.endpoint.label} returned no choices for {model}")
-        message = response.choices[0].message
-        calls = tuple((c.function.name, c.function.arguments) for c in (message.tool_calls or ()) if getattr(c, "function", None))
-        usage = response.usage
-        return Completion(message.content or "", calls, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
+        except ValueError as exc:  # a 200 whose body is not JSON (an HTML page, nothing)
+            return Failure(self._scrub(f"{self.endpoint.label} answered {model} with something that is not JSON ({type(exc).__name__})"))
+        try:
+            result = _completion(response)
+            return Failure(f"{self.endpoint.label} {result.message} for {model}") if isinstance(result, Failure) else result
+        except (AttributeError, TypeError, IndexError, KeyError):
+            # A 200 of another shape: a string, a list, `message: null`, tool calls without a function.
+            return Failure(f"{self.endpoint.label} answered {model} with something that is not a chat completion")
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
 
     def close(self) -> None:
         self._client.close()
+
+
+def _completion(response: Any) -> Completion | Failure:
+    if not getattr(response, "choices", None):
+        if isinstance(response, (str, list)) or not hasattr(response, "choices"):
+            raise TypeError("not a completion")
+        return Failure("returned no choices")
+    message = response.choices[0].message
+    calls = tuple((str(c.function.name), str(c.function.arguments)) for c in (message.tool_calls or ()) if getattr(c, "function", None))
+    usage = getattr(response, "usage", None)
+    tokens = [getattr(usage, name, None) if usage is not None else None for name in ("prompt_tokens", "completion_tokens")]
+    prompt, completion = (t if isinstance(t, int) and not isinstance(t, bool) and t >= 0 else 0 for t in tokens)  # null counts: 0
+    content = message.content
+    return Completion(content if isinstance(content, str) else "", calls, prompt, completion)
 
 
 def _detail(exc: openai.APIStatusError) -> str:
