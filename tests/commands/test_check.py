@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -336,6 +337,21 @@ def test_budget_max_usd_is_evaluated_by_check(tmp_path: Path) -> None:
     assert markdown.returncode == 1 and "budget: FAILED" in markdown.stdout
     within = run(cwd=_budget_repo(tmp_path, budget={"max_usd": 1000}))
     assert within.returncode == 0 and "budget:" not in within.stdout
+
+
+def test_a_config_over_its_budget_reads_as_failed_everywhere(tmp_path: Path) -> None:
+    # It said "PASSED, with warnings" above "budget: FAILED" with exit 1, "ok": true in the JSON
+    # (what the pre-commit hook and scripts read), and "$0.02 is over the budget of $0.02".
+    repo = _budget_repo(tmp_path, budget={"max_usd": 0.0001})
+    text = run(cwd=repo)
+    assert text.returncode == 1 and text.stdout.startswith("Checking finetune.yaml: FAILED (over budget)") and "PASSED" not in text.stdout
+    assert re.search(r"estimated cost \$0\.\d{4} is over the budget of \$0\.0001", text.stdout), text.stdout
+    terse = run("-q", cwd=repo)
+    assert terse.returncode == 1 and "FAILED (over budget)" in terse.stdout.splitlines()[0]
+    code, document = run_json(cwd=repo)
+    assert code == 1 and document["ok"] is False and document["configs"][0]["ok"] is False
+    markdown = run("--format", "markdown", cwd=repo)
+    assert markdown.stdout.startswith("### finetune.yaml: FAILED (over budget)")
 
 
 @pytest.mark.parametrize("model", ["my-own-model", "o4-mini"])  # no known price; a price per training hour

@@ -6,6 +6,7 @@ has errors or the estimate breaks budget.max_usd (or, with a limit set, has no U
 """
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -77,15 +78,27 @@ def _emit(report: checking.ConfigReport, output_format: str, entries: list[dict]
     violations = diff.own_budget_violations(budget, entry) if budget else []
     if budget:
         entry["budget"] = {"limits": {rule: budget[rule] for rule in config_module.BUDGET_KEYS}, "unpriced": budget["unpriced"], "violations": violations}
+    over = any(v["new"] for v in violations)
+    if over:
+        entry["ok"] = False  # the exit code is 1: nothing may read this entry as a pass
     entries.append(entry)
     lines = [f"budget: {'FAILED' if v['new'] else 'warning'}: {v['message']}" for v in violations]
     if output_format == "text":
-        print("\n".join([text_report.render(report, verbosity), *lines]))
+        print("\n".join([_over_budget(text_report.render(report, verbosity), over and not report.errors), *lines]))
     elif output_format == "markdown":
-        print("\n\n".join([markdown_report.render(report), *(escape.text(line) for line in lines)]) + "\n")
+        print("\n\n".join([_over_budget(markdown_report.render(report), over and not report.errors), *(escape.text(line) for line in lines)]) + "\n")
     if (report.errors or any(v["new"] for v in violations)) and exit_code == EXIT_OK:
         return EXIT_PROBLEMS
     return exit_code
+
+
+def _over_budget(rendered: str, over: bool) -> str:
+    """The report with its headline's PASSED made FAILED (over budget) when the budget fails it:
+    "PASSED, with warnings" above "budget: FAILED" and exit 1 contradicted itself."""
+    if not over:
+        return rendered
+    first, newline, rest = rendered.partition("\n")
+    return re.sub(r"\bPASSED(, with warnings)?", "FAILED (over budget)", first, count=1) + newline + rest
 
 
 def _data_file(path: str) -> config_module.DataFile:

@@ -177,7 +177,7 @@ def setting(key: str, value: Any) -> str:
 
 
 def _limit_text(rule: str, value: float) -> str:
-    return {"max_usd": f"max ${value:,.2f}", "max_increase_usd": f"increase ≤ ${value:,.2f}", "max_increase_pct": f"increase ≤ {value:g}%"}.get(rule, rule)
+    return {"max_usd": f"max {usd(value)}", "max_increase_usd": f"increase ≤ {usd(value)}", "max_increase_pct": f"increase ≤ {value:g}%"}.get(rule, rule)
 
 
 def _problem_link(problem: Mapping[str, Any], links: Mapping[str, str] | None) -> str:

@@ -9,6 +9,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from finetune_action.report.comment import usd
+
 FIGURES = ("examples", "validation_examples", "billed_tokens_per_epoch", "n_epochs", "billed_tokens", "estimated_cost_usd")
 CONFIG_FIELDS = ("model", "method", "provider", "hyperparameters", "suffix", "seed", "data")
 
@@ -132,13 +134,13 @@ def budget_violations(budget: Mapping[str, Any], base: Mapping[str, Any] | None,
     if max_usd is not None and head_cost is not None and head_cost > max_usd:
         was = base_cost is not None and base_cost > max_usd
         violations.append({"rule": "max_usd", "limit": max_usd, "value": head_cost, "new": not was,
-                           "message": f"estimated cost ${head_cost:,.2f} is over the budget of ${max_usd:,.2f}"})
+                           "message": f"estimated cost {usd(head_cost)} is over the budget of {usd(max_usd)}"})
     if head_cost is not None and base_cost is not None:
         increase = head_cost - base_cost
         limit = budget.get("max_increase_usd")
         if limit is not None and increase > limit:
             violations.append({"rule": "max_increase_usd", "limit": limit, "value": round(increase, 6), "new": True,
-                               "message": f"cost increase ${increase:,.2f} is over the allowed ${limit:,.2f}"})
+                               "message": f"cost increase {usd(increase)} is over the allowed {usd(limit)}"})
         limit = budget.get("max_increase_pct")
         if limit is not None and base_cost > 0 and increase / base_cost * 100 > limit:
             pct = increase / base_cost * 100
