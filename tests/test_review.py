@@ -249,3 +249,11 @@ def test_a_config_input_given_as_an_absolute_path_in_the_workspace_is_taken_rela
     assert review.config_paths([str(tmp_path / "finetune.yaml"), f"{tmp_path}/configs/*.yaml"], tmp_path, None) == ["finetune.yaml", "configs/a.yaml", "configs/b.yaml"]
     with pytest.raises(ConfigError, match="names a path outside the workspace"):
         review.config_paths(["/etc/finetune.yaml"], tmp_path, None)
+
+
+def test_step_outputs_show_dollars_as_the_comment_does() -> None:
+    # $0.0336 was "0.03" and a delta of -$0.0006 "-0.00".
+    entry = lambda cost, delta: {"config": "f.yaml", "head": {"examples": 1, "billed_tokens": 1, "estimated_cost_usd": cost}, "diff": {"delta": {"estimated_cost_usd": delta}}}  # noqa: E731
+    assert review.totals({"configs": [entry(0.0336, -0.0006)]}) | {} == {"examples": "1", "billed-tokens": "1", "estimated-cost-usd": "0.0336", "cost-delta-usd": "-0.0006"}
+    assert review.totals({"configs": [entry(12.345, -0.00001)]})["estimated-cost-usd"] == "12.35" and review.totals({"configs": [entry(12.345, -0.00001)]})["cost-delta-usd"] == "0.0000"
+    assert review.totals({"configs": [entry(0.0, 0.0)]})["cost-delta-usd"] == "0.00"

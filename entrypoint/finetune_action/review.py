@@ -313,6 +313,13 @@ def totals(review: dict[str, Any]) -> dict[str, str]:
     return {
         "examples": str(sum(h.get("examples") or 0 for h in heads)),
         "billed-tokens": str(sum(h.get("billed_tokens") or 0 for h in heads)),
-        "estimated-cost-usd": f"{sum(costs):.2f}" if costs and None not in costs else "",
-        "cost-delta-usd": f"{sum(deltas):.2f}" if deltas and None not in deltas else "",
+        "estimated-cost-usd": _usd_output(sum(costs)) if costs and None not in costs else "",
+        "cost-delta-usd": _usd_output(sum(deltas)) if deltas and None not in deltas else "",
     }
+
+
+def _usd_output(value: float) -> str:
+    """Dollars for a step output: to the cent, or four places under a dollar as the comment shows
+    them ($0.0336 was '0.03', and -$0.0006 '-0.00'); never a negative zero."""
+    text = f"{value:.4f}" if 0 < abs(value) < 1 else f"{value:.2f}"
+    return text.lstrip("-") if float(text) == 0 else text
