@@ -1129,8 +1129,9 @@ def _eval(value: Any, *, config_dir: Path, root: Path, problems: _Problems) -> E
             given = EVAL_DEFAULTS[key]
         numbers[key] = kind(given)
     cache = value.get("cache", EVAL_DEFAULTS["cache"])
-    if not (isinstance(cache, str) and cache.strip()) or Path(cache).is_absolute():
-        problems.add("eval.cache", f"must be a directory relative to the repository root (for actions/cache), got {cache!r}.")
+    if not (isinstance(cache, str) and cache.strip()) or Path(cache).is_absolute() or not (root / cache).resolve().is_relative_to(root.resolve()):
+        # `../../x` was taken, and the answers written outside the checkout.
+        problems.add("eval.cache", f"must be a directory inside the repository, relative to its root (for actions/cache), got {shown(cache)}.")
         cache = EVAL_DEFAULTS["cache"]
     return Eval(data, split, graders, models, judge, gate, cache=(root / cache).resolve(), **numbers)
 

@@ -302,3 +302,11 @@ def test_a_regex_grader_whose_pattern_is_not_a_string_is_a_config_error(tmp_path
     repo = cli_repo(tmp_path, chat, graders=[{"type": "regex", "pattern": 123}])
     run = eval_cli(repo)
     assert run.returncode == 2 and "pattern must be a regular expression as a string, got an integer" in run.stderr and chat.calls == []
+
+
+def test_an_eval_cache_outside_the_repository_is_a_config_error_and_a_missing_key_says_evaluating(tmp_path, chat) -> None:
+    repo = cli_repo(tmp_path, chat, graders=["exact_match"], cache="../../escaped-cache")
+    run = eval_cli(repo)
+    assert run.returncode == 2 and "eval.cache: must be a directory inside the repository" in run.stderr and not (tmp_path.parent / "escaped-cache").exists()
+    keyless = eval_cli(cli_repo(tmp_path / "k", chat, graders=["exact_match"]), env={"OPENAI_API_KEY": ""})
+    assert keyless.returncode == 2 and "OPENAI_API_KEY is not set: evaluating with" in keyless.stderr, keyless.stderr

@@ -221,7 +221,7 @@ def shown_host(url: str) -> str:
     return netloc.rpartition("@")[2] or url.rpartition("@")[2]
 
 
-def api_key(settings: ProviderSettings, env: Mapping[str, str], label: str) -> str:
+def api_key(settings: ProviderSettings, env: Mapping[str, str], label: str, doing: str = "training") -> str:
     """The key from the variable `settings.api_key_env`, or an EnvironmentProblem saying how to set it."""
     name = settings.api_key_env
     key = env.get(name, "").strip()
@@ -232,4 +232,4 @@ def api_key(settings: ProviderSettings, env: Mapping[str, str], label: str) -> s
         how = f"add the key as a repository secret and pass it to the action with `{ACTION_INPUTS[name]}: ${{{{ secrets.{name} }}}}`"
     else:
         how = f"add the key as a repository secret and set it on the step with `env: {{{name}: ${{{{ secrets.{name} }}}}}}`"
-    raise EnvironmentProblem(f"{name} is not set: training with {label} needs its API key. In a workflow, {how}; locally, export {name}. Checking data needs no key.")
+    raise EnvironmentProblem(f"{name} is not set: {doing} with {label} needs its API key. In a workflow, {how}; locally, export {name}. Checking data needs no key.")

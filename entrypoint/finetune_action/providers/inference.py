@@ -72,7 +72,7 @@ class Client:
 
     def __init__(self, settings: ProviderSettings, env: Mapping[str, str], options: Options = Options()) -> None:
         self.endpoint = endpoint(settings, env)
-        key = api_key(settings, env, self.endpoint.label)
+        key = api_key(settings, env, self.endpoint.label, "evaluating")
         self._key = key
         self._client = openai.OpenAI(base_url=self.endpoint.base_url, api_key=key, max_retries=options.max_retries, timeout=options.timeout)
 
