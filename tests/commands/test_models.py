@@ -12,7 +12,9 @@ def test_models_lists_every_provider_with_prices_and_dates(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     for label in ("OpenAI (openai)", "Azure OpenAI (azure)", "Together AI (together)", "Fireworks AI (fireworks)"):
         assert label in result.stdout
-    assert "gpt-4.1-mini-2025-04-14: o200k_base, 65,536 tokens, supervised/dpo; supervised USD 5.00/1M, dpo USD 5.00/1M; training CLOSED since 2027-01-06, serves until 2027-01-14" in result.stdout
+    assert "gpt-4.1-mini-2025-04-14: o200k_base, 65,536 tokens, supervised/dpo; supervised USD 5.00/1M, dpo USD 5.00/1M; training CLOSED since 2027-01-06, stops serving on 2027-01-14" in result.stdout
+    later = run_finetune("models", "--provider", "openai", "--today", "2027-01-20", cwd=tmp_path)  # it said "serves until 2027-01-14" then too
+    assert "gpt-4.1-mini-2025-04-14: " in later.stdout and "training CLOSED since 2027-01-06, stopped serving on 2027-01-14" in later.stdout
     assert "openai/gpt-oss-20b: o200k_harmony, 16,384 tokens, supervised/dpo; supervised LoRA USD 1.50/1M?" in result.stdout
     assert "Judged on 2027-01-07" in result.stdout
 

@@ -53,6 +53,7 @@ def entry(provider: str, model_id: str, on: date) -> dict:
         "last_training_day": lifecycle.last_training_day(info.training_ends),
         "serving_ends": info.serving_ends,
         "trainable": lifecycle.trainable(info, on),
+        "serving": info.serving_ends is None or on < date.fromisoformat(info.serving_ends),  # serving_ends is the first day off
         "lifecycle_source": info.lifecycle_source,
     }
 
@@ -70,5 +71,6 @@ def line(e: dict) -> str:
         training = f"last day to train {e['last_training_day']}"
     else:
         training = "no end of training announced"
-    serving = f", serves until {e['serving_ends']}" if e["serving_ends"] else ""
+    # serving_ends is the first day a model no longer answers (as check's warnings read it).
+    serving = (f", stops serving on {e['serving_ends']}" if e["serving"] else f", stopped serving on {e['serving_ends']}") if e["serving_ends"] else ""
     return f"{e['model']}: {e['tokenizer']}, {limit}, {'/'.join(e['methods'])}; {prices}; {training}{serving}"
