@@ -769,7 +769,12 @@ def _compare(value: Any, method: str | None, problems: _Problems) -> tuple[Compa
         _unknown_keys(problems, where, item, COMPARE_KEYS)
         kind, model = item.get("provider"), item.get("model")
         if kind not in models.providers():
-            problems.add(f"{where}.provider", f"{shown(kind)} has no catalogue.{_did_you_mean(str(kind), models.providers())} Use one of: {', '.join(models.providers())}.")
+            if isinstance(kind, dict):  # the top-level `provider:` mapping: here only the name is taken
+                named = kind.get("type")
+                problems.add(f"{where}.provider", f"takes a provider's name ({', '.join(models.providers())}), not a mapping{f': write provider: {named}' if named in models.providers() else ''}.")
+            else:
+                hint = _did_you_mean(str(kind).lower(), models.providers()) if str(kind).lower() not in models.providers() else f' Did you mean "{str(kind).lower()}"?'
+                problems.add(f"{where}.provider", f"{shown(kind)} has no catalogue.{hint} Use one of: {', '.join(models.providers())}.")
             continue
         if not (isinstance(model, str) and model.strip()):
             problems.add(f"{where}.model", f"must be a model name (see `finetune models --provider {kind}`), got {_type_name(model)}.")
@@ -784,7 +789,8 @@ def _compare(value: Any, method: str | None, problems: _Problems) -> tuple[Compa
             lora = None
         tier = item.get("training_type")
         if tier is not None and (kind != "azure" or tier not in TRAINING_TYPES):
-            problems.add(f"{where}.training_type", f"{shown(tier)}: only Azure has training tiers ({', '.join(TRAINING_TYPES)}).")
+            why = f"is not one of Azure's training tiers ({', '.join(TRAINING_TYPES)})" if kind == "azure" else f"only Azure has training tiers ({', '.join(TRAINING_TYPES)})"
+            problems.add(f"{where}.training_type", f"{shown(tier)}: {why}.{_did_you_mean(str(tier), TRAINING_TYPES) if kind == 'azure' else ''}")
             tier = None
         settings = ProviderSettings(kind, None, None, None, "", tier)
         count = len(problems.lines)
