@@ -68,7 +68,7 @@ def judge(info: models.ModelInfo, on: date) -> list[Judgement]:
         ends = date.fromisoformat(info.training_ends)
         days = (ends - on).days
         if days <= 0:
-            found.append(Judgement("model-not-trainable", f"{info.base} cannot be fine-tuned any more: {who} stopped new training on {ends}. {migration(info, on)}"))
+            found.append(Judgement("model-not-trainable", f"{info.base} cannot be fine-tuned any more: {models.label(info.provider)} stopped new training on {ends} ({info.training_source}). {migration(info, on)}"))
         elif days <= TRAINING_WARNING_DAYS:
             found.append(Judgement(
                 "training-closing",

@@ -18,8 +18,8 @@ def test_openai_after_the_wind_down_fails_with_the_migration_message(tmp_path: P
     result = run_finetune("check", cwd=repo, env={"FINETUNE_TODAY": "2027-01-07"})
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stdout.startswith("Checking finetune.yaml: FAILED")
-    assert "! model-not-trainable: gpt-4.1-mini-2025-04-14 cannot be fine-tuned any more: OpenAI: " in result.stdout
-    assert "stopped new training on 2027-01-06" in result.stdout
+    # The source came between the provider and the date: "OpenAI: OpenAI deprecations page, ..., 2026-09-01 stopped new training".
+    assert "! model-not-trainable: gpt-4.1-mini-2025-04-14 cannot be fine-tuned any more: OpenAI stopped new training on 2027-01-06 (OpenAI deprecations page" in result.stdout
     assert ("- the same model at Azure OpenAI (last day to train 2027-04-13): "
             "`provider: {type: azure, endpoint: https://<resource>.openai.azure.com}` and `model: gpt-4.1-mini-2025-04-14`") in result.stdout
     assert "`provider: together` and `model: openai/gpt-oss-20b`" in result.stdout
