@@ -257,3 +257,21 @@ def test_step_outputs_show_dollars_as_the_comment_does() -> None:
     assert review.totals({"configs": [entry(0.0336, -0.0006)]}) | {} == {"examples": "1", "billed-tokens": "1", "estimated-cost-usd": "0.0336", "cost-delta-usd": "-0.0006"}
     assert review.totals({"configs": [entry(12.345, -0.00001)]})["estimated-cost-usd"] == "12.35" and review.totals({"configs": [entry(12.345, -0.00001)]})["cost-delta-usd"] == "0.0000"
     assert review.totals({"configs": [entry(0.0, 0.0)]})["cost-delta-usd"] == "0.00"
+
+
+def test_a_base_config_that_cannot_be_checked_is_not_taken_for_a_new_config(tmp_path: Path) -> None:
+    # It was "New config in this pull request", the whole head cost counted as an increase
+    # (a max_increase_usd rule failed against a base of $0), and cost-delta-usd the full cost.
+    from finetune_action.report import comment
+
+    repo = init_repo(tmp_path / "repo")
+    base = commit(repo, {"finetune.yaml": {**minimal_config(), "modle": "typo"}, "data/train.jsonl": chat_examples(30)})
+    git(repo, "checkout", "-q", "-b", "feature")
+    commit(repo, {"finetune.yaml": minimal_config(budget={"max_increase_usd": 0.0001}), "data/train.jsonl": chat_examples(40)}, "the PR")
+    with results.session(None):
+        entry = review.review_config("finetune.yaml", repo, base)
+    assert entry["base_error"] and entry["diff"] is None and entry["budget"]["violations"] == []
+    built = {"configs": [entry], "base": {"sha": base}, "head_sha": "h"}
+    assert review.totals(built)["cost-delta-usd"] == ""
+    body = comment.render(built, entry)
+    assert "New config in this pull request" not in body and "The base's config could not be checked, so nothing is compared with it" in body

@@ -245,8 +245,9 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
     budget = head.budget or config_module.Budget(None, None, None)
     comparable_head = None if head.error else head_report
     limits = budget._asdict()
-    if not base_sha:
-        # No base commit: an increase cannot be measured, and nothing was "added" by this change.
+    if not base_sha or base_error:
+        # No base commit, or a base config that cannot be checked: an increase cannot be
+        # measured, and nothing was "added" by this change (it is not a new config).
         limits = {**limits, "max_increase_usd": None, "max_increase_pct": None}
     return {
         "config": path,
@@ -255,7 +256,7 @@ def review_config(path: str, workspace: Path, base_sha: str | None, log: Log | N
         "base": base_report,
         "base_error": base_error,
         # An invalid head has no figures: comparing it would report every example removed.
-        "diff": diff.compare(base_report, head_report, changes) if base_sha and not head.error and (base_report or head_report) else None,
+        "diff": diff.compare(base_report, head_report, changes) if base_sha and not head.error and not base_error and (base_report or head_report) else None,
         "budget": {
             "limits": {rule: limits.get(rule) for rule in config_module.BUDGET_KEYS},
             "unpriced": budget.unpriced,

@@ -110,6 +110,9 @@ def _changes(entry: Mapping[str, Any], review: Mapping[str, Any]) -> list[str]:
     if not compared(review):
         note = (review.get("base") or {}).get("note") or "no base commit"
         return [f"No base to compare with ({escape.text(note)}): the figures are this head's alone, nothing is counted as added or removed."]
+    if entry.get("base_error"):
+        # Not a new config: the base has one, which cannot be checked (its problem is in the notes below).
+        return ["The base's config could not be checked, so nothing is compared with it: the figures are this head's alone, nothing is counted as added or removed."]
     if entry.get("base") is not None and entry.get("head") is not None:
         lines.append(
             f"Examples: **{diff.get('examples_added', 0):,}** added, **{diff.get('examples_removed', 0):,}** removed, "
