@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from finetune_action import compare as comparing
-from finetune_action import cost, lifecycle, models
+from finetune_action import cost, git, lifecycle, models
 from finetune_action.config import CompareSpec, Config, DataFile, Split
 from finetune_action.dataset import formats, validate
 from finetune_action.dataset.codes import ERROR, Problem
@@ -159,6 +159,22 @@ def check_config(config: Config, workers: int | None = None, log: Log | None = N
         eval_split=config.eval.split if config.eval else None,
     )
     return _with_eval(report, config) if config.eval else report
+
+
+def with_untracked(report: ConfigReport, config: Config) -> ConfigReport:
+    """A local check's warning for each data file git does not track: a commit without it (the
+    pre-commit hook passed one) fails the pull request's check, and nothing trains on it."""
+    files = [*config.train, *config.validation, *(config.eval.data if config.eval and config.eval.data else ())]
+    found = tuple(
+        Problem(data.display_path, None, None, "untracked-data", f"{data.display_path} is not committed to git (untracked or ignored): the pull request's check and the training run will not see it; `git add` it")
+        for data in files
+        if data.path in git.untracked(config.root, [data.path])
+    )
+    if not found:
+        return report
+    counts = dict(report.problem_counts)
+    counts["untracked-data"] = counts.get("untracked-data", 0) + len(found)
+    return report._replace(warnings=report.warnings + found, problem_counts=counts)
 
 
 def _with_eval(report: ConfigReport, config: Config) -> ConfigReport:

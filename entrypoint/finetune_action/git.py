@@ -305,6 +305,21 @@ def _archive(repo: Path, sha: str, path: str, dest: Path, exclude: Sequence[str]
         raise GitError(f"git archive {sha[:7]} -- {path} failed in {repo}")
 
 
+def untracked(repo: Path, paths: Sequence[Path]) -> list[Path]:
+    """Those of `paths` git does not track in the work tree at `repo` (untracked or ignored);
+    none when `repo` is not a git work tree or git cannot say."""
+    if not paths or not (repo / ".git").exists():
+        return []
+    try:
+        out = _git(repo, "ls-files", "-z", "--", *(f":(literal){p.resolve().relative_to(repo.resolve()).as_posix()}" for p in paths), check=False)
+    except (GitError, ValueError):
+        return []
+    if out.returncode != 0:
+        return []
+    tracked = {(repo / name).resolve() for name in out.stdout.split("\0") if name}
+    return [p for p in paths if p.resolve() not in tracked]
+
+
 def list_files(repo: Path, sha: str) -> list[str]:
     """Every file path in the tree of `sha`, relative to the repository root."""
     out = _git(repo, "ls-tree", "-r", "--name-only", "-z", sha, check=False)

@@ -132,9 +132,9 @@ def test_every_code_is_exercised() -> None:
     # image-too-large needs an 11 MB line (made on the fly below); unreadable-file is tested in-process;
     # the lifecycle codes need a "today" (tests/commands/test_lifecycle.py); secret-in-data and
     # personal-data: tests/dataset/test_scan.py builds its secrets at test time (push protection blocks them in files);
-    # eval codes: tests/commands/test_eval_check.py
+    # eval codes: tests/commands/test_eval_check.py; untracked-data needs a git work tree (below)
     assert set(CODES) - exercised == {"image-too-large", "unreadable-file", "model-not-trainable", "training-closing", "serving-ending", "secret-in-data", "personal-data",
-                                      "eval-not-chat", "eval-no-reference", "eval-leakage", "eval-too-few-examples"}
+                                      "eval-not-chat", "eval-no-reference", "eval-leakage", "eval-too-few-examples", "untracked-data"}
 
 
 def test_image_over_10_mb(tmp_path: Path) -> None:
@@ -380,3 +380,21 @@ def test_quiet_and_verbose(tmp_path: Path) -> None:
     verbose = run("-v", *args, cwd=tmp_path)
     assert verbose.stdout.count("role is \"sytem\"") == 6 and "more (all of them" not in verbose.stdout
     assert run("-q", "-v", *args, cwd=tmp_path).returncode == 2
+
+
+def test_a_data_file_git_does_not_track_is_a_warning_of_the_local_check(tmp_path: Path) -> None:
+    # The pre-commit hook passed a commit holding finetune.yaml without its data; the pull
+    # request's check then failed on a missing file.
+    from testing.repo import chat_examples, commit, git, init_repo, minimal_config
+
+    repo = init_repo(tmp_path / "repo")
+    commit(repo, {"finetune.yaml": minimal_config()})
+    (repo / "data").mkdir()
+    (repo / "data" / "train.jsonl").write_text("\n".join(json.dumps(e) for e in chat_examples(20)) + "\n")
+    untracked = run(cwd=repo)
+    assert untracked.returncode == 0 and "untracked-data" in untracked.stdout and "data/train.jsonl is not committed to git" in untracked.stdout
+    (repo / ".gitignore").write_text("data/\n")
+    assert "untracked-data" in run(cwd=repo).stdout  # ignored: left out of a commit just the same
+    (repo / ".gitignore").unlink()
+    git(repo, "add", "data/train.jsonl")
+    assert "untracked-data" not in run(cwd=repo).stdout  # staged is enough

@@ -38,7 +38,7 @@ def check(patterns: list[str], output_format: str = "text", today: date | None =
                 print(f"### {markdown_report.cell(shown)}: FAILED (invalid config)\n\n```\n{exc}\n```\n")
             exit_code = EXIT_USAGE
             continue
-        report = checking.check_config(loaded, log=_log if verbosity >= 0 else None, today=today)
+        report = checking.with_untracked(checking.check_config(loaded, log=_log if verbosity >= 0 else None, today=today), loaded)
         exit_code = _emit(report, output_format, entries, exit_code, loaded.budget._asdict(), verbosity)
     if output_format == "json":
         print(json_report.render(entries))

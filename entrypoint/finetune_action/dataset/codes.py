@@ -31,6 +31,7 @@ CODES: dict[str, str] = {
     "trailing-data": ERROR,
     "not-an-object": ERROR,
     "blank-line": WARNING,
+    "untracked-data": WARNING,
     # format and method
     "mixed-formats": ERROR,
     "format-mismatch": ERROR,
