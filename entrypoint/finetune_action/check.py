@@ -165,10 +165,11 @@ def with_untracked(report: ConfigReport, config: Config) -> ConfigReport:
     """A local check's warning for each data file git does not track: a commit without it (the
     pre-commit hook passed one) fails the pull request's check, and nothing trains on it."""
     files = [*config.train, *config.validation, *(config.eval.data if config.eval and config.eval.data else ())]
+    missing = set(git.untracked(config.root, [data.path for data in files]))  # one git call for all
     found = tuple(
         Problem(data.display_path, None, None, "untracked-data", f"{data.display_path} is not committed to git (untracked or ignored): the pull request's check and the training run will not see it; `git add` it")
         for data in files
-        if data.path in git.untracked(config.root, [data.path])
+        if data.path in missing
     )
     if not found:
         return report

@@ -540,7 +540,6 @@ def load(path: str | Path, root: Path | None = None) -> Config:
         raise ConfigError(f"{where}: {message}", (ConfigProblem("", message, *position),)) from None
     except RecursionError:  # cannot happen below MAX_DEPTH; kept so no input ends as a bug
         raise _whole_file(display, "nested too deeply to read. Flatten it.") from None
-
     problems = _Problems(display, marks)
     for key, first, repeated in duplicates:
         problems.add(key, f"duplicate key: set on line {first[0]} and again on line {repeated[0]}; YAML would keep only the last. Keep one.", repeated)
@@ -773,8 +772,7 @@ def _compare(value: Any, method: str | None, problems: _Problems) -> tuple[Compa
                 named = kind.get("type")
                 problems.add(f"{where}.provider", f"takes a provider's name ({', '.join(models.providers())}), not a mapping{f': write provider: {named}' if named in models.providers() else ''}.")
             else:
-                hint = _did_you_mean(str(kind).lower(), models.providers()) if str(kind).lower() not in models.providers() else f' Did you mean "{str(kind).lower()}"?'
-                problems.add(f"{where}.provider", f"{shown(kind)} has no catalogue.{hint} Use one of: {', '.join(models.providers())}.")
+                problems.add(f"{where}.provider", f"{shown(kind)} has no catalogue.{_did_you_mean(str(kind).lower(), models.providers())} Use one of: {', '.join(models.providers())}.")
             continue
         if not (isinstance(model, str) and model.strip()):
             problems.add(f"{where}.model", f"must be a model name (see `finetune models --provider {kind}`), got {_type_name(model)}.")

@@ -191,9 +191,10 @@ _QUOTE = re.compile(r"""['"`]""")
 _EXCERPT = re.compile(r"""[^\s'"`]{8,}""")
 
 
-def quotes(message: str) -> bool:
-    """Whether a problem's message quotes something (a value of the data, in quotes)."""
-    return _QUOTE.search(message) is not None
+def without_quote(message: str) -> str:
+    """A problem's message cut before its quote of the data, if it quotes any (left whole if not)."""
+    quote = _QUOTE.search(message)
+    return message[: quote.start()] + WITHHELD if quote else message
 
 
 def withhold(message: str, texts: list[str], find: Find) -> str:
@@ -203,9 +204,10 @@ def withhold(message: str, texts: list[str], find: Find) -> str:
     pieces = [piece.strip(".,;:()[]{}…") for piece in _EXCERPT.findall(message)]
     if not (find(message) or any(len(piece) >= 8 and piece in text for piece in pieces for text in texts)):
         return message
-    quote = _QUOTE.search(message)
-    kept = message[: quote.start()] if quote else message.split(": ", 1)[0] + ": "
-    return kept + "(quote withheld: it holds a secret or personal data)"
+    return without_quote(message) if _QUOTE.search(message) else message.split(": ", 1)[0] + ": " + WITHHELD
+
+
+WITHHELD = "(quote withheld: it holds a secret or personal data)"
 
 
 def message(where: str, finding: Finding) -> str:

@@ -78,8 +78,12 @@ def empty_scan(extra: int = 0) -> Scan:
     return Scan(0, bytearray(), array("I"), array("I"), array("I"), array("I"), set(), [], Counter(), Counter(), tuple(array("I") for _ in range(extra)))
 
 
-def _ANYTHING(_message: str) -> bool:
-    return True
+def _reword_line(problems: list[tuple], line: int, reword: Any) -> None:
+    """Pass the message of each problem of `line` (the last ones of `problems`) through `reword`."""
+    for index in range(len(problems) - 1, -1, -1):
+        if problems[index][0] != line:
+            break
+        problems[index] = (*problems[index][:3], reword(problems[index][3]), *problems[index][4:])
 
 
 def available_cores() -> int:
@@ -329,10 +333,7 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool, example_fe
             found = data_scan.example_findings(example, find)
             if found:
                 # Other problems of this line may quote the text (a bad tool call's arguments): withhold the quote.
-                for index in range(len(problems) - 1, -1, -1):
-                    if problems[index][0] != line:
-                        break
-                    problems[index] = (*problems[index][:3], data_scan.withhold(problems[index][3], flagged, find), *problems[index][4:])
+                _reword_line(problems, line, lambda message: data_scan.withhold(message, flagged, find))
             for where, finding in found:
                 if counts[finding.code] < MAX_KEPT_PER_CODE:
                     problems.append((line, None, finding.code, data_scan.message(where, finding), finding.level))
@@ -341,11 +342,7 @@ def scan_lines(raws: Iterable[bytes], rules: Rules, file_start: bool, example_fe
         if not found and find is not None and problems and problems[-1][0] == line and find(stripped.decode("utf-8", "replace")):
             # A value nothing trains on (an unknown key, a content part's type) is not scanned,
             # but a problem's message quotes it: on a line holding a secret anywhere, no quote is shown.
-            for index in range(len(problems) - 1, -1, -1):
-                if problems[index][0] != line:
-                    break
-                if data_scan.quotes(problems[index][3]):
-                    problems[index] = (*problems[index][:3], data_scan.withhold(problems[index][3], [], _ANYTHING), *problems[index][4:])
+            _reword_line(problems, line, data_scan.without_quote)
         if flagged or (format == "reinforcement" and (b"<|" in stripped or b"\\u003" in stripped)):
             for token in _special_tokens_in(example if format == "reinforcement" else flagged, specials):
                 report(line, None, "special-token", f"contains {token}, a special token of the tokenizer: the provider rejects it; remove or break it up (e.g. <|endoftext |>)")

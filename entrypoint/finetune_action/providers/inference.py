@@ -108,9 +108,9 @@ class Client:
 
 
 def _completion(response: Any) -> Completion | Failure:
-    if not getattr(response, "choices", None):
-        if isinstance(response, (str, list)) or not hasattr(response, "choices"):
-            raise TypeError("not a completion")
+    if isinstance(response, (str, list)) or not hasattr(response, "choices"):
+        raise TypeError("not a completion")
+    if not response.choices:
         return Failure("returned no choices")
     message = response.choices[0].message
     calls = tuple((str(c.function.name), str(c.function.arguments)) for c in (message.tool_calls or ()) if getattr(c, "function", None))

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 import openai
 
@@ -284,7 +283,7 @@ class SDKProvider:
             unsent = type(exc.__cause__).__name__ in UNSENT
             reason = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not connect" if unsent else "dropped the connection before answering"
             message = (
-                f"Could not {action}: {self.label} at {_host(self._wording.where)} {reason} "
+                f"Could not {action}: {self.label} at {shown_host(self._wording.where)} {reason} "
                 f"({tried}). Check the network and the provider settings in finetune.yaml, then re-run."
             )
             raise ProviderError(redact(message), ambiguous=not unsent) from exc
@@ -292,7 +291,7 @@ class SDKProvider:
             # JSON that does not parse, or parses into another shape: not the fine-tuning API.
             # It answered, so it may have acted.
             message = (
-                f"Could not {action}: {self.label} at {_host(self._wording.where)} answered with something that is not "
+                f"Could not {action}: {self.label} at {shown_host(self._wording.where)} answered with something that is not "
                 f"a fine-tuning API answer ({redact(str(exc))[:200]}). "
                 "Check that the provider settings in finetune.yaml (type, base_url or endpoint) point at an OpenAI-compatible fine-tuning API."
             )
@@ -339,9 +338,6 @@ def _server_message(exc: openai.APIStatusError) -> str:
         return body["message"].rstrip(".")
     return "the service gave no details"
 
-
-def _host(url: str) -> str:
-    return shown_host(url)
 
 
 def _md5(path: Path) -> str:

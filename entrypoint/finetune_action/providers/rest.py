@@ -12,7 +12,6 @@ import time
 from datetime import datetime
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 import requests
 
@@ -106,7 +105,7 @@ class RestClient:
         refused = f"{self.wording.label} refused to {action} (HTTP {status}{shown})"
         if status == 401:
             # The server's text may echo part of the key: leave it out.
-            message = f"{refused}: the API key in {self.wording.key_env} was not accepted. Check that the secret holds a current key for {_host(self.wording.where)}."
+            message = f"{refused}: the API key in {self.wording.key_env} was not accepted. Check that the secret holds a current key for {shown_host(self.wording.where)}."
         elif status == 403:
             message = f"{refused}: {said.message}. Check that the key in {self.wording.key_env} may fine-tune and upload files on this account."
         elif status == 429:
@@ -125,7 +124,7 @@ class RestClient:
         reason = "timed out" if isinstance(exc, requests.Timeout) else "could not be reached or dropped the connection"
         tries = f" (tried {attempts} times)" if attempts > 1 else ""
         message = (
-            f"Could not {action}: {self.wording.label} at {_host(self.wording.where)} {reason}{tries}. "
+            f"Could not {action}: {self.wording.label} at {shown_host(self.wording.where)} {reason}{tries}. "
             "Check the network and the provider settings in finetune.yaml, then re-run."
         )
         return ProviderError(self.scrub(message), ambiguous=ambiguous)
@@ -133,7 +132,7 @@ class RestClient:
     def not_the_api(self, action: str, detail: str) -> ProviderError:
         """An answer that parses into another shape: not this provider's fine-tuning API."""
         return ProviderError(self.scrub(
-            f"Could not {action}: {self.wording.label} at {_host(self.wording.where)} answered with something that is not "
+            f"Could not {action}: {self.wording.label} at {shown_host(self.wording.where)} answered with something that is not "
             f"its fine-tuning API ({self.excerpt(detail)}). Check `provider` (type, base_url) in finetune.yaml."
         ))
 
@@ -194,9 +193,6 @@ def _backoff(attempt: int, header: str | None) -> float:
 def _refused(exc: requests.RequestException) -> bool:
     return "Connection refused" in str(exc) or "NewConnectionError" in str(exc) or "Name or service not known" in str(exc)
 
-
-def _host(url: str) -> str:
-    return shown_host(url)
 
 
 def iso_seconds(value: Any) -> int | None:

@@ -118,12 +118,12 @@ def model_record(
 
 
 def write_record(directory: Path, record: dict[str, Any], metrics: bytes | None) -> Path:
-    """Write model.json (and the metrics CSV beside it, secrets redacted); return the model.json path."""
+    """Write model.json (and the metrics CSV beside it, as release._metrics redacted it); return the model.json path."""
     path = directory / MODEL_JSON
     prepare(path)  # finetune-output/ ignores itself: no untracked files in the work tree
     path.write_text(record_json(record), "utf-8")
     if metrics is not None:
-        (directory / METRICS_CSV).write_bytes(redacted_bytes(metrics))
+        (directory / METRICS_CSV).write_bytes(metrics)
     return path
 
 
