@@ -75,15 +75,17 @@ def run_action(
     ref: str = "",
     inputs: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
+    summary_before: str = "",
 ) -> ActionRun:
-    """`finetune action` as a subprocess with a fresh event file, output file and summary file."""
+    """`finetune action` as a subprocess with a fresh event file, output file and summary file
+    (holding `summary_before`: what an earlier step of the same composite action wrote)."""
     runner_temp.mkdir(parents=True, exist_ok=True)
     event_path = runner_temp / "event.json"
     event_path.write_text(json.dumps(event), "utf-8")
     output = runner_temp / "output.txt"
     summary = runner_temp / "summary.md"
     output.write_text("")
-    summary.write_text("")
+    summary.write_text(summary_before, "utf-8")
     variables = {
         "GITHUB_ACTIONS": "true",
         "GITHUB_EVENT_NAME": event_name,

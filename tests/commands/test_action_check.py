@@ -303,6 +303,23 @@ def test_error_totals_agree_between_annotations_comment_and_summary(repo, tmp_pa
     assert annotated == 10 and "1190 more errors not annotated" in result.run.stdout
 
 
+def test_a_summary_over_githubs_limit_keeps_every_configs_verdict(repo, tmp_path, github) -> None:
+    """The step summary holds at most 1 MiB: cut at its end, it lost every config after the
+    first big one. Each config now keeps its verdict and table, its problem list cut in the middle."""
+    work, base = repo
+    bad = "".join(json.dumps(r) + "\n" for r in chat_examples(20)) + "".join(f'{{"messages": "line {n}"}}\n' for n in range(1200))
+    head = commit(work, {"data/train.jsonl": bad, "bots/second/finetune.yaml": minimal_config(name="second-bot", data={"train": "../../data/train.jsonl"})}, "two configs, both broken")
+    earlier = "earlier step\n" + "x" * (1024 * 1024 - 100_000) + "\n"  # a step before ours in the same composite action
+    result = check(work, tmp_path, github, base, head, config="finetune.yaml bots/*/finetune.yaml", summary_before=earlier)
+    assert result.run.returncode == 1, result.run.stderr
+    summary = result.summary
+    assert len(summary.encode()) <= 1024 * 1024 and summary.startswith(earlier)
+    ours = summary[len(earlier):]
+    assert ours.count("### ❌ finetune check:") == 2 and "Summary truncated" not in ours
+    assert ours.count("cut from the middle to fit GitHub's 1 MiB step summary") == 2
+    assert ours.count("| Training examples |") == 2
+
+
 def test_runner_files_in_odd_states_are_an_environment_error(repo, tmp_path, github) -> None:
     work, base = repo
     head = commit(work, {"data/train.jsonl": chat_examples(25)}, "more data")

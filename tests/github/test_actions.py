@@ -74,6 +74,15 @@ def test_summary_appends_and_stays_under_the_limit(tmp_path: Path) -> None:
     assert "Summary truncated" in text
 
 
+def test_summary_room_is_what_an_earlier_step_left(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    assert actions.summary_room(summary) == actions.SUMMARY_LIMIT - 1024
+    summary.write_bytes(b"x" * 300_000)  # another step of the job wrote first
+    assert actions.summary_room(summary) == actions.SUMMARY_LIMIT - 300_000 - 1024
+    summary.write_bytes(b"x" * actions.SUMMARY_LIMIT)
+    assert actions.summary_room(summary) == 0
+
+
 def test_annotation_escaping() -> None:
     stream = io.StringIO()
     actions.error("100% bad\r\nsecond line", file="data/train, v2.jsonl", line=3, col=5, title="a: b", stream=stream)

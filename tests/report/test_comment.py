@@ -108,7 +108,32 @@ def test_comment_stays_under_the_limit_and_summary_keeps_everything() -> None:
     assert small.count("(https://github.com/o/r/blob/abc123/d.jsonl#L") == 5000
     cut = comment.truncate_middle(small, 20_000)
     assert len(cut) <= 20_000 and "characters cut from the middle" in cut
-    assert comment.render_summary(review(e)).count("(https://github.com/o/r/blob/abc123/d.jsonl#L") == 5000
+    assert comment.render_summary(review(e), 2_000_000).count("(https://github.com/o/r/blob/abc123/d.jsonl#L") == 5000  # all, where it fits
+
+
+def test_a_summary_too_big_for_github_keeps_every_configs_verdict() -> None:
+    """Cut at its end, a summary lost every config after a big one; now each keeps its headline,
+    table and footnote, the small ones stay whole, and the whole fits GitHub's limit in bytes."""
+    big = dict(HEAD, errors=[{"path": "d.jsonl", "line": i, "code": "invalid-json", "message": "é" * 200} for i in range(5000)])
+    entries = [dict(entry(head=big), config="big.yaml"), dict(entry(), config="second.yaml"), dict(entry(head=big), config="third.yaml")]
+    whole = [comment.render(review(e), e, full=True) for e in entries]
+    limit = 400_000
+    assert sum(len(section.encode()) for section in whole) > limit
+    summary = comment.render_summary({**review(entries[0]), "configs": entries}, limit)
+    assert len(summary.encode()) <= limit
+    assert summary.count("### ❌ finetune check:") == 2 and summary.count("### ✅ finetune check:") == 1
+    assert whole[1] in summary  # the small config is whole
+    assert summary.count("cut from the middle to fit GitHub's 1 MiB step summary") == 2
+    assert summary.count("<details>") == summary.count("</details>")
+    assert summary.count("Estimates: tokens counted offline") == 3  # every footnote kept
+    assert comment.render_summary({**review(entries[0]), "configs": entries[1:2]}, limit) == whole[1]
+
+
+def test_the_default_summary_limit_is_githubs_1_mib() -> None:
+    big = dict(HEAD, errors=[{"path": "d.jsonl", "line": i, "code": "invalid-json", "message": "m" * 400} for i in range(3000)])
+    entries = [dict(entry(head=big), config=f"c{n}.yaml") for n in range(2)]
+    summary = comment.render_summary({**review(entries[0]), "configs": entries})
+    assert len(summary.encode()) <= 1024 * 1024 - 1024 and summary.count("### ❌ finetune check:") == 2
 
 
 def test_truncation_closes_an_open_details() -> None:

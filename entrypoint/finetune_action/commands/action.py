@@ -102,7 +102,9 @@ def write_report(ctx: Context, review_data: dict[str, Any]) -> Path:
 
 def publish(ctx: Context, review_data: dict[str, Any]) -> None:
     """The job summary (always, comments or not) and a text report in the log."""
-    markdown = comment_report.render_summary(review_data)
+    # Each config keeps its verdict within what the step summary can still take (a summary cut
+    # at its end would lose every later config).
+    markdown = comment_report.render_summary(review_data, actions.summary_room(ctx.summary_path) if ctx.summary_path else comment_report.SUMMARY_BYTES)
     if ctx.summary_path:
         actions.append_summary(ctx.summary_path, markdown)
     with actions.group("finetune check report"), actions.stop_commands():

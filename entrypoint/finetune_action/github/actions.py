@@ -68,6 +68,16 @@ def set_output(output_path: str | Path, name: str, value: str) -> None:
         raise _runner_file(output_path, "GITHUB_OUTPUT", exc) from None
 
 
+def summary_room(summary_path: str | Path) -> int:
+    """The bytes $GITHUB_STEP_SUMMARY can still take before GitHub's 1 MiB (less room for the cut note)."""
+    path = Path(summary_path)
+    try:
+        used = path.stat().st_size if path.is_file() else 0
+    except OSError as exc:
+        raise _runner_file(path, "GITHUB_STEP_SUMMARY", exc) from None
+    return max(SUMMARY_LIMIT - used - 1024, 0)
+
+
 def append_summary(summary_path: str | Path, markdown: str) -> bool:
     """Append markdown to $GITHUB_STEP_SUMMARY, cut to stay under 1 MiB; True if it was cut (secrets redacted)."""
     markdown = redact(markdown)

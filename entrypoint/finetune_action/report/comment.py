@@ -6,7 +6,7 @@ that came from the data or the config goes through report.escape.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from finetune_action import models
@@ -376,11 +376,14 @@ def render(review: Mapping[str, Any], entry: Mapping[str, Any], *, full: bool = 
     return body if full else truncate_middle(body, limit)
 
 
-def truncate_middle(body: str, limit: int) -> str:
+COMMENT_CUT = "\n\n> ✂️ {cut:,} characters cut from the middle to fit GitHub's comment limit; the job summary has the full report.\n\n"
+SUMMARY_CUT = "\n\n> ✂️ {cut:,} characters cut from the middle to fit GitHub's 1 MiB step summary; the report file (`report-path`) has everything.\n\n"
+
+
+def truncate_middle(body: str, limit: int, note: str = COMMENT_CUT) -> str:
     """Cut the middle of `body` at line boundaries so it fits `limit` characters, and say so."""
     if len(body) <= limit:
         return body
-    note = "\n\n> ✂️ {cut:,} characters cut from the middle to fit GitHub's comment limit; the job summary has the full report.\n\n"
     budget = limit - len(note.format(cut=len(body)))
     head_part = body[: budget * 2 // 3].rsplit("\n", 1)[0]
     tail_part = body[len(body) - budget // 3 :].split("\n", 1)[-1]
@@ -392,7 +395,46 @@ def truncate_middle(body: str, limit: int) -> str:
     return head_part + note.format(cut=cut) + tail_part
 
 
-def render_summary(review: Mapping[str, Any]) -> str:
-    """The job summary: every config in full."""
+#: What the job summary may take, in UTF-8 bytes (GitHub keeps at most 1 MiB per step).
+SUMMARY_BYTES = 1024 * 1024 - 1024
+_SEPARATOR = "\n\n---\n\n"
+
+
+def render_summary(review: Mapping[str, Any], limit: int = SUMMARY_BYTES) -> str:
+    """The job summary: every config in full, within `limit` bytes.
+
+    When the whole would not fit, each config keeps its verdict, its table and its footnote:
+    the configs that fit their share stay whole and the others are cut from the middle to an
+    equal share of what is left (a summary cut at its end would lose every later config).
+    """
     sections = [render(review, entry, full=True) for entry in review.get("configs", [])]
-    return "\n\n---\n\n".join(sections) if sections else "finetune check: no config to check.\n"
+    if not sections:
+        return "finetune check: no config to check.\n"
+    sizes = [len(section.encode("utf-8")) for section in sections]
+    room = limit - len(_SEPARATOR) * (len(sections) - 1)
+    if sum(sizes) <= room:
+        return _SEPARATOR.join(sections)
+    shares = _shares(sizes, max(room, 0))
+    return _SEPARATOR.join(section if size <= share else _cut_to_bytes(section, share) for section, size, share in zip(sections, sizes, shares))
+
+
+def _shares(sizes: Sequence[int], room: int) -> list[int]:
+    """Each size's share of `room`: the small ones whole, the rest an equal part of what remains."""
+    shares = [0] * len(sizes)
+    left, count = room, len(sizes)
+    for index in sorted(range(len(sizes)), key=sizes.__getitem__):
+        share = left // count
+        shares[index] = min(sizes[index], share)
+        left -= shares[index]
+        count -= 1
+    return shares
+
+
+def _cut_to_bytes(section: str, limit: int) -> str:
+    """truncate_middle by UTF-8 bytes rather than characters."""
+    characters = limit
+    while True:
+        cut = truncate_middle(section, characters, SUMMARY_CUT)
+        if len(cut.encode("utf-8")) <= limit or characters < 200:
+            return cut
+        characters = characters * 9 // 10
