@@ -431,7 +431,7 @@ def _roles(scans: list, split: Split | None, limit: int | None, add: Callable, e
             kept: Counter = Counter()  # problems kept per code in this file, as the scan keeps them
             for index, digest in enumerate(memoryview(scan.hashes).cast("Q")):
                 if digest in repeated:
-                    example_role = "validation" if roles[index] else "train"
+                    example_role = _ROLE_NAMES[roles[index]]
                     _repeat(first_seen, digest, example_role, data.display_path, scan.example_lines[index], add, kept)
         reports.append(
             FileReport(
@@ -506,18 +506,29 @@ def _repeated(runs: Sequence[Sequence[int]]) -> set[int]:
     return {digest for digest, n in candidates.items() if n > 1}
 
 
+_ROLE_NAMES = ("train", "validation", "eval")  # as _example_roles numbers them
+#: What a second copy costs, by the role both copies are in.
+_TWICE = {
+    "train": "it is trained on (and billed) twice",
+    "validation": "validation scores it twice",
+    "eval": "both are held out for the eval, which counts it twice",
+}
+
+
 def _repeat(first_seen: dict, digest: int, role: str, path: str, line: int, add: Callable, kept: Counter) -> None:
     seen = first_seen.get(digest)
     if seen is None:
         first_seen[digest] = (role, path, line)
         return
+    if seen[0] != role and "eval" in (seen[0], role):
+        return  # a held-out example trained or validated on too: eval-leakage reports it, as an error
     code = "duplicate-example" if seen[0] == role else "train-validation-overlap"
     if kept[code] >= validate.MAX_KEPT_PER_CODE:
         add(None, code=code)
         return
     kept[code] += 1
     if seen[0] == role:
-        add(Problem(path, line, None, code, f"exact duplicate of {seen[1]}:{seen[2]}; it is trained on (and billed) twice"))
+        add(Problem(path, line, None, code, f"exact duplicate of {seen[1]}:{seen[2]}; {_TWICE[role]}"))
     else:
         add(Problem(path, line, None, code, f"the same example is in the {seen[0]} data at {seen[1]}:{seen[2]}: validation on training data overstates quality"))
 

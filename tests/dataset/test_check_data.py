@@ -86,6 +86,35 @@ def test_repeats_keep_a_capped_number_of_problems_but_count_all(tmp_path: Path, 
     assert len([p for p in report.warnings + report.errors if p.code == "train-validation-overlap"]) == 10
 
 
+def test_a_duplicate_is_worded_by_where_both_copies_go(tmp_path: Path) -> None:
+    """Copies that data.split moves to validation, or that eval.split holds out, are not trained on
+    (or billed) twice; a held-out example also in the validation file is eval-leakage's error,
+    not a train-validation-overlap warning."""
+    split, held = config.Split(0.3, 1), config.Split(0.3, 2)
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}) + "\n" for i in range(60)]
+
+    def role(raw: str) -> str:
+        digest = validate.example_hash(raw.rstrip("\n").encode())
+        return "eval" if check.held_out(digest, held) else "validation" if check.in_validation(digest, split) else "train"
+
+    first = {}
+    for raw in lines:
+        first.setdefault(role(raw), raw)
+    assert set(first) == {"train", "validation", "eval"}
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(lines) + first["train"] + first["validation"] + first["eval"])
+    valid = tmp_path / "valid.jsonl"
+    valid.write_text(first["eval"])  # also held out of the training file: leakage
+    report = check.check_data(
+        config="", name="t", model=models.resolve("gpt-4o-mini"), method="supervised",
+        train=(config.DataFile(train, "train.jsonl"),), validation=(config.DataFile(valid, "valid.jsonl"),),
+        split=split, eval_split=held, workers=1,
+    )
+    duplicates = {p.line: p.message.split("; ", 1)[1] for p in report.warnings if p.code == "duplicate-example"}
+    assert duplicates == {61: "it is trained on (and billed) twice", 62: "validation scores it twice", 63: "both are held out for the eval, which counts it twice"}
+    assert "train-validation-overlap" not in report.problem_counts
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_distribution_equals_numpy(seed: int) -> None:
     rng = random.Random(seed)
