@@ -950,6 +950,8 @@ def _template(value: Any, key: str, problems: _Problems) -> str:
     for field in re.findall(r"\{([^{}]*)\}", value):
         if field not in TEMPLATE_FIELDS:
             problems.add(key, f"unknown placeholder {{{field}}}.{_did_you_mean(field, TEMPLATE_FIELDS)} Use {{name}}, {{sha7}} or {{date}}.")
+    if re.search(r"[{}]", re.sub(r"\{[^{}]*\}", "", value)):
+        problems.add(key, f"{value!r} has a brace that opens or closes no placeholder; write {{name}}, {{sha7}} or {{date}} (a literal brace is not allowed).")
     return value
 
 

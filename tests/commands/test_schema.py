@@ -13,7 +13,7 @@ from testing.repo import chat_examples, init_repo, minimal_config, run_finetune,
 from tests.test_config import CASES
 
 # Cases only the loader can judge: they depend on the files in the repository or the model table.
-NEEDS_FILES_OR_MODELS = {"escapes-repo", "missing-file", "glob-no-match", "method-model", "reinforcement-needs", "provider-mix", "split-and-validation", "absolute-path",
+NEEDS_FILES_OR_MODELS = {"escapes-repo", "missing-file", "glob-no-match", "method-model", "reinforcement-needs", "provider-mix", "absolute-path",
                          "model-typo", "together-typo", "not-at-provider", "fireworks-dpo-ok", "tier-not-azure", "azure-global-only",
                          "compare-model", "compare-lora", "compare-lora-openai", "scan-allow-pattern"}
 # Cases that need more than a schema can say: a schema inside the config, a judge some graders need.
