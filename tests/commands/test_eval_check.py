@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from testing.repo import chat_examples, commit, minimal_config, run_finetune, write_files
 from tests.commands.conftest import PR, REPO, TOKEN, run_pr_check as check
 
@@ -73,3 +75,24 @@ def test_the_comment_shows_the_current_releases_eval_line(repo, tmp_path, github
     assert check(work, tmp_path, github, base, head).run.returncode == 0
     body = github.comments(REPO, PR)[0]["body"]
     assert "Current release `support-bot-2026-11-30-abc1234` (`ft:gpt-4.1-mini-2025-04-14:acme::old`): fine\\_tuned beat base on 40 held\\-out examples" in body
+
+
+@pytest.mark.parametrize("provider, model, tokenizer", [
+    ("together", "openai/gpt-oss-20b", "o200k_harmony"),
+    ("together", "Qwen/Qwen3-8B", "qwen3"),
+    ("fireworks", "accounts/fireworks/models/llama-v3p1-8b-instruct", "llama3"),
+    ("fireworks", "accounts/fireworks/models/qwen2p5-7b-instruct", "qwen2"),
+])
+def test_an_eval_of_an_open_model_is_priced_with_its_tokenizer(tmp_path: Path, provider: str, model: str, tokenizer: str) -> None:
+    """The eval block of a config moved to Together or Fireworks: its prompts are counted with the
+    open model's tokenizer and chat template (the check stopped with "no bundled token rank file
+    for encoding 'o200k_harmony'": a tokenizer's name looked up as an encoding's)."""
+    from testing.repo import init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    write_files(repo, {"data/train.jsonl": chat_examples(40), "finetune.yaml": minimal_config(provider=provider, model=model, eval={"split": {"fraction": 0.25, "seed": 1}, "graders": ["exact_match"]})})
+    result = run_finetune("check", "--format", "json", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["configs"][0]["eval"]["models"]
+    assert [(r["label"], r["tokenizer"]) for r in rows] == [("base", tokenizer), ("fine_tuned", tokenizer)]
+    assert rows[0]["prompt_tokens"] > 0 and rows[0]["prompt_tokens"] == rows[1]["prompt_tokens"]

@@ -16,7 +16,7 @@ from finetune_action.dataset.codes import Problem
 from finetune_action.evaluation import dataset, graders, prices
 from finetune_action.evaluation.dataset import Example
 from finetune_action.tokens import count as token_count
-from finetune_action.tokens import encodings
+from finetune_action.tokens import tokenizers
 
 #: Checkpoints asked besides the final model: OpenAI keeps those of the last three epochs, the last
 #: of which is the final model itself (not asked twice).
@@ -51,10 +51,25 @@ def planned_models(config: Config) -> list[Planned]:
     return out
 
 
-def _counter(model: str, provider: str) -> tuple[token_count.Count, str]:
-    """A counter with the model's own tokenizer, or the approximation the training check uses."""
+class Counter(NamedTuple):
+    count: token_count.Count
+    tokenizer: str  # its name, as the report shows it
+    template: token_count.Template | None  # the family's chat template; None: OpenAI's chat rule
+
+    def prompt(self, messages: Any, tools: Any) -> int:
+        if self.template is None:
+            return token_count.chat_tokens(messages, tools, self.count).total
+        return token_count.templated_chat_tokens(messages, tools, self.count, self.template).total
+
+
+def _counter(model: str, provider: str) -> Counter:
+    """A counter with the model's own tokenizer (an open model's chat template too), or the
+    approximation the training check uses. A tokenizer name is not an encoding name: looked up
+    as one, every eval of a Together or Fireworks open model (o200k_harmony, qwen3, llama3)
+    stopped the check with "no bundled token rank file"."""
     name = check.counting_tokenizer(models.resolve(model, None, provider).tokenizer)
-    return token_count.make_counter(encodings.get(name)), name
+    tokenizer = tokenizers.get(name)
+    return Counter(token_count.make_counter(tokenizer.encoding, normalize=tokenizer.normalize), name, tokenizer.template)
 
 
 def _answer_tokens(answer: graders.Answer, count: token_count.Count) -> int:
@@ -68,8 +83,9 @@ def estimate(config: Config, examples: Sequence[Example]) -> dict[str, Any]:
     unknown = []
     answer_tokens: dict[str, int] = {}
     for plan in planned_models(config):
-        count, tokenizer = _counter(plan.model, plan.provider)
-        prompt = sum(token_count.chat_tokens(e.prompt, e.tools, count).total for e in examples) * plan.copies
+        counter = _counter(plan.model, plan.provider)
+        count, tokenizer = counter.count, counter.tokenizer
+        prompt = sum(counter.prompt(e.prompt, e.tools) for e in examples) * plan.copies
         answers = sum(_answer_tokens(e.reference, count) for e in examples) * plan.copies
         answer_tokens[plan.label] = answers
         price = prices.price(plan.model, plan.provider, plan.fine_tuned)
@@ -99,7 +115,8 @@ def _judge_row(config: Config, examples: Sequence[Example], rows: list[dict[str,
         return None
     judge: EvalModel = evaluation.judge
     provider = judge.provider.kind if judge.provider else config.provider.kind
-    count, tokenizer = _counter(judge.model, provider)
+    counter = _counter(judge.model, provider)
+    tokenizer = counter.tokenizer
     calls = prompt = 0
     candidates = rows[1:]
     for spec in judged:
@@ -111,7 +128,7 @@ def _judge_row(config: Config, examples: Sequence[Example], rows: list[dict[str,
                 messages = graders.pairwise_messages(spec.options.get("rubric", graders.DEFAULT_PAIRWISE_RUBRIC), example.prompt, example.reference, example.reference)
                 times = 2 * sum(r["calls"] // max(1, len(examples)) for r in candidates)
             calls += times
-            prompt += times * token_count.chat_tokens(messages, None, count).total
+            prompt += times * counter.prompt(messages, None)
     price = prices.price(judge.model, provider)
     completion = calls * JUDGE_REPLY_TOKENS
     return {"label": "judge", "model": judge.model, "fine_tuned": prices.fine_tuned(judge.model), "calls": calls, "prompt_tokens": prompt, "completion_tokens": completion, "tokenizer": tokenizer, "estimated_cost_usd": prices.usd(prompt, completion, price), "price": price._asdict() if price else None}
