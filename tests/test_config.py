@@ -97,6 +97,17 @@ CASES = [
     pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": ["exact_match"], "gate": {"min_improvement": 5}}}, ["eval.gate.min_improvement: must be a number from -1 to 1"], id="eval-gate"),
     pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": ["exact_match"], "models": ["base", {"model": "m", "provider": {"type": "nope"}}]}}, ["eval.models[1].provider: 'nope' is not a supported provider"], id="eval-model-provider"),
     pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": ["exact_match"], "concurrency": 0}}, ["eval.concurrency: must be an integer from 1 to 64"], id="eval-concurrency"),
+    # A config moved off OpenAI whose eval block still names the retiring fine-tune and an OpenAI judge without a provider.
+    pytest.param({"provider": "together", "model": "openai/gpt-oss-20b", "eval": {"split": {"fraction": 0.1}, "graders": [{"type": "judge_pairwise"}], "judge": "gpt-4.1-2025-04-14",
+                  "models": [{"model": "ft:gpt-4o-mini-2024-07-18:acme:support:abc123", "label": "retiring"}, "fine_tuned"]}},
+                 ["eval.models[0]: ft:gpt-4o-mini-2024-07-18:acme:support:abc123 is an OpenAI fine-tune, but this entry names no provider, so the eval would ask it at the config's provider, Together AI, which does not serve it: give it `provider: openai`",
+                  "eval.judge: gpt-4.1-2025-04-14 is an OpenAI model, but this entry names no provider"], id="eval-openai-model-at-together"),
+    pytest.param({"eval": {"split": {"fraction": 0.1}, "graders": ["exact_match"], "models": ["base", {"model": "gpt-4o-mini", "provider": "fireworks"}]}},
+                 ["eval.models[1]: gpt-4o-mini is an OpenAI model, but this entry's provider is Fireworks AI, which does not serve it"], id="eval-openai-model-at-fireworks"),
+    # The same entries asked at OpenAI, or an open model at Together, are fine.
+    pytest.param({"provider": "together", "model": "openai/gpt-oss-20b", "eval": {"split": {"fraction": 0.1}, "graders": [{"type": "judge_pairwise"}], "judge": {"model": "gpt-4.1-2025-04-14", "provider": "openai"},
+                  "models": [{"model": "ft:gpt-4o-mini-2024-07-18:acme:support:abc123", "label": "retiring", "provider": "openai"}, "fine_tuned", "openai/gpt-oss-120b"]}},
+                 [], id="eval-models-where-served"),
 ]
 
 

@@ -100,3 +100,38 @@ def test_the_development_table_names_every_module_and_only_modules_that_exist() 
     commands = {m for m in modules if m.startswith("commands/")}  # `commands/*.py`, one per command
     assert sorted(modules - commands - named) == []
     assert sorted(n for n in named if "<" not in n and not (package / n).exists()) == []
+
+
+def test_readme_retiring_fine_tune_block_in_a_config_moved_to_together(tmp_path: Path) -> None:
+    """The eval block of "Replacing a retiring OpenAI fine-tune", as written, in a config whose
+    provider moved to Together AI: it loads, and it warns of the retiring models by date."""
+    import json
+
+    import yaml
+
+    from testing.repo import chat_examples, init_repo, minimal_config, run_finetune, write_files
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    block = re.search(r"### Replacing a retiring OpenAI fine-tune\n.*?```yaml\n(.*?)```", readme, re.S).group(1)
+    evaluation = yaml.safe_load(block)["eval"]
+    repo = init_repo(tmp_path / "repo")
+    moved = minimal_config(provider="together", model="openai/gpt-oss-20b", eval=evaluation)
+    write_files(repo, {"finetune.yaml": moved, "data/train.jsonl": chat_examples(60), "data/golden.jsonl": chat_examples(30, "held-out tea")})
+    found = {}
+    for today in ("2026-07-01", "2026-12-05", "2027-01-20"):
+        checked = run_finetune("check", "--format", "json", cwd=repo, env={"FINETUNE_TODAY": today})
+        assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr
+        found[today] = [w["message"].split(" serving")[0] for w in json.loads(checked.stdout)["configs"][0]["warnings"] if w["code"] == "eval-model-retiring"]
+    assert found == {
+        "2026-07-01": [],
+        "2026-12-05": ["eval model retiring ft:gpt-4o-mini-2024-07-18:acme:support:abc123 stops", "eval judge gpt-4.1-2025-04-14 stops"],
+        "2027-01-20": ["eval model retiring ft:gpt-4o-mini-2024-07-18:acme:support:abc123 stopped", "eval judge gpt-4.1-2025-04-14 stopped"],
+    }
+    # Without `provider: openai` the retiring fine-tune and the judge would be asked at Together.
+    evaluation["judge"] = evaluation["judge"]["model"]
+    del evaluation["models"][0]["provider"]
+    write_files(repo, {"finetune.yaml": minimal_config(provider="together", model="openai/gpt-oss-20b", eval=evaluation)})
+    refused = run_finetune("check", cwd=repo)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "eval.models[0]: ft:gpt-4o-mini-2024-07-18:acme:support:abc123 is an OpenAI fine-tune, but this entry names no provider" in refused.stderr
+    assert "eval.judge: gpt-4.1-2025-04-14 is an OpenAI model" in refused.stderr

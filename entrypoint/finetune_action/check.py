@@ -158,7 +158,7 @@ def check_config(config: Config, workers: int | None = None, log: Log | None = N
         today=today,
         eval_split=config.eval.split if config.eval else None,
     )
-    return _with_eval(report, config) if config.eval else report
+    return _with_eval(report, config, today) if config.eval else report
 
 
 def with_untracked(report: ConfigReport, config: Config) -> ConfigReport:
@@ -178,10 +178,10 @@ def with_untracked(report: ConfigReport, config: Config) -> ConfigReport:
     return report._replace(warnings=report.warnings + found, problem_counts=counts)
 
 
-def _with_eval(report: ConfigReport, config: Config) -> ConfigReport:
+def _with_eval(report: ConfigReport, config: Config, today: date | None = None) -> ConfigReport:
     from finetune_action.evaluation.estimate import check_eval  # evaluation builds on this module
 
-    problems, estimate = check_eval(config)
+    problems, estimate = check_eval(config, today)
     counts = dict(report.problem_counts)
     for p in problems:
         counts[p.code] = counts.get(p.code, 0) + 1

@@ -623,7 +623,7 @@ def _validate(doc: dict, config_path: Path, display: str, root: Path, problems: 
         problems.add("retry_failed", f"must be true or false, got {shown(retry_failed)}.")
 
     scan = _scan(doc.get("scan", {}), problems)
-    evaluation = _eval(doc["eval"], config_dir=config_path.parent, root=root, problems=problems) if "eval" in doc else None
+    evaluation = _eval(doc["eval"], config_dir=config_path.parent, root=root, problems=problems, provider=provider) if "eval" in doc else None
 
     problems.raise_if_any()
     normalised = {
@@ -1099,7 +1099,7 @@ class _Within:
         self.problems.add(f"{self.prefix}.{key}", message)
 
 
-def _eval(value: Any, *, config_dir: Path, root: Path, problems: _Problems) -> Eval | None:
+def _eval(value: Any, *, config_dir: Path, root: Path, problems: _Problems, provider: ProviderSettings | None = None) -> Eval | None:
     from finetune_action.evaluation.graders import GRADERS  # the grader table is the one list of grader types
 
     if not isinstance(value, dict):
@@ -1122,6 +1122,10 @@ def _eval(value: Any, *, config_dir: Path, root: Path, problems: _Problems) -> E
         listed = []
     models = tuple(_eval_model(m, f"eval.models[{i}]", problems) for i, m in enumerate(listed))
     judge = _eval_model(value["judge"], "eval.judge", problems) if "judge" in value else None
+    for where, entry in [*((f"eval.models[{i}]", m) for i, m in enumerate(models)), *((("eval.judge", judge),) if judge else ())]:
+        problem = _asked_where_not_served(entry, provider)
+        if problem:
+            problems.add(where, problem)
     if judge is None and any(GRADERS.get(g.type) and g.type.startswith("judge_") for g in graders):
         problems.add("eval.judge", "judge_rubric and judge_pairwise need a judge model: add e.g. `judge: gpt-4.1-2025-04-14`.")
     gate = _gate(value.get("gate", {}), graders, problems)
@@ -1193,6 +1197,24 @@ def _grader_option_problem(kind: str, options: dict) -> str | None:
     if kind == "judge_rubric" and (isinstance(scale, bool) or not isinstance(scale, int) or not 2 <= scale <= 100):
         return f"scale must be an integer from 2 to 100, got {scale!r}."
     return None
+
+
+def _asked_where_not_served(entry: EvalModel, provider: ProviderSettings | None) -> str | None:
+    """An OpenAI model id (a catalogue model or an `ft:` fine-tune of one) that the eval would ask
+    at Together AI or Fireworks AI, which do not serve it: the eval block of a config that moved
+    its top-level provider off OpenAI, kept as it was, asks the retiring fine-tune and the judge
+    at the new provider, and fails at every call after the training is paid for."""
+    settings = entry.provider or provider
+    if settings is None or settings.kind not in ("together", "fireworks") or settings.base_url or entry.model in EVAL_ROLES:
+        return None
+    if not models.resolve(entry.model, None, "openai").known or models.resolve(entry.model, None, settings.kind).known:
+        return None
+    what = "an OpenAI fine-tune" if entry.model.startswith("ft:") else "an OpenAI model"
+    how = "this entry's provider is" if entry.provider else "this entry names no provider, so the eval would ask it at the config's provider,"
+    return (
+        f"{entry.model} is {what}, but {how} {models.label(settings.kind)}, which does not serve it: "
+        f"give it `provider: openai`, e.g. {{model: \"{entry.model}\", provider: openai}}."
+    )
 
 
 def _eval_model(value: Any, where: str, problems: _Problems) -> EvalModel:

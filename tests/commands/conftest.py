@@ -34,10 +34,11 @@ def repo(tmp_path: Path) -> tuple[Path, str]:
 
 
 def run_pr_check(
-    repo: Path, tmp_path: Path, github: GitHubStandIn, base: str, head: str, token: str = TOKEN, pr_head: str | None = None, summary_before: str = "", **inputs: str
+    repo: Path, tmp_path: Path, github: GitHubStandIn, base: str, head: str, token: str = TOKEN, pr_head: str | None = None, summary_before: str = "",
+    env: dict[str, str] | None = None, **inputs: str
 ) -> ActionRun:
     """The check run for `head`; `pr_head` is the PR's head while it runs (default `head`: the push that started it is the latest)."""
     github.add_pull(REPO, PR, head_sha=pr_head or head)
     event = pull_request_event(REPO, PR, base_sha=base, head_sha=head)
     return run_action(repo, tmp_path / "runner", "pull_request", event, repository=REPO, api_url=github.base_url,
-                      sha=head, ref=f"refs/pull/{PR}/merge", inputs={"github-token": token, **inputs}, summary_before=summary_before)
+                      sha=head, ref=f"refs/pull/{PR}/merge", inputs={"github-token": token, **inputs}, env=env, summary_before=summary_before)

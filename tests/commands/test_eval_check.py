@@ -77,6 +77,63 @@ def test_the_comment_shows_the_current_releases_eval_line(repo, tmp_path, github
     assert "Current release `support-bot-2026-11-30-abc1234` (`ft:gpt-4.1-mini-2025-04-14:acme::old`): fine\\_tuned beat base on 40 held\\-out examples" in body
 
 
+def test_an_eval_model_that_stops_serving_is_said_before_it_can_no_longer_be_compared(tmp_path: Path) -> None:
+    """The replacement can be measured against a retiring fine-tune only while it still answers."""
+    from testing.repo import init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    evaluation = {
+        "data": "data/eval.jsonl", "graders": ["exact_match", {"type": "judge_pairwise"}], "judge": {"model": "gpt-4.1-2025-04-14", "provider": "openai"},
+        "models": [
+            {"model": "ft:gpt-4o-mini-2024-07-18:acme:support:abc123", "label": "retiring", "provider": "openai"},
+            "fine_tuned",
+            # Someone else's deployment behind a base_url: the catalogue's dates are not its own.
+            {"model": "gpt-4o-mini", "label": "gateway", "provider": {"type": "openai", "base_url": "https://gateway.example/v1"}},
+        ],
+    }
+    write_files(repo, {"data/train.jsonl": chat_examples(20), "data/eval.jsonl": held_out(30),
+                       "finetune.yaml": minimal_config(provider="together", model="openai/gpt-oss-20b", eval=evaluation)})
+    commit(repo, {}, "data")
+
+    def retiring(today: str) -> tuple[list[str], str]:
+        result = run_finetune("check", "--today", today, cwd=repo)
+        assert "Traceback" not in result.stderr
+        document = json.loads(run_finetune("check", "--today", today, "--format", "json", cwd=repo).stdout)["configs"][0]
+        return [w["message"] for w in document["warnings"] if w["code"] == "eval-model-retiring"], result.stdout
+
+    far, _text = retiring("2026-07-01")
+    assert far == []
+    soon, text = retiring("2026-12-05")
+    assert [m.split(" stops serving")[0] for m in soon] == ["eval model retiring ft:gpt-4o-mini-2024-07-18:acme:support:abc123", "eval judge gpt-4.1-2025-04-14"]
+    assert "stops serving at OpenAI on 2027-01-14, in 40 days (OpenAI" in soon[0]
+    assert soon[0].endswith("only until then can the eval compare it with its replacement; run `finetune eval` before 2027-01-14 (its answers stay in the eval cache)")
+    assert soon[1].endswith("after that, its verdicts on answers it has not judged yet are errors; choose another eval.judge before then")
+    assert "  ! eval-model-retiring: eval model retiring" in text  # at the top, with the lifecycle's own
+    after, text = retiring("2027-01-20")
+    assert "stopped serving at OpenAI on 2027-01-14 (OpenAI" in after[0]
+    assert after[0].endswith("the eval has only the answers it gave before then, kept in the eval cache (.finetune-cache/eval); every other one is an error")
+    assert after[1].endswith("its verdicts on answers it has not judged yet are errors; choose another eval.judge")
+    assert text.startswith("Checking finetune.yaml: passed") or "eval-model-retiring" in text  # a warning: it fails nothing
+    without_judge = dict(evaluation, graders=["exact_match"])
+    write_files(repo, {"finetune.yaml": minimal_config(provider="together", model="openai/gpt-oss-20b", eval=without_judge)})
+    commit(repo, {}, "no judge grader")
+    unasked, _text = retiring("2026-12-05")
+    assert [m.split(" stops serving")[0] for m in unasked] == ["eval model retiring ft:gpt-4o-mini-2024-07-18:acme:support:abc123"]  # a judge no grader asks is not warned of
+
+
+def test_an_eval_model_that_stops_serving_is_an_alert_atop_the_pr_comment(repo, tmp_path, github) -> None:
+    work, base = repo
+    evaluation = dict(EVAL, models=["base", "fine_tuned", {"model": "ft:gpt-4o-mini-2024-07-18:acme:support:abc123", "label": "retiring"}])
+    head = commit(work, {"finetune.yaml": minimal_config(eval=evaluation), "data/eval.jsonl": held_out(30)}, "eval against the retiring fine-tune")
+    result = check(work, tmp_path, github, base, head, env={"FINETUNE_TODAY": "2026-12-05"})
+    assert result.run.returncode == 0, result.run.stdout
+    body = github.comments(REPO, PR)[0]["body"]
+    assert ("> [!WARNING]\n> `eval-model-retiring` eval model retiring ft:gpt\\-4o\\-mini\\-2024\\-07\\-18:acme:support:abc123 "
+            "stops serving at OpenAI on 2027\\-01\\-14, in 40 days") in body
+    assert "> `eval-model-retiring` eval judge gpt\\-4\\.1\\-2025\\-04\\-14 stops serving" in body
+    assert body.index("eval-model-retiring") < body.index("| Training examples |")  # atop, with the model's own lifecycle
+
+
 @pytest.mark.parametrize("provider, model, tokenizer", [
     ("together", "openai/gpt-oss-20b", "o200k_harmony"),
     ("together", "Qwen/Qwen3-8B", "qwen3"),

@@ -17,7 +17,7 @@ NEEDS_FILES_OR_MODELS = {"escapes-repo", "missing-file", "glob-no-match", "metho
                          "model-typo", "together-typo", "not-at-provider", "fireworks-dpo-ok", "tier-not-azure", "azure-global-only",
                          "compare-model", "compare-lora", "compare-lora-openai", "scan-allow-pattern"}
 # Cases that need more than a schema can say: a schema inside the config, a judge some graders need.
-NEEDS_FILES_OR_MODELS |= {"eval-bad-schema", "eval-judge-missing"}
+NEEDS_FILES_OR_MODELS |= {"eval-bad-schema", "eval-judge-missing", "eval-openai-model-at-together", "eval-openai-model-at-fireworks", "eval-models-where-served"}
 
 VALID = [
     minimal_config(),

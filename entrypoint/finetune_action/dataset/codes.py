@@ -81,7 +81,8 @@ CODES: dict[str, str] = {
     "eval-no-reference": ERROR,
     "eval-leakage": ERROR,
     "eval-too-few-examples": WARNING,
+    "eval-model-retiring": WARNING,  # a model the eval names stops serving within 90 days, or has
 }
 
 #: Shown at the top of the text report and the PR comment rather than in the problem lists.
-LIFECYCLE_CODES = ("model-not-trainable", "training-closing", "serving-ending")
+LIFECYCLE_CODES = ("model-not-trainable", "training-closing", "serving-ending", "eval-model-retiring")

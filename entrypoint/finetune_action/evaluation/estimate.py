@@ -8,9 +8,11 @@ Prices are inference prices, a fine-tuned model at its fine-tuned rate.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from finetune_action import check, models
+from finetune_action import check, lifecycle, models
 from finetune_action.config import Config, EvalModel
 from finetune_action.dataset.codes import Problem
 from finetune_action.evaluation import dataset, graders, prices
@@ -134,10 +136,51 @@ def _judge_row(config: Config, examples: Sequence[Example], rows: list[dict[str,
     return {"label": "judge", "model": judge.model, "fine_tuned": prices.fine_tuned(judge.model), "calls": calls, "prompt_tokens": prompt, "completion_tokens": completion, "tokenizer": tokenizer, "estimated_cost_usd": prices.usd(prompt, completion, price), "price": price._asdict() if price else None}
 
 
-def check_eval(config: Config) -> tuple[list[Problem], dict[str, Any]]:
-    """The PR check's part: problems in the held-out data (leakage among them) and the offline estimate."""
+def retiring(config: Config, on: date) -> list[Problem]:
+    """A warning for each model the eval names by id (and its judge, if a grader asks it) that
+    stops serving within lifecycle.SERVING_WARNING_DAYS of `on`, or has stopped: a retiring
+    model can be compared with its replacement only while it still answers. `base`,
+    `fine_tuned` and `checkpoints` are the config's model, judged with it; a model behind a
+    `base_url` is someone else's deployment, whose dates the catalogue does not know."""
+    evaluation = config.eval
+    assert evaluation is not None
+    named = [(f"eval model {entry.label}", entry) for entry in evaluation.models if entry.model not in ("base", "fine_tuned", "checkpoints")]
+    if evaluation.judge is not None and any(g.type.startswith("judge_") for g in evaluation.graders):
+        named.append(("eval judge", evaluation.judge))
+    found = []
+    for who, entry in named:
+        settings = entry.provider or config.provider
+        if settings.base_url:
+            continue
+        info = models.resolve(entry.model, None, settings.kind)
+        if not info.known or not info.serving_ends:
+            continue
+        ends = date.fromisoformat(info.serving_ends)
+        days = (ends - on).days
+        if days > lifecycle.SERVING_WARNING_DAYS:
+            continue
+        at = f"{who} {entry.model} {'stopped' if days <= 0 else 'stops'} serving at {models.label(settings.kind)} on {ends}" + (f", in {days} days" if days > 0 else "")
+        at += f" ({info.lifecycle_source})"
+        if who == "eval judge":
+            after = "its verdicts on answers it has not judged yet are errors" if days <= 0 else "after that, its verdicts on answers it has not judged yet are errors"
+            message = f"{at}: {after}; choose another eval.judge{'' if days <= 0 else ' before then'}"
+        elif days <= 0:
+            message = f"{at}: the eval has only the answers it gave before then, kept in the eval cache ({_shown(evaluation.cache, config.root)}); every other one is an error"
+        else:
+            message = f"{at}: only until then can the eval compare it with its replacement; run `finetune eval` before {ends} (its answers stay in the eval cache)"
+        found.append(Problem(config.display_path, None, None, "eval-model-retiring", message))
+    return found
+
+
+def _shown(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def check_eval(config: Config, on: date | None = None) -> tuple[list[Problem], dict[str, Any]]:
+    """The PR check's part: problems in the held-out data (leakage among them), the models that
+    stop serving before it can ask them, and the offline estimate."""
     held = dataset.held_out(config)
-    problems = list(held.problems) + dataset.leaks(config, held.examples)
+    problems = list(held.problems) + dataset.leaks(config, held.examples) + retiring(config, on or lifecycle.today())
     assert config.eval is not None
     if len(held.examples) < config.eval.min_examples:
         where = config.eval.data[0].display_path if config.eval.data else config.display_path
