@@ -310,3 +310,19 @@ def test_an_eval_cache_outside_the_repository_is_a_config_error_and_a_missing_ke
     assert run.returncode == 2 and "eval.cache: must be a directory inside the repository" in run.stderr and not (tmp_path.parent / "escaped-cache").exists()
     keyless = eval_cli(cli_repo(tmp_path / "k", chat, graders=["exact_match"]), env={"OPENAI_API_KEY": ""})
     assert keyless.returncode == 2 and "OPENAI_API_KEY is not set: evaluating with" in keyless.stderr, keyless.stderr
+
+
+def test_a_gateway_key_in_the_base_url_stays_out_of_the_output_and_the_record(tmp_path, chat) -> None:
+    """eval.json named each model's base_url whole, and was written without the redaction every
+    other record gets: a gateway's ?subscription-key=... went into the file and the messages."""
+    gateway = f"{chat.base_url}?subscription-key=GatewayKey98765"
+    repo = cli_repo(tmp_path, chat, HELD_OUT[:4], graders=["exact_match"], models=[  # 4: each unreachable call is retried with backoff
+        {"model": BASE, "label": "base", "provider": {"type": "openai", "base_url": gateway}},
+        {"model": TUNED, "label": "tuned", "provider": {"type": "openai", "base_url": "http://127.0.0.1:9/v1?subscription-key=GatewayKey98765"}},
+    ])
+    run = eval_cli(repo, "--models", "base", "tuned")
+    assert run.returncode == 1 and "Traceback" not in run.stderr  # the unreachable one answered nothing
+    assert "tuned: every answer failed (OpenAI (http://127.0.0.1:9/v1) could not be reached" in run.stderr, run.stderr
+    record = (repo / "finetune-output/support-bot/eval.json").read_text()
+    assert [m["base_url"] for m in json.loads(record)["models"]] == [chat.base_url, "http://127.0.0.1:9/v1"]
+    assert "GatewayKey98765" not in run.stdout + run.stderr + record

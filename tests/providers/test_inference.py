@@ -93,3 +93,19 @@ def test_null_token_counts_are_read_as_zero() -> None:
         answered = client.complete("m", PROMPT, tools=None, max_tokens=5, seed=0)
         client.close()
     assert answered == inference.Completion("hi", (), 0, 0)
+
+
+def test_a_gateway_url_is_shown_without_its_credentials_or_query() -> None:
+    """A gateway that takes its key in the URL (a token as the user, ?subscription-key=...): the
+    failure's message named the whole URL, query and all; now scheme, host and path only, and the
+    values are masked from any other output."""
+    from finetune_action.redact import redact
+
+    url = "http://TokenAsUser2468@127.0.0.1:9/v1?subscription-key=GatewayKey98765&region=eu#frag"
+    client = inference.Client(settings("openai", base_url=url), {"OPENAI_API_KEY": KEY}, inference.Options(timeout=2, max_retries=0))
+    failed = client.complete("m", PROMPT, tools=None, max_tokens=5, seed=0)
+    client.close()
+    assert isinstance(failed, inference.Failure) and "OpenAI (http://127.0.0.1:9/v1) could not be reached for m" in failed.message, failed.message
+    for secret in ("TokenAsUser2468", "GatewayKey98765", "subscription-key", "region", "frag"):
+        assert secret not in failed.message
+    assert redact(f"seen {url}") == "seen http://***@127.0.0.1:9/v1?subscription-key=***&region=eu#frag"  # "eu" is too short to be a key

@@ -120,3 +120,16 @@ def test_notes_escape_what_the_provider_sends(tmp_path: Path) -> None:
     )
     notes = record.notes(model, [])
     assert "| Model | `` ft:x\\|y`z `` |" in notes and "mermaid" not in notes
+
+
+def test_model_json_names_a_gateway_without_its_credentials(tmp_path: Path) -> None:
+    """model.json is a release asset: a base_url's user:password, or a key in its query, stays out of it."""
+    repo = init_repo(tmp_path / "repo")
+    gateway = {"type": "openai", "base_url": "https://ci:GatewayPass2468@gw.example/openai/v1?subscription-key=GatewayKey98765"}
+    write_files(repo, {"finetune.yaml": minimal_config(provider=gateway), "data/train.jsonl": chat_examples(12)})
+    loaded = config.load(repo / "finetune.yaml")
+    model = record.model_record(
+        config=loaded, job=JOB, fingerprint=FP, prepared=launch.prepare_files(loaded, FP, None), checkpoints=[], estimated_cost_usd=0.09,
+        estimated_billed_tokens=18_000, provider_label="the OpenAI-compatible service", commit="f" * 40, repository="acme/bots", metrics_csv=False,
+    )
+    assert model["provider"]["base_url"] == "https://gw.example/openai/v1"

@@ -18,6 +18,7 @@ from finetune_action import config as config_module
 from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, ConfigError
 from finetune_action.evaluation import session
 from finetune_action.github import actions
+from finetune_action.redact import redact
 from finetune_action.training import record
 
 EVAL_JSON = "eval.json"
@@ -69,7 +70,7 @@ def _write(directory: Path, recorded: dict[str, Any] | None, block: dict[str, An
         path.write_text(record.record_json(recorded), "utf-8")
         return path
     path = directory / EVAL_JSON
-    path.write_text(json.dumps(block, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    path.write_text(redact(json.dumps(block, indent=2, ensure_ascii=False) + "\n"), "utf-8")  # as model.json is
     return path
 
 

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from finetune_action.config import Eval
 from finetune_action.evaluation import graders, prices, stats
 from finetune_action.evaluation.run import Results
+from finetune_action.providers.base import shown_url
 from finetune_action.report.escape import code
 
 WORST_SHOWN = 10  # regressions kept per grader
@@ -127,7 +128,7 @@ def eval_block(results: Results, settings: Eval, *, data: Mapping[str, Any], out
     block = {
         "data": dict(data),
         "n": len(results.examples),
-        "models": [{"label": t.label, "model": t.model, "provider": t.provider.kind, "base_url": t.provider.base_url or t.provider.endpoint} for t in results.targets],
+        "models": [{"label": t.label, "model": t.model, "provider": t.provider.kind, "base_url": shown_url(t.provider.base_url or t.provider.endpoint) if (t.provider.base_url or t.provider.endpoint) else None} for t in results.targets],
         "baseline": results.targets[0].label,
         "candidate": candidate,
         "judge": {"model": results.judge.model, "provider": results.judge.provider.kind} if results.judge else None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import EnvironmentProblem
@@ -198,18 +198,31 @@ def unix_seconds(value: Any) -> int | None:
 def service_url(*given: str | None) -> str | None:
     """The first URL given (the config's, then the environment's), without the whitespace a
     pasted secret brings ("https://host/v1\\n" was an unexpected InvalidURL); a password in it
-    (https://user:password@host) is masked from all output from now on."""
+    (https://user:password@host), a token in the user's place (https://TOKEN@host) and the
+    query's values (a gateway's ?subscription-key=...) are masked from all output from now on."""
     for value in given:
         if value and value.strip():
             url = value.strip()
             try:
-                password = urlsplit(url).password
+                parts = urlsplit(url)
+                secret = [parts.password, parts.username, *(v for _k, v in parse_qsl(parts.query, keep_blank_values=False))]
             except ValueError:
-                password = None
-            if password:
-                mask(password)
+                secret = []
+            for part in secret:
+                if part:
+                    mask(part)  # values under redact.MIN_LENGTH are left alone
             return url
     return None
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages and records show it: scheme, host and path, never the user:password
+    before the host, nor the query or fragment (where a gateway takes its key)."""
+    try:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(netloc=shown_host(url), query="", fragment=""))
+    except ValueError:
+        return shown_host(url).partition("?")[0]
 
 
 def shown_host(url: str) -> str:

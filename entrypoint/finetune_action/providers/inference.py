@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
 from finetune_action.config import ProviderSettings
 from finetune_action.errors import EnvironmentProblem
-from finetune_action.providers.base import api_key, service_url, shown_host
+from finetune_action.providers.base import api_key, service_url, shown_url
 from finetune_action.redact import redact
 
 #: provider kind -> (default base URL, label, takes `seed`). Fireworks documents no seed for chat completions.
@@ -63,7 +62,7 @@ def endpoint(settings: ProviderSettings, env: Mapping[str, str]) -> Endpoint:
         return Endpoint("azure", resource.rstrip("/") + "/openai/v1/", label, seed)
     base_url = service_url(settings.base_url, env.get("OPENAI_BASE_URL") if settings.kind == "openai" else None) or default_url
     if settings.base_url or base_url != default_url:
-        label = f"{label} ({urlunsplit(urlsplit(base_url)._replace(netloc=shown_host(base_url)))})"
+        label = f"{label} ({shown_url(base_url)})"
     return Endpoint(settings.kind, base_url, label, seed)
 
 

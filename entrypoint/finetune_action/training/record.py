@@ -16,7 +16,7 @@ from typing import Any
 from finetune_action import __version__, models
 from finetune_action.config import Config, render_template
 from finetune_action.outputs import OUTPUT_DIR, prepare
-from finetune_action.providers.base import Checkpoint, Job
+from finetune_action.providers.base import Checkpoint, Job, shown_url
 from finetune_action.redact import redact
 from finetune_action.report.escape import code
 from finetune_action.report.text import usd
@@ -88,7 +88,7 @@ def model_record(
         "fine_tuned_model": job.fine_tuned_model,
         "job_id": job.id,
         "status": job.status,
-        "provider": {"type": settings.kind, "label": provider_label, "base_url": settings.base_url, "endpoint": settings.endpoint},
+        "provider": {"type": settings.kind, "label": provider_label, "base_url": shown_url(settings.base_url) if settings.base_url else None, "endpoint": settings.endpoint},
         "base_model": job.model,
         "serving_ends": info.serving_ends,
         "method": job.method,
