@@ -153,3 +153,29 @@ def test_an_eval_of_an_open_model_is_priced_with_its_tokenizer(tmp_path: Path, p
     rows = json.loads(result.stdout)["configs"][0]["eval"]["models"]
     assert [(r["label"], r["tokenizer"]) for r in rows] == [("base", tokenizer), ("fine_tuned", tokenizer)]
     assert rows[0]["prompt_tokens"] > 0 and rows[0]["prompt_tokens"] == rows[1]["prompt_tokens"]
+
+
+def test_held_out_lines_are_read_as_training_lines_are(tmp_path: Path) -> None:
+    """A BOM, CRLF and blank lines are fine; a line that is not UTF-8 is invalid-utf8 at its byte
+    and column (it was invalid-json, "str is not valid UTF-8: surrogates not allowed"), and text
+    after the object is trailing-data."""
+    from testing.repo import init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    good = json.dumps(held_out(1)[0]).encode()
+    (repo / "data").mkdir()
+    (repo / "data" / "eval.jsonl").write_bytes(
+        b"\xef\xbb\xbf" + good + b"\r\n" + good.replace(b"tea", b"t\xffa", 1) + b"\r\n\r\n" + good + b" {}\n" + b'{"messages": [\n'
+    )
+    write_files(repo, {"data/train.jsonl": chat_examples(100), "finetune.yaml": minimal_config(eval={"data": "data/eval.jsonl", "graders": ["exact_match"]})})
+    result = run_finetune("check", "--format", "json", cwd=repo)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    config = json.loads(result.stdout)["configs"][0]
+    found = [(p["line"], p["code"], p["message"]) for p in config["errors"] if p["path"] == "data/eval.jsonl"]
+    column = good.index(b"tea") + 2
+    assert found == [
+        (2, "invalid-utf8", f"invalid UTF-8 at byte {column}: save the file as UTF-8"),
+        (4, "trailing-data", "unexpected text after the JSON object; put one example per line"),
+        (5, "invalid-json", "invalid JSON: Expecting value"),
+    ]
+    assert config["eval"]["examples"] == 1

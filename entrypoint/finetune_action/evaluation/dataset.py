@@ -14,6 +14,7 @@ import orjson
 
 from finetune_action import check
 from finetune_action.config import Config, DataFile
+from finetune_action.dataset import read
 from finetune_action.dataset.codes import Problem
 from finetune_action.dataset.validate import example_hash
 from finetune_action.evaluation.graders import Answer, ToolCall, normalise
@@ -83,11 +84,13 @@ def held_out(config: Config) -> HeldOut:
             if not evaluation.data and not check.held_out(example_hash(raw), evaluation.split):  # type: ignore[arg-type]
                 continue
             digest.update(raw + b"\n")
-            try:
-                document = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                problems.append(Problem(data.display_path, line, None, "invalid-json", f"not JSON ({exc}); fix the line"))
+            parsed = read.parse(raw)  # the training check's reading: invalid-utf8, invalid-json, trailing-data alike
+            if isinstance(parsed, read.LineProblem):
+                if evaluation.data:  # a split's lines are training lines: the training check reports them
+                    problems.append(Problem(data.display_path, line, parsed.column, parsed.code, parsed.message))
                 continue
+            assert parsed is not None  # numbered_lines skips blank lines
+            document = parsed[1]
             item = example_from(document, data.display_path, line, raw)
             (problems if isinstance(item, Problem) else examples).append(item)  # type: ignore[arg-type]
     return HeldOut(tuple(examples), tuple(problems), digest.hexdigest())
