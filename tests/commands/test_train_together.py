@@ -2,6 +2,7 @@
 stand-in (held to Together's own OpenAPI description) and the GitHub stand-in."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -68,3 +69,27 @@ def test_cli_detach_status_and_cancel(tmp_path, together, target) -> None:
     train_flows.cli_train_status_and_cancel(tmp_path, target)
     [job] = together.jobs.values()
     assert job["status"] == "cancelled"
+
+
+def test_an_eval_whose_key_is_missing_is_said_before_the_job_is_paid_for(tmp_path, github, together, target) -> None:
+    """A config moved to Together whose eval still asks OpenAI (the retiring fine-tune, the judge):
+    without OPENAI_API_KEY the eval after training cannot run. That is said before the upload, as
+    a warning (training goes ahead: the model is recorded, and `finetune eval` evaluates it later)."""
+    at_openai = {"model": "ft:gpt-4o-mini-2024-07-18:acme:support:abc123", "label": "retiring", "provider": "openai"}
+    evaluation = {"split": {"fraction": 0.2, "seed": 1}, "graders": ["exact_match"], "models": [at_openai, {"model": "fine_tuned", "provider": target.provider}]}
+    repo, sha = train_flows.repository(tmp_path, target, eval=evaluation)
+    run = train_flows.train(repo, tmp_path, github, target, sha).run
+    warning = "::warning::finetune.yaml: the eval after training will not run: OPENAI_API_KEY is not set: evaluating with OpenAI needs its API key."
+    assert warning in run.stdout, run.stdout
+    assert run.stdout.index(warning) < run.stdout.index("uploading")  # before anything is spent
+    assert len(together.jobs) == 1  # and the training went ahead
+    # The eval that could not run ended the run with an unexpected KeyError ('gate'), before the
+    # release: the model trained and paid for, recorded nowhere a later run would look.
+    assert run.returncode == 1 and "the model is trained, but the eval could not run: OPENAI_API_KEY is not set" in run.stdout
+    [release] = github.releases(train_flows.REPO)
+    assert release["name"].endswith("(eval not run)")
+    [job] = together.jobs.values()
+    assert job["model_output_name"] in release["name"]
+    model = json.loads(github.asset_bytes(train_flows.REPO, release["tag_name"], "model.json"))
+    assert model["eval"] == {"error": model["eval"]["error"]} and "OPENAI_API_KEY is not set" in model["eval"]["error"]
+    train_flows.no_secrets(target, run)

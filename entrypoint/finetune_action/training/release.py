@@ -57,9 +57,12 @@ def succeeded(config: Config, run: Run, provider: Provider, job: Job, fp: str, r
     notes = record.notes(model, record.parse_metrics(metrics) if metrics else []) + (f"\n{evaluated.notes}" if evaluated else "")
     say(f"{config.display_path}: succeeded: {job.fine_tuned_model} (trained_tokens {job.trained_tokens}); record written to {path}")
     outcome = Outcome(EXIT_OK, job.status, job.id, job.fine_tuned_model or "", "", str(path), *_eval_outputs(evaluated))
+    not_run = evaluated is not None and "gate" not in evaluated.block  # _evaluate said why, as an error
     if evaluated and not evaluated.passed:
-        # Recorded and released all the same: the model is kept, the release says it did not pass.
-        run.display.error(f"{config.display_path}: {job.fine_tuned_model} did not pass the eval gate: {'; '.join(evaluated.block['gate']['reasons'])}. The model is kept and recorded.", "finetune eval gate")
+        # Recorded and released all the same: the model is kept, the release says it did not pass
+        # (or that the eval did not run: that ending read the gate's reasons and crashed before the release).
+        if not not_run:
+            run.display.error(f"{config.display_path}: {job.fine_tuned_model} did not pass the eval gate: {'; '.join(evaluated.block['gate']['reasons'])}. The model is kept and recorded.", "finetune eval gate")
         outcome = outcome._replace(exit_code=EXIT_PROBLEMS)
     if run.github is None:
         say("release skipped: set GITHUB_TOKEN and GITHUB_REPOSITORY to record the model as a GitHub release")
@@ -76,7 +79,7 @@ def succeeded(config: Config, run: Run, provider: Provider, job: Job, fp: str, r
             say(f"release {tag} already holds {record.MODEL_JSON}: nothing to update")
             return outcome._replace(release_url=existing), notes
         result = releases.publish_release(
-            client, run.github.repository, tag, f"{config.name}: {job.fine_tuned_model}" + (" (did not pass the eval gate)" if evaluated and not evaluated.passed else ""), notes, assets,
+            client, run.github.repository, tag, f"{config.name}: {job.fine_tuned_model}" + (" (eval not run)" if not_run else " (did not pass the eval gate)" if evaluated and not evaluated.passed else ""), notes, assets,
             target_commitish=commit if run.github.target_commit and commit else None,
         )
     except GitHubError as exc:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from finetune_action import check as checking
 from finetune_action import git
 from finetune_action.config import Config
-from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS
-from finetune_action.providers.base import FINISHED, Job, Provider
+from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EnvironmentProblem
+from finetune_action.providers import inference
+from finetune_action.providers.base import FINISHED, Job, Provider, api_key
 from finetune_action.report import diff
 from finetune_action.report import json as json_report
 from finetune_action.training import launch
@@ -51,6 +53,8 @@ def attach_or_launch(
         return None, refused
     if job is not None:
         say(f"job {job.id} for this data and config is {job.status}; retrying as asked")
+    for problem in eval_preflight(config, run.env):
+        run.display.warning(f"{config.display_path}: the eval after training will not run: {problem} Training goes ahead; the model is recorded, and `finetune eval {config.display_path}` evaluates it once that is fixed.")
     # GitHub passes RUNNER_TEMP to Docker actions without mounting it (actions/runner#1984).
     runner_temp = run.env.get("RUNNER_TEMP") or ""
     with tempfile.TemporaryDirectory(prefix="finetune-", dir=runner_temp if os.path.isdir(runner_temp) else None) as directory:
@@ -59,6 +63,26 @@ def attach_or_launch(
         today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
         job = launch.launch(provider, config, prepared, fp, commit=commit, repository=run.repository, date=today, log=say, estimated_usd=report.estimated_cost_usd)
     return job, None
+
+
+def eval_preflight(config: Config, env: Mapping[str, str]) -> list[str]:
+    """What would stop the eval after training from asking its models, said before a job is paid
+    for: a provider key or an Azure endpoint it needs that is not set. One message per provider
+    settings the eval asks (its models, and the judge where a grader asks it)."""
+    if config.eval is None:
+        return []
+    entries = list(config.eval.models)
+    if config.eval.judge is not None and any(g.type.startswith("judge_") for g in config.eval.graders):
+        entries.append(config.eval.judge)
+    found: list[str] = []
+    for settings in dict.fromkeys(entry.provider or config.provider for entry in entries):
+        try:
+            endpoint = inference.endpoint(settings, env)
+            api_key(settings, env, endpoint.label, "evaluating")
+        except EnvironmentProblem as exc:
+            if str(exc) not in found:
+                found.append(str(exc))
+    return found
 
 
 def _over_budget(config: Config, run: Run, report: checking.ConfigReport) -> tuple[Outcome, str] | None:
