@@ -123,7 +123,7 @@ def test_an_eval_model_that_stops_serving_is_said_before_it_can_no_longer_be_com
 
 def test_an_eval_model_that_stops_serving_is_an_alert_atop_the_pr_comment(repo, tmp_path, github) -> None:
     work, base = repo
-    evaluation = dict(EVAL, models=["base", "fine_tuned", {"model": "ft:gpt-4o-mini-2024-07-18:acme:support:abc123", "label": "retiring"}])
+    evaluation = dict(EVAL, models=["base", "fine_tuned", {"model": "ft:gpt-4o-mini-2024-07-18:acme:support:abc123", "label": "retiring"}, "gpt-4o-mini-2024-07-18"])
     head = commit(work, {"finetune.yaml": minimal_config(eval=evaluation), "data/eval.jsonl": held_out(30)}, "eval against the retiring fine-tune")
     result = check(work, tmp_path, github, base, head, env={"FINETUNE_TODAY": "2026-12-05"})
     assert result.run.returncode == 0, result.run.stdout
@@ -131,6 +131,7 @@ def test_an_eval_model_that_stops_serving_is_an_alert_atop_the_pr_comment(repo, 
     assert ("> [!WARNING]\n> `eval-model-retiring` eval model retiring ft:gpt\\-4o\\-mini\\-2024\\-07\\-18:acme:support:abc123 "
             "stops serving at OpenAI on 2027\\-01\\-14, in 40 days") in body
     assert "> `eval-model-retiring` eval judge gpt\\-4\\.1\\-2025\\-04\\-14 stops serving" in body
+    assert "> `eval-model-retiring` eval model gpt\\-4o\\-mini\\-2024\\-07\\-18 stops serving" in body  # its label is its id: named once
     assert body.index("eval-model-retiring") < body.index("| Training examples |")  # atop, with the model's own lifecycle
 
 

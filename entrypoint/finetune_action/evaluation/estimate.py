@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from finetune_action import check, lifecycle, models
-from finetune_action.config import Config, EvalModel
+from finetune_action.config import EVAL_ROLES, Config, EvalModel
 from finetune_action.dataset.codes import Problem
 from finetune_action.evaluation import dataset, graders, prices
 from finetune_action.evaluation.dataset import Example
@@ -144,7 +144,7 @@ def retiring(config: Config, on: date) -> list[Problem]:
     `base_url` is someone else's deployment, whose dates the catalogue does not know."""
     evaluation = config.eval
     assert evaluation is not None
-    named = [(f"eval model {entry.label}", entry) for entry in evaluation.models if entry.model not in ("base", "fine_tuned", "checkpoints")]
+    named = [(f"eval model {entry.label}" if entry.label != entry.model else "eval model", entry) for entry in evaluation.models if entry.model not in EVAL_ROLES]
     if evaluation.judge is not None and any(g.type.startswith("judge_") for g in evaluation.graders):
         named.append(("eval judge", evaluation.judge))
     found = []

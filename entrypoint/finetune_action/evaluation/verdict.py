@@ -128,7 +128,7 @@ def eval_block(results: Results, settings: Eval, *, data: Mapping[str, Any], out
     block = {
         "data": dict(data),
         "n": len(results.examples),
-        "models": [{"label": t.label, "model": t.model, "provider": t.provider.kind, "base_url": shown_url(t.provider.base_url or t.provider.endpoint) if (t.provider.base_url or t.provider.endpoint) else None} for t in results.targets],
+        "models": [{"label": t.label, "model": t.model, "provider": t.provider.kind, "base_url": _shown(t.provider.base_url or t.provider.endpoint)} for t in results.targets],
         "baseline": results.targets[0].label,
         "candidate": candidate,
         "judge": {"model": results.judge.model, "provider": results.judge.provider.kind} if results.judge else None,
@@ -181,6 +181,11 @@ def headline(block: Mapping[str, Any]) -> str:
     gate_text = "passed the gate" if block["gate"]["passed"] else "did NOT pass the gate"
     word = "beat" if verdicts and all(v == stats.BETTER for v in verdicts) else "was compared with"
     return f"{candidate} {word} {baseline} on {block['n']:,} held-out examples ({summary}); it {gate_text}"
+
+
+def _shown(url: str | None) -> str | None:
+    """A model's base URL or endpoint as the record keeps it: without credentials or query."""
+    return shown_url(url) if url else None
 
 
 def _where(row: Mapping[str, Any]) -> str:
