@@ -132,9 +132,9 @@ def test_every_code_is_exercised() -> None:
     # image-too-large needs an 11 MB line (made on the fly below); unreadable-file is tested in-process;
     # the lifecycle codes need a "today" (tests/commands/test_lifecycle.py); secret-in-data and
     # personal-data: tests/dataset/test_scan.py builds its secrets at test time (push protection blocks them in files);
-    # eval codes: tests/commands/test_eval_check.py (eval-model-retiring needs a today too); untracked-data needs a git work tree (below)
+    # eval codes: tests/commands/test_eval_check.py (eval-model-retiring needs a today too; eval-needs-deployment: test_train_azure.py); untracked-data needs a git work tree (below)
     assert set(CODES) - exercised == {"image-too-large", "unreadable-file", "model-not-trainable", "training-closing", "serving-ending", "secret-in-data", "personal-data",
-                                      "eval-not-chat", "eval-no-reference", "eval-leakage", "eval-too-few-examples", "eval-model-retiring", "untracked-data"}
+                                      "eval-not-chat", "eval-no-reference", "eval-leakage", "eval-too-few-examples", "eval-model-retiring", "eval-needs-deployment", "untracked-data"}
 
 
 def test_image_over_10_mb(tmp_path: Path) -> None:

@@ -66,3 +66,20 @@ def test_a_busy_resource_says_how_to_queue_and_a_training_tier_uses_the_preview_
     assert create.api == "azure" and create.query["api-version"] == "2025-04-01-preview" and create.body["trainingType"] == "globalstandard"
     assert json.loads((repo / "finetune-output" / "support-bot" / "model.json").read_text())["status"] == "succeeded"
     train_flows.no_secrets(target, busy, trained)
+
+
+def test_an_eval_of_the_fine_tune_at_azure_says_it_needs_a_deployment_and_the_model_is_released(tmp_path, github, azure, target) -> None:
+    """Azure answers a fine-tune only once it is deployed, which finetune-action does not do (its
+    hosting is billed by the hour): the check says so, and after training the eval is not run,
+    instead of asking `<base>.ft-<job>` for every held-out example and failing on each 404."""
+    repo, sha = train_flows.repository(tmp_path, target, eval={"split": {"fraction": 0.2, "seed": 1}, "graders": ["exact_match"]})
+    checked = run_finetune("check", "--format", "json", cwd=repo)
+    [warning] = [w for w in json.loads(checked.stdout)["configs"][0]["warnings"] if w["code"] == "eval-needs-deployment"]
+    assert warning["message"].startswith("the eval after training will not run: eval.models fine_tuned is a fine-tune at Azure OpenAI, which answers a fine-tune only once it is deployed")
+    assert "`finetune eval finetune.yaml --models base <deployment>`" in warning["message"]
+    run = train_flows.train(repo, tmp_path, github, target, sha).run
+    assert run.returncode == 1 and "the model is trained, but the eval could not run: finetune.yaml: eval.models fine_tuned is a fine-tune at Azure OpenAI" in run.stdout
+    assert "held-out examples; cache" not in run.stdout  # the eval asked nothing (its start is logged before the first call)
+    [release] = github.releases(train_flows.REPO)
+    assert release["name"].endswith("(eval not run)")
+    train_flows.no_secrets(target, run)

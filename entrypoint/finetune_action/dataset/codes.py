@@ -82,6 +82,7 @@ CODES: dict[str, str] = {
     "eval-leakage": ERROR,
     "eval-too-few-examples": WARNING,
     "eval-model-retiring": WARNING,  # a model the eval names stops serving within 90 days, or has
+    "eval-needs-deployment": WARNING,  # a fine-tune the eval would ask at Azure, which answers deployments only
 }
 
 #: Shown at the top of the text report and the PR comment rather than in the problem lists.

@@ -17,6 +17,7 @@ from finetune_action.config import EVAL_ROLES, Config, EvalModel
 from finetune_action.dataset.codes import Problem
 from finetune_action.evaluation import dataset, graders, prices
 from finetune_action.evaluation.dataset import Example
+from finetune_action.evaluation.session import azure_deployment_needed
 from finetune_action.tokens import count as token_count
 from finetune_action.tokens import tokenizers
 
@@ -172,6 +173,17 @@ def retiring(config: Config, on: date) -> list[Problem]:
     return found
 
 
+def deployments(config: Config) -> list[Problem]:
+    """A warning for each fine-tune the eval would ask at Azure OpenAI, which answers deployments only."""
+    assert config.eval is not None
+    found = []
+    for entry in config.eval.models:
+        needed = azure_deployment_needed(entry, config)
+        if needed:
+            found.append(Problem(config.display_path, None, None, "eval-needs-deployment", f"the eval after training will not run: {needed}"))
+    return found
+
+
 def _shown(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
@@ -180,7 +192,7 @@ def check_eval(config: Config, on: date | None = None) -> tuple[list[Problem], d
     """The PR check's part: problems in the held-out data (leakage among them), the models that
     stop serving before it can ask them, and the offline estimate."""
     held = dataset.held_out(config)
-    problems = list(held.problems) + dataset.leaks(config, held.examples) + retiring(config, on or lifecycle.today())
+    problems = list(held.problems) + dataset.leaks(config, held.examples) + retiring(config, on or lifecycle.today()) + deployments(config)
     assert config.eval is not None
     if len(held.examples) < config.eval.min_examples:
         where = config.eval.data[0].display_path if config.eval.data else config.display_path

@@ -34,8 +34,26 @@ class Stopped(FinetuneError):
         self.exit_code = 128 + signum
 
 
+def azure_deployment_needed(entry: EvalModel, config: Config) -> str | None:
+    """Why `entry` cannot be asked as it stands: Azure OpenAI answers deployments by their name,
+    and a fine-tune (`fine_tuned`, `checkpoints`: `<base>.ft-<job id>`) is deployed by a
+    management-plane step finetune-action does not take (a deployment's hosting is billed by the
+    hour). Each call would answer 404, the eval fail after all of them."""
+    provider = entry.provider or config.provider
+    if provider.kind != "azure" or entry.model not in ("fine_tuned", "checkpoints"):
+        return None
+    return (
+        f"eval.models {entry.model} is a fine-tune at Azure OpenAI, which answers a fine-tune only once it is deployed "
+        "(finetune-action does not deploy: hosting is billed by the hour). Deploy it, then evaluate it by its deployment name: "
+        f"`finetune eval {config.display_path} --models base <deployment>` (base is asked as the deployment of that name too)."
+    )
+
+
 def _entry_targets(entry: EvalModel, config: Config, record: Mapping[str, Any] | None) -> list[Target]:
     provider = entry.provider or config.provider
+    needed = azure_deployment_needed(entry, config)
+    if needed:
+        raise EnvironmentProblem(f"{config.display_path}: {needed}")
     if entry.model == "base":
         return [Target(entry.label, (record or {}).get("base_model") or config.model, provider)]
     if entry.model == "fine_tuned":
