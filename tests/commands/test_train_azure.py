@@ -78,6 +78,8 @@ def test_an_eval_of_the_fine_tune_at_azure_says_it_needs_a_deployment_and_the_mo
     assert warning["message"].startswith("the eval after training will not run: eval.models fine_tuned is a fine-tune at Azure OpenAI, which answers a fine-tune only once it is deployed")
     assert "`finetune eval finetune.yaml --models base <deployment>`" in warning["message"]
     run = train_flows.train(repo, tmp_path, github, target, sha).run
+    said = "::warning::finetune.yaml: the eval after training will not run: eval.models fine_tuned is a fine-tune at Azure OpenAI"
+    assert said in run.stdout and run.stdout.index(said) < run.stdout.index("uploading")  # said before anything is spent
     assert run.returncode == 1 and "the model is trained, but the eval could not run: finetune.yaml: eval.models fine_tuned is a fine-tune at Azure OpenAI" in run.stdout
     assert "held-out examples; cache" not in run.stdout  # the eval asked nothing (its start is logged before the first call)
     [release] = github.releases(train_flows.REPO)

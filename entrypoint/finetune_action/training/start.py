@@ -13,6 +13,7 @@ from finetune_action import check as checking
 from finetune_action import git
 from finetune_action.config import Config
 from finetune_action.errors import EXIT_OK, EXIT_PROBLEMS, EnvironmentProblem
+from finetune_action.evaluation import session
 from finetune_action.providers import inference
 from finetune_action.providers.base import FINISHED, Job, Provider, api_key
 from finetune_action.report import diff
@@ -68,13 +69,14 @@ def attach_or_launch(
 def eval_preflight(config: Config, env: Mapping[str, str]) -> list[str]:
     """What would stop the eval after training from asking its models, said before a job is paid
     for: a provider key or an Azure endpoint it needs that is not set. One message per provider
-    settings the eval asks (its models, and the judge where a grader asks it)."""
+    settings the eval asks (its models, and the judge where a grader asks it); and a fine-tune the
+    eval would ask at Azure OpenAI, which answers it only once deployed."""
     if config.eval is None:
         return []
     entries = list(config.eval.models)
     if config.eval.judge is not None and any(g.type.startswith("judge_") for g in config.eval.graders):
         entries.append(config.eval.judge)
-    found: list[str] = []
+    found = [needed for needed in (session.azure_deployment_needed(entry, config) for entry in config.eval.models) if needed]
     for settings in dict.fromkeys(entry.provider or config.provider for entry in entries):
         try:
             endpoint = inference.endpoint(settings, env)
